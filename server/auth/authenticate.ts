@@ -1,0 +1,114 @@
+import { createHmac } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Database, Logger } from '../../adapter';
+import { forbidden, unauthenticated } from '../errors';
+import { findOperation, type SpecOperation } from '../spec';
+import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/token-hash';
+import { adminKeyPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
+
+export interface AuthDeps {
+  db: Database;
+  logger: Logger;
+  operations: readonly SpecOperation[];
+  /** SHA-256 (hex) of the admin key, or undefined when none is configured. */
+  adminKeyHash: () => Promise<string | undefined>;
+  /** The shared HMAC secret for signed webhooks (env first, then settings), if any. */
+  webhookSecret: () => Promise<string | undefined>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+    operation?: SpecOperation;
+    /** The raw body bytes, kept for HMAC verification. */
+    rawBody?: Buffer;
+  }
+}
+
+interface TokenRow {
+  id: number;
+  name: string;
+  scopes: Scope[];
+  role: Role | null;
+  last_used_at: Date | null;
+}
+
+// last_used_at is informational; writing it at most once a minute per token keeps it off the hot path.
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Resolves the caller of each request from the credentials its operation's `security` accepts, then checks
+ * `x-required-scopes` and `x-allowed-roles`. Bearer wins over the other credentials when several are sent.
+ * 401 when no accepted credential is valid; 403 when the caller lacks the scope or role.
+ */
+export function authenticate(deps: AuthDeps): RequestHandler {
+  const touched = new Map<number, number>();
+
+  async function bearer(raw: string): Promise<Principal> {
+    if (!raw.startsWith(TOKEN_PREFIX)) throw unauthenticated('bearer token is not an xpat_ API token');
+    const { rows } = await deps.db.query<TokenRow>(
+      `SELECT id, name, scopes, role, last_used_at FROM api_tokens
+        WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+      [hashSecret(raw)],
+    );
+    const row = rows[0];
+    if (!row) throw unauthenticated('API token is unknown, revoked or expired');
+    const now = Date.now();
+    if ((touched.get(row.id) ?? 0) < now - TOUCH_INTERVAL_MS) {
+      touched.set(row.id, now);
+      deps.db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
+    }
+    return { kind: 'token', tokenId: row.id, name: row.name, scopes: row.scopes, role: row.role };
+  }
+
+  async function adminKey(raw: string): Promise<Principal> {
+    const expected = await deps.adminKeyHash();
+    if (!expected || !digestsEqual(hashSecret(raw), expected)) throw unauthenticated('X-Admin-Key is not valid');
+    return adminKeyPrincipal();
+  }
+
+  async function signature(header: string, body: Buffer | undefined, op: SpecOperation): Promise<Principal> {
+    const secret = await deps.webhookSecret();
+    const m = /^sha256=([0-9a-fA-F]{64})$/.exec(header.trim());
+    if (!secret || !m || !body) throw unauthenticated('X-Hub-Signature-256 does not match the request body');
+    const expected = createHmac('sha256', secret).update(body).digest('hex');
+    if (!digestsEqual(m[1]!.toLowerCase(), expected)) throw unauthenticated('X-Hub-Signature-256 does not match the request body');
+    // A valid signature proves possession of the webhook secret: it grants exactly what this operation asks.
+    return hmacPrincipal(op.requiredScopes as Scope[]);
+  }
+
+  return (req, _res, next) => {
+    const op = findOperation(deps.operations, req.method, req.path);
+    if (!op) return next();
+    req.operation = op;
+    if (op.security.length === 0) return next();
+    const accepted = new Set(op.security.flatMap((r) => Object.keys(r)));
+    const auth = req.header('authorization');
+    const key = req.header('x-admin-key');
+    const sig = req.header('x-hub-signature-256');
+
+    const resolve = async (): Promise<Principal> => {
+      if (auth && accepted.has('bearerAuth')) {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+        if (!m) throw unauthenticated('Authorization header must be "Bearer <token>"');
+        return bearer(m[1]!);
+      }
+      if (key && accepted.has('adminKey')) return adminKey(key);
+      if (sig && accepted.has('hubSignature')) return signature(sig, req.rawBody, op);
+      throw unauthenticated(`credentials required: ${[...accepted].join(' or ')}`);
+    };
+
+    resolve()
+      .then((principal) => {
+        if (op.requiredScopes.length > 0 && !op.requiredScopes.some((s) => scopeGrants(principal.scopes, s))) {
+          throw forbidden(`requires scope ${op.requiredScopes.join(' or ')}`);
+        }
+        if (op.allowedRoles && principal.role !== null && !op.allowedRoles.includes(principal.role)) {
+          throw forbidden(`role '${principal.role}' may not call ${op.operationId}; allowed: ${op.allowedRoles.join(', ')}`);
+        }
+        req.principal = principal;
+        next();
+      })
+      .catch(next);
+  };
+}

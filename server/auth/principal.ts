@@ -1,0 +1,50 @@
+/** Who is calling, once their credentials have been checked. */
+
+export const ROLES = ['superadmin', 'admin', 'approver', 'auditor', 'helpdesk'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const SCOPES = ['admin:*', 'admin:read', 'orders:write', 'webhook:in', 'hr:leaver', 'scim:read', 'scim:write'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export type Principal =
+  | { kind: 'token'; tokenId: number; name: string; scopes: Scope[]; role: Role | null }
+  /** The legacy X-Admin-Key: a virtual superadmin holding every scope. */
+  | { kind: 'admin_key'; scopes: Scope[]; role: 'superadmin' }
+  /** A body signed with the shared webhook secret: may only deliver webhooks. */
+  | { kind: 'hmac'; scopes: Scope[]; role: null };
+
+export const adminKeyPrincipal = (): Principal => ({ kind: 'admin_key', scopes: [...SCOPES], role: 'superadmin' });
+export const hmacPrincipal = (scopes: Scope[]): Principal => ({ kind: 'hmac', scopes, role: null });
+
+/** True when `held` grants `needed`: `admin:*` includes `admin:read`. */
+export function scopeGrants(held: readonly Scope[], needed: string): boolean {
+  if (held.includes(needed as Scope)) return true;
+  return needed === 'admin:read' && held.includes('admin:*');
+}
+
+/**
+ * The attribution written to audit rows, `<channel>:<credential>`:
+ * `admin:token:<name>`, `admin:key`, `webhook:token:<name>`, `webhook:hmac`, …
+ */
+export function attribution(channel: string, p: Principal): string {
+  switch (p.kind) {
+    case 'token':
+      return `${channel}:token:${p.name}`;
+    case 'admin_key':
+      return `${channel}:key`;
+    case 'hmac':
+      return `${channel}:hmac`;
+  }
+}
+
+/**
+ * Mint guard: superadmin may bind any role; admin any role but superadmin; the functional roles
+ * (approver, auditor, helpdesk) only their own. A token without a role mints as an admin would.
+ */
+export function mayBindRole(creator: Role | null, wanted: Role | null): boolean {
+  const effective: Role = creator ?? 'admin';
+  if (wanted === null) return effective === 'superadmin' || effective === 'admin';
+  if (effective === 'superadmin') return true;
+  if (effective === 'admin') return wanted !== 'superadmin';
+  return wanted === effective;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import { configFromEnv, ConfigError } from './config';
+import { mintTokenFromCli } from './domain/api-tokens';
+import { openRuntime, serve } from './main';
+
+const USAGE = `usage: provisio <command>
+
+commands:
+  serve                                          run the HTTP API (and the embedded queue)
+  migrate                                        apply pending database migrations and exit
+  token create --name N --scopes a,b [--role R] [--expires-at ISO]
+                                                 mint an API token and print it once
+
+environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL`;
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const config = configFromEnv();
+  switch (command) {
+    case 'serve':
+      await serve(config);
+      return -1; // keeps running
+    case 'migrate': {
+      const rt = await openRuntime(config, { schedule: false });
+      await rt.queue.stop();
+      await rt.db.close();
+      return 0;
+    }
+    case 'token': {
+      if (rest[0] !== 'create') break;
+      const rt = await openRuntime(config, { schedule: false });
+      try {
+        const raw = await mintTokenFromCli(rt.db, {
+          name: flag(rest, 'name'),
+          scopes: flag(rest, 'scopes'),
+          role: flag(rest, 'role'),
+          expiresAt: flag(rest, 'expires-at'),
+        });
+        process.stdout.write(`${raw}\n`);
+        return 0;
+      } finally {
+        await rt.queue.stop();
+        await rt.db.close();
+      }
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return command ? 0 : 2;
+  }
+  process.stderr.write(`unknown command: ${argv.join(' ')}\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`provisio: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,97 @@
+import Ajv from 'ajv';
+
+/** Every setting the service reads from its environment, with defaults (units in comments). */
+export interface Config {
+  port: number;
+  host: string;
+  /** Embedded database files and generated dev certificates. */
+  dataDir: string;
+  /** PostgreSQL instead of PGlite when set. */
+  databaseUrl: string | undefined;
+  /** The legacy X-Admin-Key; when unset one is generated on first start, printed once, stored hashed. */
+  adminKey: string | undefined;
+  /** HMAC secret for the ServiceNow and HR webhooks; the settings section can also hold one. */
+  webhookSecretToken: string | undefined;
+  /** Load the demo catalogue on an empty database. */
+  demo: boolean;
+  logLevel: string;
+  /** Largest accepted request body, bytes. */
+  bodyLimitBytes: number;
+  /** How long SIGTERM waits for in-flight requests and jobs, ms. */
+  shutdownTimeoutMs: number;
+  /** Validate responses against the spec (tests). */
+  validateResponses: boolean;
+}
+
+export const defaultConfig: Readonly<Config> = Object.freeze({
+  port: 8080,
+  host: '127.0.0.1',
+  dataDir: './data',
+  databaseUrl: undefined,
+  adminKey: undefined,
+  webhookSecretToken: undefined,
+  demo: false,
+  logLevel: 'info',
+  bodyLimitBytes: 1024 * 1024, // 1 MiB
+  shutdownTimeoutMs: 10_000, // 10 s
+  validateResponses: false,
+});
+
+const configSchema = {
+  type: 'object',
+  properties: {
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    host: { type: 'string', minLength: 1 },
+    dataDir: { type: 'string', minLength: 1 },
+    databaseUrl: { type: 'string', pattern: '^postgres(ql)?://' },
+    adminKey: { type: 'string', minLength: 16 },
+    webhookSecretToken: { type: 'string', minLength: 1 },
+    demo: { type: 'boolean' },
+    logLevel: { enum: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] },
+    bodyLimitBytes: { type: 'integer', minimum: 1024 },
+    shutdownTimeoutMs: { type: 'integer', minimum: 0 },
+    validateResponses: { type: 'boolean' },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const validate = new Ajv({ allErrors: true }).compile(configSchema);
+
+/** Defaults, then `overrides`; validated and frozen. Throws ConfigError naming the bad setting. */
+export function buildConfig(overrides: Partial<Config> = {}): Readonly<Config> {
+  const merged: Config = { ...defaultConfig };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (merged as unknown as Record<string, unknown>)[k] = v;
+  const plain = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined));
+  if (!validate(plain)) {
+    const e = validate.errors?.[0];
+    throw new ConfigError(`invalid configuration: ${e?.instancePath.slice(1) || 'config'} ${e?.message ?? ''}`.trim());
+  }
+  return Object.freeze(merged);
+}
+
+/** The configuration named by the environment contract in the design document. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const int = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n)) throw new ConfigError(`invalid configuration: ${name} must be an integer, got '${raw}'`);
+    return n;
+  };
+  return buildConfig({
+    port: int('PORT'),
+    host: env['HOST'] || undefined,
+    dataDir: env['DATA_DIR'] || undefined,
+    databaseUrl: env['DATABASE_URL'] || undefined,
+    adminKey: env['ADMIN_KEY'] || undefined,
+    webhookSecretToken: env['WEBHOOK_SECRET_TOKEN'] || undefined,
+    demo: env['DEMO'] === '1' || env['DEMO'] === 'true',
+    logLevel: env['LOG_LEVEL'] || undefined,
+  });
+}

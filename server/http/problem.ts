@@ -1,0 +1,90 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { AppError, ErrorCode, type FieldError } from '../errors';
+import { currentLogContext, type Logger } from '../../adapter';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+};
+
+/** Writes an RFC 9457 problem document. */
+export function sendProblem(res: Response, err: AppError, instance?: string): void {
+  const requestId = currentLogContext()?.requestId;
+  res
+    .status(err.status)
+    .type('application/problem+json')
+    .json({
+      type: 'about:blank',
+      title: TITLES[err.status] ?? 'Error',
+      status: err.status,
+      detail: err.message,
+      code: err.code,
+      ...(instance ? { instance } : {}),
+      ...(requestId ? { request_id: requestId } : {}),
+      ...(err.errors ? { errors: err.errors } : {}),
+      ...(err.extra ?? {}),
+    });
+}
+
+interface ValidatorError {
+  status: number;
+  message: string;
+  errors?: { path: string; message: string; errorCode?: string }[];
+}
+const isValidatorError = (e: unknown): e is ValidatorError =>
+  typeof e === 'object' && e !== null && typeof (e as ValidatorError).status === 'number' && 'errors' in e;
+
+interface BodyParserError {
+  type: string;
+  status: number;
+  message: string;
+  limit?: number;
+}
+const isBodyParserError = (e: unknown): e is BodyParserError =>
+  typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e;
+
+/** Turns any error into a problem document: ours, the spec validator's, the body parser's, or unexpected ones. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isBodyParserError(err)) {
+    if (err.type === 'entity.too.large') return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 413, `request body exceeds the limit of ${err.limit ?? '?'} bytes`);
+    if (err.type === 'entity.parse.failed') return new AppError(ErrorCode.BAD_REQUEST, 400, `request body is not valid JSON: ${err.message}`);
+    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, err.message);
+    return new AppError(ErrorCode.BAD_REQUEST, 400, err.message);
+  }
+  if (isValidatorError(err)) {
+    const errors: FieldError[] = (err.errors ?? []).map((e) => ({ path: e.path.replace(/^\.?/, '/').replace(/\./g, '/').replace(/^\/+/, '/'), message: e.message }));
+    const detail = errors.map((e) => `${e.path.replace(/^\/(body|query|path|headers)\//, '')} ${e.message}`).join('; ') || err.message;
+    switch (err.status) {
+      case 400: {
+        // A body that parses but breaks the schema is a 422 naming the field; malformed parameters stay 400.
+        const bodyOnly = errors.length > 0 && errors.every((e) => e.path.startsWith('/body'));
+        return bodyOnly
+          ? new AppError(ErrorCode.VALIDATION_FAILED, 422, detail, errors)
+          : new AppError(ErrorCode.BAD_REQUEST, 400, detail, errors);
+      }
+      case 404: return new AppError(ErrorCode.NOT_FOUND, 404, 'no such route');
+      case 405: return new AppError(ErrorCode.METHOD_NOT_ALLOWED, 405, err.message);
+      case 413: return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 413, err.message);
+      case 415: return new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, err.message);
+      default: {
+        // Response validation failures (tests) and the like: surface them as server errors with the reason.
+        return new AppError(ErrorCode.INTERNAL, 500, `${err.message}: ${detail}`);
+      }
+    }
+  }
+  return new AppError(ErrorCode.INTERNAL, 500, 'internal error');
+}
+
+/** The one place errors become HTTP responses. */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const appErr = toAppError(err);
+    if (appErr.status >= 500) {
+      logger.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err.stack : String(err) });
+    }
+    if (res.headersSent) return;
+    sendProblem(res, appErr, req.originalUrl.split('?')[0]);
+  };
+}
