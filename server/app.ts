@@ -23,7 +23,12 @@ export interface AppDeps {
 
 /** The route modules, one per API tag; each maps operationIds to handlers. */
 export type RouteModule = (deps: AppDeps, config: Readonly<Config>) => HandlerTable;
-const ROUTE_MODULES: RouteModule[] = [healthHandlers];
+const ROUTE_MODULES: RouteModule[] = [
+  healthHandlers,
+  // --- route modules: api-tokens, settings, audit ---
+  // --- route modules: asset-types, assets ---
+  // --- route modules: orders, webhooks ---
+];
 
 /**
  * Builds the Express app from the spec: every operation of `openapi/provisio.yaml` is routed to its
