@@ -38,7 +38,14 @@ const addContext = winston.format((info) => {
   return info;
 });
 
-const redactSecrets = winston.format((info) => redact(info) as winston.Logform.TransformableInfo);
+// winston keeps the level and the rendered message under symbol keys; they must survive redaction.
+const redactSecrets = winston.format((info) => {
+  const clean = redact(info) as winston.Logform.TransformableInfo;
+  for (const sym of Object.getOwnPropertySymbols(info)) {
+    (clean as unknown as Record<symbol, unknown>)[sym] = (info as unknown as Record<symbol, unknown>)[sym];
+  }
+  return clean;
+});
 
 export type Logger = winston.Logger;
 

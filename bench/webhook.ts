@@ -1,0 +1,151 @@
+// npm run bench:webhook — autocannon against POST /webhook/servicenow (HMAC-signed, a unique RITM per
+// request) on PostgreSQL, beside a baseline measured in the same run: a bare Express route doing one INSERT
+// of an equivalent row. Both servers run as child processes so the load generator does not share their
+// event loop. Prints requests/s and p50/p99 per round and the medians, and the ratio to the baseline.
+import autocannon from 'autocannon';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createPostgresDatabase, migrate } from '../adapter';
+
+const BASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const CONNECTIONS = 50;
+const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 10);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const SECRET = randomBytes(16).toString('hex');
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: BASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(BASE_URL);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+function start(script: string, args: string[], env: Record<string, string>, readyLine?: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve(child);
+    };
+    child.once('message', ready);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (readyLine?.test(d.toString())) ready();
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.removeAllListeners('exit');
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+let seq = 0;
+function payload(run: string): string {
+  const n = ++seq;
+  return JSON.stringify({
+    servicenow_ref: `RITM${run}${String(n).padStart(9, '0')}`,
+    snow_req: `REQ${String(n).padStart(7, '0')}`,
+    action: 'provision',
+    user_email: `user${run}${n}@example.com`,
+    user_name: `Bench User ${n}`,
+    asset_type_name: 'Bench seat',
+    requested_from: '2026-06-13T00:00:00Z',
+    requested_until: '2026-07-13T00:00:00Z',
+    config: { project_code: 'BENCH' },
+  });
+}
+
+async function load(url: string, signed: boolean): Promise<Figures> {
+  const run = randomBytes(3).toString('hex');
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const body = payload(run);
+          const headers: Record<string, string> = { 'content-type': 'application/json' };
+          if (signed) headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
+          return { ...req, body, headers };
+        },
+      },
+    ],
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(6)} req/s  p50 ${String(f.p50).padStart(3)} ms  p99 ${String(f.p99).padStart(3)} ms  non-2xx ${f.non2xx}  errors ${f.errors}`;
+
+async function main(): Promise<void> {
+  await withDatabase(async (dbUrl) => {
+    const db = createPostgresDatabase({ connectionString: dbUrl });
+    await migrate(db);
+    // A personal type with a per-user quota: every request takes the quota lock, as real orders do.
+    const { rows } = await db.query<{ id: number }>(
+      `INSERT INTO asset_types (name, assignment_model, max_per_user, attributes)
+       VALUES ('Bench seat', 'personal', 1, '[{"key": "project_code", "type": "string", "required": false}]') RETURNING id`,
+    );
+    await db.close();
+    const distDir = join(__dirname, '..');
+    const baseline = await start(join(distDir, 'bench', 'baseline-server.js'), [], {
+      DATABASE_URL: dbUrl, PORT: '18601', ASSET_TYPE_ID: String(rows[0]!.id),
+    });
+    const service = await start(join(distDir, 'server', 'cli.js'), ['serve'], {
+      DATABASE_URL: dbUrl, PORT: '18602', WEBHOOK_SECRET_TOKEN: SECRET, ADMIN_KEY: randomBytes(16).toString('hex'), LOG_LEVEL: 'info',
+    }, /listening/);
+    try {
+      // Warm both up (JIT, connection pools) before measuring.
+      await load('http://127.0.0.1:18601/baseline', false);
+      await load('http://127.0.0.1:18602/webhook/servicenow', true);
+      const base: Figures[] = [];
+      const ours: Figures[] = [];
+      for (let r = 1; r <= ROUNDS; r++) {
+        base.push(await load('http://127.0.0.1:18601/baseline', false));
+        ours.push(await load('http://127.0.0.1:18602/webhook/servicenow', true));
+        console.log(`round ${r}  baseline ${fmt(base[r - 1]!)}`);
+        console.log(`round ${r}  webhook  ${fmt(ours[r - 1]!)}`);
+      }
+      const b = { rps: median(base.map((f) => f.rps)), p50: median(base.map((f) => f.p50)), p99: median(base.map((f) => f.p99)) };
+      const o = { rps: median(ours.map((f) => f.rps)), p50: median(ours.map((f) => f.p50)), p99: median(ours.map((f) => f.p99)) };
+      console.log(`\nPOST /webhook/servicenow on PostgreSQL, ${CONNECTIONS} connections, ${ROUNDS} x ${DURATION_S} s, medians:`);
+      console.log(`  baseline (bare Express + one INSERT): ${b.rps.toFixed(0)} req/s, p50 ${b.p50} ms, p99 ${b.p99} ms`);
+      console.log(`  webhook (HMAC, validation, checks, audit, job): ${o.rps.toFixed(0)} req/s, p50 ${o.p50} ms, p99 ${o.p99} ms`);
+      console.log(`  throughput ratio: ${((o.rps / b.rps) * 100).toFixed(1)} % of baseline (target >= 50 %); p99 ${o.p99} ms (target < 50 ms)`);
+      if (ours.some((f) => f.non2xx > 0 || f.errors > 0)) console.log('  WARNING: the webhook answered non-2xx or failed some requests; see the rounds above');
+    } finally {
+      await stop(service);
+      await stop(baseline);
+    }
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
