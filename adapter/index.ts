@@ -4,3 +4,4 @@ export type { JobQueue, JobQueueOptions } from './queue';
 export { createLogger, withLogContext, currentLogContext, redact } from './log';
 export type { Logger, LogContext } from './log';
 export { projectRoot, projectPath } from './paths';
+export * from './http';

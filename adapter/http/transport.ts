@@ -1,0 +1,457 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { AxiosHeaders, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import { redact, type Logger } from '../log';
+import { createDynamicApiKeyAuth } from './auth/dynamic-api-key';
+import { createOAuthAuth, type OAuthProvider, type OAuthTokens } from './auth/oauth2';
+import { createSigV4Auth } from './auth/sigv4';
+import { createBasicAuth, createBearerAuth, createNoAuth, createStaticApiKeyAuth } from './auth/static';
+import type { AuthContext, AuthProvider, SideRequest } from './auth/types';
+import { LOG_LEVELS, REDACTED, validateIntegrationConfig, type IntegrationConfig, type LogLevel } from './config';
+import {
+  CallNotMadeError,
+  TokenRequestError,
+  buildEnvelope,
+  explainNetworkError,
+  missingInformation,
+  NOT_REACHED,
+  type IntegrationCallResult,
+  type IntegrationEnvelope,
+} from './envelope';
+import { decodeMtls } from './mtls';
+import { createSyslogSender, type SyslogSender } from './syslog';
+import { HttpForwardProxyAgent, HttpsTunnelProxyAgent, type ProxyTarget } from './proxy';
+
+/** Used when the configuration names no timeout: a call never waits forever. Milliseconds. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+export interface IntegrationClientDeps {
+  /**
+   * Where request and response lines go. The integration's own level (configuration `logging.level`, or
+   * {@link IntegrationClient.setLogLevel}) filters them first; this logger's level must be at least as verbose.
+   */
+  logger: Logger;
+  /** Names the integration on every log line. */
+  name?: string;
+  /** Milliseconds since the epoch; injectable so token expiry can be tested without waiting. */
+  now?: () => number;
+  /** Resolves `secrets_manager` proxy credentials (the configuration holds lookup keys). */
+  lookupSecret?: (key: string) => string | undefined;
+  /** Told about every token obtained, so the layer above may persist it. */
+  onTokens?: (tokens: OAuthTokens) => void;
+}
+
+export type QueryValue = string | number | boolean | ReadonlyArray<string | number | boolean>;
+
+export interface IntegrationCallRequest {
+  method: string;
+  /** Appended to the server's base URL (protocol, host, port, base path). */
+  path: string;
+  query?: Record<string, QueryValue | undefined>;
+  headers?: Record<string, string>;
+  /** A string or Buffer is sent as is; anything else as JSON. */
+  body?: unknown;
+}
+
+export interface IntegrationClient {
+  readonly name: string;
+  /**
+   * The configured instance (agents, TLS, mTLS, proxy, timeout, auth, 401 retry, logging) for typed clients. It keeps
+   * axios's own behaviour otherwise: non-2xx statuses reject with an AxiosError.
+   */
+  readonly axios: AxiosInstance;
+  /** Makes one call and returns its envelope, or a string saying why it could not be made. Never rejects. */
+  call(request: IntegrationCallRequest): Promise<IntegrationCallResult>;
+  /** Changes this integration's log level at once; no restart. */
+  setLogLevel(level: LogLevel): void;
+  getLogLevel(): LogLevel;
+  /** Changes the level of the syslog target (configuration `logging.syslog`); until set it follows the log level. */
+  setSyslogLevel(level: LogLevel): void;
+  /** For the authorization code flow: where to send the operator (undefined for other schemes). */
+  authorizationUrl(state: string): string | undefined;
+  /**
+   * For the authorization code callback: exchanges `code` for tokens. Resolves undefined on success, else the failed
+   * token call's envelope or a string saying why it could not be made.
+   */
+  completeAuthorizationCode(code: string): Promise<IntegrationEnvelope | string | undefined>;
+  /** Closes kept-alive connections. */
+  close(): void;
+}
+
+interface CallMeta {
+  startedAt?: number;
+  retried?: boolean;
+}
+type MetaConfig = InternalAxiosRequestConfig & { provisioMeta?: CallMeta };
+
+/**
+ * Builds the runtime of one integration: one axios instance with keep-alive agents applying TLS, mTLS, proxy,
+ * timeout and the configured authentication. An invalid configuration does not throw: every call then returns a
+ * string naming what is missing, as the seed's "String" error type.
+ */
+export function createIntegrationClient(input: unknown, deps: IntegrationClientDeps): IntegrationClient {
+  const name = deps.name ?? 'integration';
+  const now = deps.now ?? Date.now;
+  const validation = validateIntegrationConfig(input);
+  const config: IntegrationConfig | undefined = validation.ok ? validation.config : undefined;
+  let unusable: string | undefined = validation.ok
+    ? undefined
+    : validation.errors.map((e) => `${e.path} ${e.message}`).join('; ');
+
+  const syslog = config?.logging.syslog;
+  const log = new IntegrationLog(deps.logger, name, config?.logging.level ?? 'info', syslog ? createSyslogSender(syslog) : undefined, syslog?.level);
+  const timeout = config?.timeout ?? DEFAULT_TIMEOUT_MS;
+
+  // Agents: one pair per integration, kept alive, so a token and the calls it authorises reuse connections.
+  let proxy: ProxyTarget | undefined;
+  let tlsOptions: https.AgentOptions = { keepAlive: true };
+  if (config) {
+    try {
+      proxy = proxyTarget(config, deps.lookupSecret);
+      tlsOptions = tlsAgentOptions(config);
+    } catch (e) {
+      unusable = (e as Error).message;
+    }
+  }
+  const httpAgent = proxy ? new HttpForwardProxyAgent(proxy, { keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const httpsAgent = proxy ? new HttpsTunnelProxyAgent(proxy, tlsOptions) : new https.Agent(tlsOptions);
+
+  const baseURL = config ? baseUrl(config) : undefined;
+  const common = {
+    timeout,
+    httpAgent,
+    httpsAgent,
+    // Never let HTTP_PROXY and friends in the environment reroute an integration: its own config decides.
+    proxy: false as const,
+    // Redirects are returned, not followed: following one would carry credentials (API key headers, signatures) to
+    // wherever the server points, and the envelope should show the call that was actually made.
+    maxRedirects: 0,
+  };
+  const instance = axios.create({ ...common, ...(baseURL !== undefined ? { baseURL } : {}) });
+  const side = axios.create({
+    ...common,
+    responseType: 'arraybuffer',
+    transformResponse: [(d: unknown) => d],
+    validateStatus: () => true,
+  });
+
+  const fullUrl = (c: InternalAxiosRequestConfig): string => instance.getUri(c);
+  const ctx: AuthContext = {
+    now,
+    fullUrl,
+    addSecret: (v) => log.addSecret(v),
+    send: (req) => sendSide(side, log, req, timeout),
+  };
+  let auth: AuthProvider = createNoAuth();
+  let oauth: OAuthProvider | undefined;
+  if (config && unusable === undefined) {
+    const built = buildAuth(config, ctx, deps.onTokens);
+    auth = built.auth;
+    oauth = built.oauth;
+  }
+  log.secretHeaders = auth.secretHeaders ?? [];
+  log.secretQueryParams = auth.secretQueryParams ?? [];
+
+  instance.interceptors.request.use(async (c: MetaConfig) => {
+    if (unusable !== undefined) throw missingInformation(`the configuration is not valid: ${unusable}`);
+    c.provisioMeta = { ...c.provisioMeta, startedAt: now() };
+    await auth.apply(c);
+    log.log('debug', 'integration request', () => ({
+      method: (c.method ?? 'get').toUpperCase(),
+      url: log.redactUrl(fullUrl(c)),
+      headers: log.redactHeaders(AxiosHeaders.from(c.headers).toJSON()),
+    }));
+    return c;
+  });
+
+  async function retryOn401(res: AxiosResponse): Promise<AxiosResponse | undefined> {
+    const c = res.config as MetaConfig;
+    if (res.status !== 401 || !auth.refresh || c.provisioMeta?.retried) return undefined;
+    log.log('info', 'integration got 401; refreshing credentials and retrying once', () => ({ url: log.redactUrl(fullUrl(c)) }));
+    await auth.refresh(c);
+    return instance.request({ ...c, provisioMeta: { retried: true } } as MetaConfig);
+  }
+
+  instance.interceptors.response.use(
+    async (res) => {
+      const retried = await retryOn401(res);
+      if (retried) return retried;
+      logResponse(log, res, fullUrl, now);
+      return res;
+    },
+    async (err: unknown) => {
+      if (axios.isAxiosError(err) && err.response) {
+        const retried = await retryOn401(err.response);
+        if (retried) return retried;
+        logResponse(log, err.response, fullUrl, now);
+      } else if (axios.isAxiosError(err) && err.config) {
+        const failed = err.config;
+        log.log('warn', 'integration call failed', () => ({
+          method: (failed.method ?? 'get').toUpperCase(),
+          url: log.redactUrl(fullUrl(failed)),
+          error: explainNetworkError(err, '', timeout).code,
+          detail: err.message,
+        }));
+      }
+      throw err;
+    },
+  );
+
+  return {
+    name,
+    axios: instance,
+    async call(req) {
+      const method = req.method.toUpperCase();
+      let target = `${method} ${req.path}`;
+      let url = req.path;
+      try {
+        url = log.redactUrl(instance.getUri({ url: req.path, params: req.query }));
+        target = `${method} ${url}`;
+        const res = await instance.request({
+          method,
+          url: req.path,
+          params: req.query,
+          headers: req.headers,
+          data: req.body,
+          responseType: 'arraybuffer',
+          transformResponse: [(d: unknown) => d],
+          validateStatus: () => true,
+        });
+        if (proxy && res.status === 407) {
+          return `${NOT_REACHED}: ${target}: the proxy ${proxy.host}:${proxy.port} refused the request (407 Proxy Authentication Required)`;
+        }
+        return buildEnvelope({
+          method,
+          url,
+          status: res.status,
+          statusText: res.statusText,
+          headers: AxiosHeaders.from(res.headers as Record<string, string>).toJSON(),
+          raw: res.data as Buffer,
+        });
+      } catch (e) {
+        if (e instanceof TokenRequestError) return e.envelope;
+        if (e instanceof CallNotMadeError) return e.message;
+        return explainNetworkError(e, target, timeout, { clientCertificate: config?.mtls?.cert !== undefined }).message;
+      }
+    },
+    setLogLevel: (level) => log.setLevel(level),
+    setSyslogLevel: (level) => log.setSyslogLevel(level),
+    getLogLevel: () => log.level,
+    authorizationUrl: (state) => oauth?.authorizationUrl(state),
+    completeAuthorizationCode: async (code) => {
+      if (!oauth) return missingInformation('this integration does not use OAuth 2.0').message;
+      return oauth.completeAuthorizationCode(code);
+    },
+    close() {
+      log.close();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function buildAuth(
+  config: IntegrationConfig,
+  ctx: AuthContext,
+  onTokens: ((t: OAuthTokens) => void) | undefined,
+): { auth: AuthProvider; oauth?: OAuthProvider } {
+  const a = config.authentication;
+  switch (a.type) {
+    case 'none':
+      return { auth: createNoAuth() };
+    case 'basic':
+      ctx.addSecret(a.password);
+      return { auth: createBasicAuth(a) };
+    case 'bearer':
+      ctx.addSecret(a.token);
+      return { auth: createBearerAuth(a) };
+    case 'api_key':
+      if (a.dynamic !== undefined) return { auth: createDynamicApiKeyAuth({ ...a, dynamic: a.dynamic }, ctx) };
+      ctx.addSecret(a.value ?? '');
+      return { auth: createStaticApiKeyAuth(a, a.value ?? '') };
+    case 'aws_sigv4':
+      return { auth: createSigV4Auth(a, ctx) };
+    case 'oauth2_client_credentials':
+    case 'oauth2_password':
+    case 'oauth2_authorization_code':
+    case 'openid_connect': {
+      if (a.type === 'oauth2_password') ctx.addSecret(a.password);
+      const oauth = createOAuthAuth(a, ctx, onTokens);
+      return { auth: oauth, oauth };
+    }
+  }
+}
+
+function baseUrl(config: IntegrationConfig): string {
+  const s = config.server;
+  const host = s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host;
+  return `${s.protocol}://${host}${s.port !== undefined ? `:${s.port}` : ''}${(s.base_path ?? '').replace(/\/$/, '')}`;
+}
+
+/**
+ * Certificate checking follows the seed: `tls.reject_unauthorized` applies only when `tls.enabled` is on; otherwise
+ * HTTPS verifies certificates as Node does by default. A configured CA replaces the system store for this integration.
+ */
+function tlsAgentOptions(config: IntegrationConfig): https.AgentOptions {
+  const opts: https.AgentOptions = {
+    keepAlive: true,
+    rejectUnauthorized: config.tls.enabled ? config.tls.reject_unauthorized : true,
+  };
+  if (config.mtls) {
+    let m;
+    try {
+      m = decodeMtls(config.mtls);
+    } catch (e) {
+      throw new Error(`/mtls is not usable: ${(e as Error).message}`);
+    }
+    if (m.cert !== undefined) opts.cert = m.cert;
+    if (m.key !== undefined) opts.key = m.key;
+    if (m.ca !== undefined) opts.ca = m.ca;
+  }
+  return opts;
+}
+
+/** The proxy this integration's calls go through, if any: only an override in `proxy` mode routes through one. */
+function proxyTarget(config: IntegrationConfig, lookupSecret: ((key: string) => string | undefined) | undefined): ProxyTarget | undefined {
+  const p = config.proxy;
+  if (!p.override || p.mode !== 'proxy' || p.host === undefined || p.port === undefined) return undefined;
+  const target: ProxyTarget = { host: p.host, port: p.port };
+  if (p.auth.mode === 'basic') {
+    target.username = p.auth.username ?? '';
+    target.password = p.auth.password ?? '';
+  } else if (p.auth.mode === 'secrets_manager') {
+    const user = lookupSecret?.(p.auth.username ?? '');
+    const pass = lookupSecret?.(p.auth.password ?? '');
+    if (user === undefined || pass === undefined) {
+      throw new Error('/proxy/auth: the secret store has no entry for the configured lookup keys');
+    }
+    target.username = user;
+    target.password = pass;
+  }
+  return target;
+}
+
+async function sendSide(side: AxiosInstance, log: IntegrationLog, req: SideRequest, timeout: number): Promise<IntegrationEnvelope> {
+  const method = req.method.toUpperCase();
+  const url = log.redactUrl(req.url);
+  const started = Date.now();
+  try {
+    const res = await side.request({ method, url: req.url, headers: req.headers, data: req.data });
+    log.log(res.status >= 200 && res.status < 300 ? 'info' : 'warn', 'integration auth request', {
+      method,
+      url,
+      status: res.status,
+      duration_ms: Date.now() - started,
+    });
+    return buildEnvelope({
+      method,
+      url,
+      status: res.status,
+      statusText: res.statusText,
+      headers: AxiosHeaders.from(res.headers as Record<string, string>).toJSON(),
+      raw: res.data as Buffer,
+    });
+  } catch (e) {
+    const why = explainNetworkError(e, `${method} ${url}`, timeout);
+    log.log('warn', 'integration auth request failed', { method, url, error: why.code, detail: why.message });
+    throw why;
+  }
+}
+
+function logResponse(log: IntegrationLog, res: AxiosResponse, fullUrl: (c: InternalAxiosRequestConfig) => string, now: () => number): void {
+  const c = res.config as MetaConfig;
+  const started = c.provisioMeta?.startedAt;
+  log.log(res.status >= 200 && res.status < 400 ? 'info' : 'warn', 'integration response', () => ({
+    method: (c.method ?? 'get').toUpperCase(),
+    url: log.redactUrl(fullUrl(c)),
+    status: res.status,
+    ...(started !== undefined ? { duration_ms: now() - started } : {}),
+  }));
+  log.log('debug', 'integration response headers', () => ({
+    url: log.redactUrl(fullUrl(c)),
+    headers: log.redactHeaders(AxiosHeaders.from(res.headers as Record<string, string>).toJSON()),
+  }));
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = Object.fromEntries(LOG_LEVELS.map((l, i) => [l, i])) as Record<LogLevel, number>;
+
+/** One integration's log lines: its own level, header/query/value redaction, then the shared logger (and syslog). */
+class IntegrationLog {
+  secretHeaders: readonly string[] = [];
+  secretQueryParams: readonly string[] = [];
+  readonly #secrets = new Set<string>();
+  #level: LogLevel;
+  #syslogLevel: LogLevel | undefined;
+
+  constructor(
+    readonly sink: Logger,
+    readonly name: string,
+    level: LogLevel,
+    readonly syslog: SyslogSender | undefined,
+    syslogLevel: LogLevel | undefined,
+  ) {
+    this.#level = level;
+    this.#syslogLevel = syslogLevel;
+  }
+
+  get level(): LogLevel {
+    return this.#level;
+  }
+
+  setLevel(level: LogLevel): void {
+    if (!(level in LEVEL_RANK)) throw new RangeError(`unknown log level ${level}`);
+    this.#level = level;
+  }
+
+  setSyslogLevel(level: LogLevel): void {
+    if (!(level in LEVEL_RANK)) throw new RangeError(`unknown log level ${level}`);
+    this.#syslogLevel = level;
+  }
+
+  close(): void {
+    this.syslog?.close();
+  }
+
+  addSecret(value: string): void {
+    // Very short values would scrub ordinary text; they are still kept out by key-based redaction.
+    if (value.length >= 4) this.#secrets.add(value);
+  }
+
+  /** `meta` may be a function so that lines below the level cost nothing to build. */
+  log(level: LogLevel, message: string, meta: Record<string, unknown> | (() => Record<string, unknown>)): void {
+    const toSink = LEVEL_RANK[level] <= LEVEL_RANK[this.#level];
+    const toSyslog = this.syslog !== undefined && LEVEL_RANK[level] <= LEVEL_RANK[this.#syslogLevel ?? this.#level];
+    if (!toSink && !toSyslog) return;
+    const record = { message, integration: this.name, ...this.#scrub(typeof meta === 'function' ? meta() : meta) };
+    if (toSink) this.sink.log({ level, ...record });
+    if (toSyslog) this.syslog?.send(level, redact(record) as Record<string, unknown>);
+  }
+
+  redactUrl(url: string): string {
+    let out = url;
+    for (const name of this.secretQueryParams) {
+      const enc = encodeURIComponent(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      out = out.replace(new RegExp(`([?&]${enc}=)[^&#]*`, 'g'), `$1${encodeURIComponent(REDACTED)}`);
+    }
+    return out;
+  }
+
+  redactHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+    const named = new Set(this.secretHeaders.map((h) => h.toLowerCase()));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(headers)) out[k] = named.has(k.toLowerCase()) ? REDACTED : v;
+    return redact(out) as Record<string, unknown>;
+  }
+
+  // Last line of defence: any known secret value that slipped into a message or field is replaced.
+  #scrub(meta: Record<string, unknown>): Record<string, unknown> {
+    let text = JSON.stringify(meta);
+    for (const s of this.#secrets) {
+      const enc = JSON.stringify(s).slice(1, -1);
+      text = text.split(enc).join(REDACTED);
+      const uri = encodeURIComponent(s);
+      if (uri !== s) text = text.split(uri).join(REDACTED);
+    }
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+}
