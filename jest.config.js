@@ -10,4 +10,7 @@ module.exports = {
   testTimeout: 30000,
   // Each test file opens its own database; two workers keep the 2-core machine busy without thrashing.
   maxWorkers: 2,
+  // Shared real servers (Samba AD) start lazily in the tests that need them; setup gives the run an id, teardown stops them.
+  globalSetup: '<rootDir>/tests/support/jest-global-setup.ts',
+  globalTeardown: '<rootDir>/tests/support/jest-global-teardown.ts',
 };

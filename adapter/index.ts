@@ -5,3 +5,4 @@ export { createLogger, withLogContext, currentLogContext, redact } from './log';
 export type { Logger, LogContext } from './log';
 export { projectRoot, projectPath } from './paths';
 export * from './http';
+export * from './directory';
