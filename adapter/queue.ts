@@ -7,6 +7,10 @@ export const QueueName = {
   ORDER_PROVISION: 'order.provision',
   ORDER_DEPROVISION: 'order.deprovision',
   API_TOKEN_PURGE: 'api-token-purge-daily',
+  /** Every minute: integrations whose health check interval has passed are checked. */
+  INTEGRATION_HEALTH: 'integration-health-minutely',
+  /** One job per workflow step attempt (workflows/engine). */
+  WORKFLOW_STEP: 'workflow.step',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -16,9 +20,10 @@ export interface JobQueue {
   stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
   /**
    * Enqueues a job inside the caller's transaction, so the job exists exactly when the row that
-   * asked for it commits. Returns the job id.
+   * asked for it commits. Returns the job id: `opts.id` when given (a UUID chosen by the caller, so the row
+   * that asks for the job can carry its id from its own INSERT), else one pg-boss generates.
    */
-  send(tx: Queryable, queue: QueueName, data: object): Promise<string>;
+  send(tx: Queryable, queue: QueueName, data: object, opts?: { id?: string }): Promise<string>;
 }
 
 /** pg-boss's executor shape over one of our connections or transactions. */
@@ -58,8 +63,8 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
       started = false;
       await boss.stop({ graceful: o.graceful ?? true, timeout: o.timeoutMs ?? 10_000, wait: true, close: false });
     },
-    async send(tx, queue, data) {
-      const id = await boss.send(queue, data, { db: executorFor(tx) });
+    async send(tx, queue, data, opts = {}) {
+      const id = await boss.send(queue, data, { db: executorFor(tx), ...(opts.id ? { id: opts.id } : {}) });
       if (!id) throw new Error(`queue ${queue} refused the job`);
       return id;
     },

@@ -24,3 +24,12 @@ export type {
   SecurityScheme,
   SecuritySchemeKind,
 } from './types';
+export {
+  buildTaskRequest,
+  integrationRoleKinds,
+  integrationRoleName,
+  integrationTasks,
+  responseExample,
+  validateTaskInput,
+} from './tasks';
+export type { IntegrationTask, ResponseExample, TaskInput, TaskInputIssue } from './tasks';

@@ -1,16 +1,24 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
-import { withLogContext, type Database, type JobQueue, type Logger } from '../adapter';
-import { toExpress, type HandlerTable } from './api/handler';
+import type { Database, JobQueue, Logger } from '../adapter';
+import type { HandlerTable } from './api/handler';
 import { operationIds } from './api/operations.gen';
 import { authenticate } from './auth/authenticate';
 import type { Config } from './config';
-import { AppError, ErrorCode } from './errors';
 import { problemHandler } from './http/problem';
+import { noRoute, requestContext, routeOperations, specValidator } from './http/spec-app';
 import { listOperations, loadSpec, type OpenApiDocument } from './spec';
 import { healthHandlers } from './routes/health';
+import { assetTypeHandlers } from './routes/asset-types';
+import { assetHandlers } from './routes/assets';
+import { apiTokenHandlers } from './routes/api-tokens';
+import { auditHandlers } from './routes/audit';
+import { settingsHandlers } from './routes/settings';
+import { orderHandlers } from './routes/orders';
+import { webhookHandlers } from './routes/webhooks';
+import { integrationHandlers } from './routes/integrations';
+import { scriptModuleHandlers } from './routes/script-modules';
+import type { RequesterDirectory } from './domain/orders';
 
 /** Everything the HTTP app needs from outside; `main.ts` builds these, tests pass their own. */
 export interface AppDeps {
@@ -19,6 +27,8 @@ export interface AppDeps {
   logger: Logger;
   /** SHA-256 (hex) of the admin key, when one is configured. */
   adminKeyHash: () => Promise<string | undefined>;
+  /** Fills the requester snapshot of new orders (department, cost center, …); none by default. */
+  requesterDirectory?: RequesterDirectory | undefined;
 }
 
 /** The route modules, one per API tag; each maps operationIds to handlers. */
@@ -26,8 +36,19 @@ export type RouteModule = (deps: AppDeps, config: Readonly<Config>) => HandlerTa
 const ROUTE_MODULES: RouteModule[] = [
   healthHandlers,
   // --- route modules: api-tokens, settings, audit ---
+  apiTokenHandlers,
+  settingsHandlers,
+  auditHandlers,
   // --- route modules: asset-types, assets ---
+  assetTypeHandlers,
+  assetHandlers,
   // --- route modules: orders, webhooks ---
+  orderHandlers,
+  webhookHandlers,
+  // --- route modules: integrations ---
+  integrationHandlers,
+  // --- route modules: script-modules ---
+  scriptModuleHandlers,
 ];
 
 /**
@@ -40,23 +61,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.set('trust proxy', 'loopback');
   const operations = listOperations(spec);
 
-  app.use((req, res, next) => {
-    const requestId = req.header('x-request-id')?.slice(0, 128) || randomUUID();
-    res.locals['requestId'] = requestId;
-    res.setHeader('X-Request-Id', requestId);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      withLogContext({ requestId }, () =>
-        deps.logger.http('request', {
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
-        }),
-      );
-    });
-    withLogContext({ requestId }, next);
-  });
+  app.use(requestContext(deps.logger));
 
   app.get('/openapi.json', (_req, res) => res.json(spec));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json', persistAuthorization: true } }));
@@ -80,31 +85,11 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
       webhookSecret: async () => config.webhookSecretToken ?? (await readWebhookSecret(deps.db)),
     }),
   );
-  app.use(
-    OpenApiValidator.middleware({
-      apiSpec: spec as never,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
-      validateResponses: config.validateResponses ? { onError: undefined } : false,
-      validateSecurity: false,
-      validateFormats: true,
-      ignoreUndocumented: false,
-      ignorePaths: /^\/(docs|openapi\.json)(\/|$)/,
-    }),
-  );
+  app.use(specValidator(spec, { validateResponses: config.validateResponses }));
 
   const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(deps, config)));
-  const router = express.Router();
-  for (const op of operations) {
-    const handler = handlers[op.operationId as keyof HandlerTable];
-    router[op.method](
-      op.routePath,
-      handler
-        ? toExpress(handler as never)
-        : (_req, _res, next) => next(new AppError(ErrorCode.NOT_IMPLEMENTED, 501, `${op.operationId} is not implemented`)),
-    );
-  }
-  app.use(router);
-  app.use((req, _res, next) => next(new AppError(ErrorCode.NOT_FOUND, 404, `no route for ${req.method} ${req.path}`)));
+  app.use(routeOperations(operations, handlers));
+  app.use(noRoute);
   app.use(problemHandler(deps.logger));
 
   const unknown = Object.keys(handlers).filter((id) => !operationIds.includes(id as never));

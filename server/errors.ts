@@ -47,6 +47,8 @@ export const ErrorCode = {
   /** Pool capacity or per-user quota exhausted (429). */
   CAPACITY_EXCEEDED: 'CAPACITY_EXCEEDED',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  /** An integration call could not be made (missing configuration, unreachable host, timeout, TLS) (502). */
+  INTEGRATION_CALL_FAILED: 'INTEGRATION_CALL_FAILED',
   /** An operation in the spec that has no handler yet (501). */
   NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
   /** Anything unexpected (500); the detail never carries internals. */

@@ -1,9 +1,12 @@
 import type { Server } from 'node:http';
-import { createJobQueue, createLogger, migrate, openDatabase, type Database, type JobQueue, type Logger } from '../adapter';
+import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type Database, type JobQueue, type Logger } from '../adapter';
 import { buildApp } from './app';
 import type { Config } from './config';
 import { ensureAdminKey } from './domain/admin-key';
+import { registerTokenPurge } from './domain/api-tokens';
 import { loadDemoData } from './domain/demo';
+import { loadIntegrationModelFiles } from './domain/integration-models';
+import { registerIntegrationHealthChecks } from './domain/integration-runtime';
 
 export interface Runtime {
   db: Database;
@@ -33,6 +36,9 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   if (config.demo) {
     await loadDemoData(rt.db, rt.logger);
   }
+  await registerTokenPurge(rt.queue, rt.db, rt.logger);
+  await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
+  await registerIntegrationHealthChecks(rt.queue, rt.db, rt.logger);
   const app = buildApp({ ...rt, adminKeyHash: async () => adminKey.hash }, config);
   const server = app.listen(config.port, config.host, () => {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });

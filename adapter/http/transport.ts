@@ -51,6 +51,8 @@ export interface IntegrationCallRequest {
   headers?: Record<string, string>;
   /** A string or Buffer is sent as is; anything else as JSON. */
   body?: unknown;
+  /** Aborts the call (a workflow step's timeout or cancel); the result is then a string saying so. */
+  signal?: AbortSignal;
 }
 
 export interface IntegrationClient {
@@ -213,6 +215,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
           params: req.query,
           headers: req.headers,
           data: req.body,
+          ...(req.signal ? { signal: req.signal } : {}),
           responseType: 'arraybuffer',
           transformResponse: [(d: unknown) => d],
           validateStatus: () => true,
@@ -231,6 +234,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
       } catch (e) {
         if (e instanceof TokenRequestError) return e.envelope;
         if (e instanceof CallNotMadeError) return e.message;
+        if (req.signal?.aborted) return `${NOT_REACHED}: ${target}: aborted before a response arrived`;
         return explainNetworkError(e, target, timeout, { clientCertificate: config?.mtls?.cert !== undefined }).message;
       }
     },

@@ -1,9 +1,9 @@
-import type { Queryable } from '../../adapter';
-import { badRequest, conflict, forbidden, invalidField } from '../errors';
+import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
+import { badRequest, conflict, forbidden, invalidField, notFound } from '../errors';
 import { mayBindRole, ROLES, SCOPES, type Role, type Scope } from '../auth/principal';
 import { writeAudit } from './audit';
+import { readSetting } from './settings';
 import { generateToken, hashSecret } from './token-hash';
-import { PgErrorCode, sqlState, type Database } from '../../adapter';
 
 export interface ApiTokenRow {
   id: number;
@@ -26,19 +26,25 @@ export interface MintTokenInput {
 }
 
 const TOKEN_COLUMNS = 'id, name, token_prefix, scopes, role, created_by, created_at, expires_at, revoked_at, last_used_at';
+const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const describeRole = (role: Role | null) => (role ? `a credential with role '${role}'` : 'a role-less credential');
 
 /**
  * Mints a token and audits it; returns the row and the raw token, which exists nowhere else afterwards.
  * Throws FORBIDDEN when `creatorRole` may not bind `input.role` (the mint guard), CONFLICT when a live
- * token already has the name, VALIDATION_FAILED for an expiry in the past.
+ * token already has the name, VALIDATION_FAILED for a name that is not one plain word or an expiry in the past.
  */
 export async function mintToken(
   tx: Queryable,
   input: MintTokenInput,
   creator: { role: Role | null; triggeredBy: string; requestId?: string | undefined },
 ): Promise<{ row: ApiTokenRow; token: string }> {
+  // The name is what audit rows attribute to (`webhook:token:<name>`): keep it one plain word.
+  if (!TOKEN_NAME.test(input.name)) {
+    throw invalidField('/body/name', 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
   if (!mayBindRole(creator.role, input.role)) {
-    throw forbidden(`a ${creator.role ?? 'role-less'} credential may not mint a token with role '${input.role ?? 'none'}'`);
+    throw forbidden(`${describeRole(creator.role)} may not mint a token with role '${input.role ?? 'none'}'`);
   }
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw invalidField('/body/expires_at', 'must be in the future');
@@ -88,4 +94,125 @@ export async function mintTokenFromCli(
     }),
   );
   return token;
+}
+
+export type ApiTokenStatus = 'active' | 'revoked' | 'expired';
+
+/** A token row with its derived status, as the admin API lists it (no hash, no raw token). */
+export interface ApiTokenView extends ApiTokenRow {
+  status: ApiTokenStatus;
+}
+
+// Status is derived in SQL so that the filter and the answer use the same clock (the database's).
+const STATUS_SQL = `CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+  WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired' ELSE 'active' END`;
+const STATUS_FILTER: Record<ApiTokenStatus, string> = {
+  active: 'revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())',
+  revoked: 'revoked_at IS NOT NULL',
+  expired: 'revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= now()',
+};
+
+/** One page of tokens, newest first, and how many match `status` in all. */
+export async function listTokens(
+  q: Queryable,
+  opts: { status?: ApiTokenStatus | undefined; limit: number; offset: number },
+): Promise<{ items: ApiTokenView[]; total: number }> {
+  const where = opts.status ? `WHERE ${STATUS_FILTER[opts.status]}` : '';
+  const { rows } = await q.query<ApiTokenView>(
+    `SELECT ${TOKEN_COLUMNS}, ${STATUS_SQL} AS status FROM api_tokens ${where}
+      ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+    [opts.limit, opts.offset],
+  );
+  const count = await q.query<{ total: number }>(`SELECT count(*)::int AS total FROM api_tokens ${where}`);
+  return { items: rows, total: count.rows[0]?.total ?? 0 };
+}
+
+/** One token. Throws NOT_FOUND. */
+export async function getToken(q: Queryable, id: number): Promise<ApiTokenView> {
+  const { rows } = await q.query<ApiTokenView>(`SELECT ${TOKEN_COLUMNS}, ${STATUS_SQL} AS status FROM api_tokens WHERE id = $1`, [id]);
+  if (!rows[0]) throw notFound(`no API token with id ${id}`);
+  return rows[0];
+}
+
+/**
+ * Revokes a token (it is refused from the next request on) and audits it.
+ * Throws NOT_FOUND; FORBIDDEN when the caller could not have minted a token of that role (an admin
+ * does not revoke a superadmin's token); CONFLICT when it is already revoked.
+ */
+export async function revokeToken(
+  tx: Queryable,
+  id: number,
+  actor: { role: Role | null; triggeredBy: string; requestId?: string | undefined },
+): Promise<ApiTokenView> {
+  const found = await tx.query<ApiTokenRow>(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE id = $1 FOR UPDATE`, [id]);
+  const before = found.rows[0];
+  if (!before) throw notFound(`no API token with id ${id}`);
+  if (!mayBindRole(actor.role, before.role)) {
+    throw forbidden(`${describeRole(actor.role)} may not revoke a token with role '${before.role ?? 'none'}'`);
+  }
+  if (before.revoked_at) throw conflict(`API token ${id} was already revoked at ${before.revoked_at.toISOString()}`);
+  const { rows } = await tx.query<ApiTokenView>(
+    `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 RETURNING ${TOKEN_COLUMNS}, ${STATUS_SQL} AS status`,
+    [id],
+  );
+  const after = rows[0]!;
+  await writeAudit(tx, {
+    entity: 'api_token',
+    entityId: id,
+    action: 'revoke',
+    before: { ...before },
+    after: { ...after, status: undefined },
+    triggeredBy: actor.triggeredBy,
+    requestId: actor.requestId,
+  });
+  return after;
+}
+
+/** `triggered_by` of the daily purge's audit rows. */
+export const TOKEN_PURGE_TRIGGER = `system:${QueueName.API_TOKEN_PURGE}`;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The opt-in retention purge: hard-deletes tokens revoked or expired more than
+ * `api_tokens.purge_after_days` days before `now`, one audit row per token, all in one transaction.
+ * With the setting 0 or unset nothing is deleted. Returns the ids deleted.
+ */
+export async function purgeRetiredTokens(db: Database, now: Date = new Date()): Promise<{ purged: number[]; cutoff: Date | null }> {
+  return db.transaction(async (tx) => {
+    const days = await readSetting(tx, 'api_tokens', 'purge_after_days');
+    if (typeof days !== 'number' || !Number.isInteger(days) || days <= 0) return { purged: [], cutoff: null };
+    const cutoff = new Date(now.getTime() - days * DAY_MS);
+    const { rows } = await tx.query<ApiTokenRow>(
+      `DELETE FROM api_tokens WHERE revoked_at < $1 OR (expires_at IS NOT NULL AND expires_at < $1)
+       RETURNING ${TOKEN_COLUMNS}`,
+      [cutoff],
+    );
+    for (const row of rows) {
+      await writeAudit(tx, {
+        entity: 'api_token',
+        entityId: row.id,
+        action: 'purge',
+        before: { ...row },
+        after: null,
+        triggeredBy: TOKEN_PURGE_TRIGGER,
+      });
+    }
+    return { purged: rows.map((r) => r.id).sort((a, b) => a - b), cutoff };
+  });
+}
+
+/** When the purge runs: daily at 03:17 UTC (off the hour, away from other nightly jobs). */
+export const TOKEN_PURGE_CRON = '17 3 * * *';
+export const TOKEN_PURGE_TZ = 'UTC';
+
+/**
+ * Schedules the daily purge on the queue (idempotent: pg-boss keeps one schedule per queue name, so
+ * several processes may register it) and works its jobs in this process.
+ */
+export async function registerTokenPurge(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
+  await queue.boss.schedule(QueueName.API_TOKEN_PURGE, TOKEN_PURGE_CRON, {}, { tz: TOKEN_PURGE_TZ });
+  await queue.boss.work(QueueName.API_TOKEN_PURGE, async () => {
+    const { purged, cutoff } = await purgeRetiredTokens(db);
+    if (purged.length) logger.info('retired API tokens purged', { count: purged.length, ids: purged, cutoff: cutoff?.toISOString() });
+  });
 }

@@ -18,6 +18,8 @@ const SECRET_FIELD = /pass(word)?|secret|token_hash|^token$|private_key|api_key|
 /** A copy without secret-named fields, at any depth. */
 export function stripSecrets(value: unknown, depth = 0): unknown {
   if (depth > 8 || value === null || typeof value !== 'object') return value;
+  // A Date has no own enumerable fields: copied like an object it would be audited as {}.
+  if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map((v) => stripSecrets(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {

@@ -1,40 +1,70 @@
 import type { Database, Logger } from '../../adapter';
-import { writeAudit } from './audit';
+import { createAssetType, type Actor, type AssetTypeCreateInput } from './asset-types';
+import { createAsset } from './assets';
+
+const DEMO_ACTOR: Actor = { triggeredBy: 'system:demo' };
+
+/** The demo catalogue: a pooled desktop type with five instances and a personal SaaS seat. */
+export const DEMO_ASSET_TYPES: readonly (AssetTypeCreateInput & { poolAssets: readonly string[] })[] = [
+  {
+    name: 'Standard VDI',
+    description: 'Pooled Windows virtual desktop',
+    assignment_model: 'capacity_pooled',
+    pool_size: 5,
+    max_per_user: 1,
+    requires_approval: false,
+    monthly_cost: 85,
+    currency: 'EUR',
+    cost_center: 'CC-IT-100',
+    data_classification: { pii: true },
+    attributes: [
+      { key: 'project_code', type: 'string', required: false, help: 'Project to charge' },
+      { key: 'cost_center', type: 'string', required: false, help: 'Overrides the type cost center' },
+    ],
+    allow_user_lists: true,
+    provision_runbook: 'standard-vdi-provision',
+    deprovision_runbook: 'standard-vdi-deprovision',
+    reinstall_runbook: 'standard-vdi-reinstall',
+    deprovision_policy: 'reinstall',
+    poolAssets: ['VDI-POOL-001', 'VDI-POOL-002', 'VDI-POOL-003', 'VDI-POOL-004', 'VDI-POOL-005'],
+  },
+  {
+    name: 'SaaS seat',
+    description: 'Named seat in a SaaS application',
+    assignment_model: 'personal',
+    max_per_user: 1,
+    requires_approval: true,
+    monthly_cost: 12.5,
+    currency: 'EUR',
+    cost_center: 'CC-IT-200',
+    attributes: [{ key: 'licence_tier', type: 'string', required: true, help: 'standard or pro' }],
+    provision_runbook: 'saas-seat-provision',
+    deprovision_runbook: 'saas-seat-deprovision',
+    deprovision_policy: 'access_only',
+    poolAssets: [],
+  },
+];
 
 /**
- * DEMO=1: a small catalogue on an empty database, so a first start has something to order —
- * a pooled "Standard VDI" type with five desktops and a personal "SaaS seat" type.
+ * DEMO=1: a small catalogue on an empty database, so a first start has something to order — a pooled
+ * "Standard VDI" type with five desktops and a personal "SaaS seat" type. Goes through the same domain
+ * commands as the admin API (so it is validated and audited as `system:demo`). Does nothing when any asset
+ * type exists; returns whether it loaded.
  */
-export async function loadDemoData(db: Database, logger: Logger): Promise<void> {
-  await db.transaction(async (tx) => {
+export async function loadDemoData(db: Database, logger: Logger): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    // Several processes may start with DEMO=1 against one database: the first loads, the others then see rows.
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('provisio:demo-data'))`);
     const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM asset_types');
-    if ((rows[0]?.n ?? 0) > 0) return;
-    const vdi = await tx.query<{ id: number }>(
-      `INSERT INTO asset_types (name, description, assignment_model, pool_size, max_per_user, requires_approval,
-         monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
-         provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy)
-       VALUES ('Standard VDI', 'Pooled Windows virtual desktop', 'capacity_pooled', 5, 1, false, 85.00, 'EUR', 'CC-IT-100',
-         '{"pii": true, "phi": false, "pci": false}',
-         '[{"key": "project_code", "type": "string", "required": false, "help": "Project to charge"},
-           {"key": "cost_center", "type": "string", "required": false, "help": "Overrides the type cost center"}]',
-         true, 'standard-vdi-provision', 'standard-vdi-deprovision', 'standard-vdi-reinstall', 'reinstall')
-       RETURNING id`,
-    );
-    const saas = await tx.query<{ id: number }>(
-      `INSERT INTO asset_types (name, description, assignment_model, max_per_user, requires_approval, monthly_cost, currency,
-         cost_center, attributes, provision_runbook, deprovision_runbook, deprovision_policy)
-       VALUES ('SaaS seat', 'Named seat in a SaaS application', 'personal', 1, true, 12.50, 'EUR', 'CC-IT-200',
-         '[{"key": "licence_tier", "type": "string", "required": true, "help": "standard or pro"}]',
-         'saas-seat-provision', 'saas-seat-deprovision', 'access_only')
-       RETURNING id`,
-    );
-    const vdiId = vdi.rows[0]!.id;
-    for (let i = 1; i <= 5; i++) {
-      await tx.query(`INSERT INTO assets (asset_type_id, name) VALUES ($1, $2)`, [vdiId, `VDI-POOL-${String(i).padStart(3, '0')}`]);
+    if ((rows[0]?.n ?? 0) > 0) return false;
+    for (const { poolAssets, ...input } of DEMO_ASSET_TYPES) {
+      const type = await createAssetType(tx, input, DEMO_ACTOR);
+      for (const name of poolAssets) await createAsset(tx, { asset_type_id: type.id, name }, DEMO_ACTOR);
     }
-    for (const [id, name] of [[vdiId, 'Standard VDI'], [saas.rows[0]!.id, 'SaaS seat']] as const) {
-      await writeAudit(tx, { entity: 'asset_type', entityId: id, action: 'create', after: { name }, triggeredBy: 'system:demo' });
-    }
-    logger.info('demo catalogue loaded', { asset_types: ['Standard VDI', 'SaaS seat'], pool_assets: 5 });
+    logger.info('demo catalogue loaded', {
+      asset_types: DEMO_ASSET_TYPES.map((t) => t.name),
+      pool_assets: DEMO_ASSET_TYPES.reduce((n, t) => n + t.poolAssets.length, 0),
+    });
+    return true;
   });
 }

@@ -1,11 +1,12 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { AppError, ErrorCode, type FieldError } from '../errors';
 import { currentLogContext, type Logger } from '../../adapter';
+import { DirectoryError, DirectoryErrorCode } from '../../adapter/directory';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
-  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
 };
 
 /** Writes an RFC 9457 problem document. */
@@ -47,6 +48,7 @@ const isBodyParserError = (e: unknown): e is BodyParserError =>
 /** Turns any error into a problem document: ours, the spec validator's, the body parser's, or unexpected ones. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof DirectoryError) return fromDirectoryError(err);
   if (isBodyParserError(err)) {
     if (err.type === 'entity.too.large') return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 413, `request body exceeds the limit of ${err.limit ?? '?'} bytes`);
     if (err.type === 'entity.parse.failed') return new AppError(ErrorCode.BAD_REQUEST, 400, `request body is not valid JSON: ${err.message}`);
@@ -75,6 +77,49 @@ export function toAppError(err: unknown): AppError {
     }
   }
   return new AppError(ErrorCode.INTERNAL, 500, 'internal error');
+}
+
+/**
+ * A directory failure as HTTP. The caller's input problems keep the directory's message (it names the key or
+ * attribute, never a secret); failures between us and the directory (bind refused, TLS, access rights,
+ * unreachable) answer 502/503 with a fixed detail, since the server's own text may name hosts and accounts.
+ * `directory_code` always carries the directory's code.
+ */
+function fromDirectoryError(err: DirectoryError): AppError {
+  const extra: Record<string, unknown> = { directory_code: err.code };
+  if (err.details.key) extra['key'] = err.details.key;
+  const upstream = (detail: string) => new AppError(ErrorCode.INTEGRATION_CALL_FAILED, 502, detail, undefined, extra);
+  switch (err.code) {
+    case DirectoryErrorCode.NOT_FOUND:
+      return new AppError(ErrorCode.NOT_FOUND, 404, err.message, undefined, extra);
+    case DirectoryErrorCode.AMBIGUOUS:
+      return new AppError(ErrorCode.CONFLICT, 409, err.message, undefined, extra);
+    case DirectoryErrorCode.ATTRIBUTE_NOT_ALLOWED: {
+      const attr = err.details.attribute;
+      const errors = attr ? [{ path: `/body/attributes/${attr}`, message: err.message }] : undefined;
+      return new AppError(ErrorCode.VALIDATION_FAILED, 422, err.message, errors, extra);
+    }
+    case DirectoryErrorCode.INVALID_INPUT:
+    case DirectoryErrorCode.REJECTED:
+      return new AppError(ErrorCode.VALIDATION_FAILED, 422, err.message, undefined, extra);
+    case DirectoryErrorCode.UNAVAILABLE:
+      return new AppError(ErrorCode.INTEGRATION_CALL_FAILED, 503, 'the directory is unavailable; try again later', undefined, extra);
+    case DirectoryErrorCode.INVALID_CREDENTIALS: {
+      const why = err.details.adReason ?? 'invalid credentials';
+      const data = err.details.adDataCode ? ` (AD data ${err.details.adDataCode})` : '';
+      return upstream(`the directory refused the service account: ${why}${data}`);
+    }
+    case DirectoryErrorCode.INSUFFICIENT_ACCESS:
+      return upstream('the directory refused the change: the service account lacks the access rights');
+    case DirectoryErrorCode.STRONG_AUTH_REQUIRED:
+      return upstream('the directory requires an encrypted connection: configure LDAPS or StartTLS');
+    case DirectoryErrorCode.TLS:
+      return upstream('TLS to the directory failed: check the CA certificate and the server name');
+    case DirectoryErrorCode.CONFIG:
+      return upstream('the directory settings are invalid; see the gateway log');
+    default:
+      return upstream(`the directory answered with an error${err.details.ldapCode !== undefined ? ` (LDAP result ${err.details.ldapCode})` : ''}`);
+  }
 }
 
 /** The one place errors become HTTP responses. */

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { GetHealthData, GetHealthResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses } from './types.gen.js';
+import type { CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -34,4 +34,631 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
     responseType: 'json',
     url: '/readyz',
     ...options
+});
+
+/**
+ * List API tokens (never their hashes or raw values)
+ */
+export const listApiTokens = <ThrowOnError extends boolean = false>(options?: Options<ListApiTokensData, ThrowOnError>) => (options?.client ?? client).get<ListApiTokensResponses, ListApiTokensErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/api-tokens',
+    ...options
+});
+
+/**
+ * Mint an API token (the raw token is answered once)
+ *
+ * Answers 201 with the token record and the raw `xpat_…` token in `token`; it cannot be recovered later.
+ * The mint guard: a superadmin may bind any role, an admin any role but `superadmin`; a token without a
+ * role counts as an admin. Binding a role above the caller's is 403.
+ *
+ */
+export const createApiToken = <ThrowOnError extends boolean = false>(options: Options<CreateApiTokenData, ThrowOnError>) => (options.client ?? client).post<CreateApiTokenResponses, CreateApiTokenErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/api-tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke an API token (effective immediately)
+ *
+ * Sets `revoked_at`; the token is refused (401) from then on. The record stays until the opt-in purge
+ * (`api_tokens.purge_after_days`) deletes it. Revoking a token whose role the caller could not mint is 403;
+ * revoking one already revoked is 409.
+ *
+ */
+export const revokeApiToken = <ThrowOnError extends boolean = false>(options: Options<RevokeApiTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeApiTokenResponses, RevokeApiTokenErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/api-tokens/{id}',
+    ...options
+});
+
+/**
+ * One API token (never its hash or raw value)
+ */
+export const getApiToken = <ThrowOnError extends boolean = false>(options: Options<GetApiTokenData, ThrowOnError>) => (options.client ?? client).get<GetApiTokenResponses, GetApiTokenErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/api-tokens/{id}',
+    ...options
+});
+
+/**
+ * The known settings sections and the JSON Schema of each
+ */
+export const listSettingsSections = <ThrowOnError extends boolean = false>(options?: Options<ListSettingsSectionsData, ThrowOnError>) => (options?.client ?? client).get<ListSettingsSectionsResponses, ListSettingsSectionsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/settings',
+    ...options
+});
+
+/**
+ * Read one settings section (secrets only as configured markers)
+ */
+export const getSettings = <ThrowOnError extends boolean = false>(options: Options<GetSettingsData, ThrowOnError>) => (options.client ?? client).get<GetSettingsResponses, GetSettingsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/settings/{section}',
+    ...options
+});
+
+/**
+ * Merge keys into one settings section (null deletes a key)
+ *
+ * Only the keys given change; `null` removes a key. An unknown key or a value of the wrong type is 422
+ * naming the key. Every change is audited; for secret keys the audit row records that they changed,
+ * never their values.
+ *
+ */
+export const updateSettings = <ThrowOnError extends boolean = false>(options: Options<UpdateSettingsData, ThrowOnError>) => (options.client ?? client).put<UpdateSettingsResponses, UpdateSettingsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/settings/{section}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Search the audit log, newest first; `format=csv` exports CSV
+ */
+export const listAuditEntries = <ThrowOnError extends boolean = false>(options?: Options<ListAuditEntriesData, ThrowOnError>) => (options?.client ?? client).get<ListAuditEntriesResponses, ListAuditEntriesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/audit',
+    ...options
+});
+
+/**
+ * List asset types with their pool counts
+ */
+export const listAssetTypes = <ThrowOnError extends boolean = false>(options?: Options<ListAssetTypesData, ThrowOnError>) => (options?.client ?? client).get<ListAssetTypesResponses, ListAssetTypesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/asset-types',
+    ...options
+});
+
+/**
+ * Create an asset type
+ *
+ * Audited as `asset_type` / `create`. 409 when the name is taken; 422 names each invalid field.
+ */
+export const createAssetType = <ThrowOnError extends boolean = false>(options: Options<CreateAssetTypeData, ThrowOnError>) => (options.client ?? client).post<CreateAssetTypeResponses, CreateAssetTypeErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/asset-types',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an asset type
+ *
+ * 409 while any order or pool asset references it (delete the assets first; orders are history and stay).
+ */
+export const deleteAssetType = <ThrowOnError extends boolean = false>(options: Options<DeleteAssetTypeData, ThrowOnError>) => (options.client ?? client).delete<DeleteAssetTypeResponses, DeleteAssetTypeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/asset-types/{id}',
+    ...options
+});
+
+/**
+ * Get an asset type with its pool counts
+ */
+export const getAssetType = <ThrowOnError extends boolean = false>(options: Options<GetAssetTypeData, ThrowOnError>) => (options.client ?? client).get<GetAssetTypeResponses, GetAssetTypeErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/asset-types/{id}',
+    ...options
+});
+
+/**
+ * Change an asset type (merge semantics)
+ *
+ * Only the fields sent change (JSON merge): a field set to `null` is cleared; `attributes`, when sent,
+ * replaces the whole list; `data_classification` merges flag by flag. Existing orders are not rewritten;
+ * the new settings apply to what happens next. Audited as `asset_type` / `update` with the changed fields.
+ *
+ */
+export const updateAssetType = <ThrowOnError extends boolean = false>(options: Options<UpdateAssetTypeData, ThrowOnError>) => (options.client ?? client).patch<UpdateAssetTypeResponses, UpdateAssetTypeErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/asset-types/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List pool assets
+ */
+export const listAssets = <ThrowOnError extends boolean = false>(options?: Options<ListAssetsData, ThrowOnError>) => (options?.client ?? client).get<ListAssetsResponses, ListAssetsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/assets',
+    ...options
+});
+
+/**
+ * Add an instance to an asset type's pool
+ *
+ * Audited as `asset` / `create`. 409 when the type already has an asset of that name; 422 naming
+ * `asset_type_id` when the type does not exist.
+ *
+ */
+export const createAsset = <ThrowOnError extends boolean = false>(options: Options<CreateAssetData, ThrowOnError>) => (options.client ?? client).post<CreateAssetResponses, CreateAssetErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/assets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Remove an asset from the pool
+ *
+ * 409 while it is `in_use` or `reinstall`, or while an order still references it.
+ */
+export const deleteAsset = <ThrowOnError extends boolean = false>(options: Options<DeleteAssetData, ThrowOnError>) => (options.client ?? client).delete<DeleteAssetResponses, DeleteAssetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/assets/{id}',
+    ...options
+});
+
+/**
+ * Get a pool asset
+ */
+export const getAsset = <ThrowOnError extends boolean = false>(options: Options<GetAssetData, ThrowOnError>) => (options.client ?? client).get<GetAssetResponses, GetAssetErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/assets/{id}',
+    ...options
+});
+
+/**
+ * Rename an asset, change its attributes, or take it out of service / repair it
+ *
+ * Merge semantics: only the fields sent change; `attributes`, when sent, replaces the whole object.
+ * State changes an admin may make (anything else is a 409; the same state is a no-op):
+ * `free` → `failed` (take out of service), `failed` → `free` (repair), `reinstall` → `free`
+ * (wiped by hand), `reinstall` → `failed`. `in_use` is set and cleared only by orders.
+ * Audited as `asset` / `update`.
+ *
+ */
+export const updateAsset = <ThrowOnError extends boolean = false>(options: Options<UpdateAssetData, ThrowOnError>) => (options.client ?? client).patch<UpdateAssetResponses, UpdateAssetErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/assets/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List script modules (latest version of each)
+ *
+ * Each module once, by name, with its latest version's metadata (no body) and how many versions it has.
+ */
+export const listScriptModules = <ThrowOnError extends boolean = false>(options?: Options<ListScriptModulesData, ThrowOnError>) => (options?.client ?? client).get<ListScriptModulesResponses, ListScriptModulesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/script-modules',
+    ...options
+});
+
+/**
+ * Save a script module as its next version
+ *
+ * Adds version 1 of a new module, or the next version of an existing one; versions are never changed or
+ * deleted, so a workflow pinned to `{module, version}` always runs the same body. Audited as
+ * `script_module` / `create_version` (the body by its SHA-256 and length, not in full).
+ *
+ */
+export const createScriptModuleVersion = <ThrowOnError extends boolean = false>(options: Options<CreateScriptModuleVersionData, ThrowOnError>) => (options.client ?? client).post<CreateScriptModuleVersionResponses, CreateScriptModuleVersionErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/script-modules',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get a script module's latest version and its version history
+ */
+export const getScriptModule = <ThrowOnError extends boolean = false>(options: Options<GetScriptModuleData, ThrowOnError>) => (options.client ?? client).get<GetScriptModuleResponses, GetScriptModuleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/script-modules/{name}',
+    ...options
+});
+
+/**
+ * Get one version of a script module
+ */
+export const getScriptModuleVersion = <ThrowOnError extends boolean = false>(options: Options<GetScriptModuleVersionData, ThrowOnError>) => (options.client ?? client).get<GetScriptModuleVersionResponses, GetScriptModuleVersionErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/script-modules/{name}/versions/{version}',
+    ...options
+});
+
+/**
+ * List integration models
+ */
+export const listIntegrationModels = <ThrowOnError extends boolean = false>(options?: Options<ListIntegrationModelsData, ThrowOnError>) => (options?.client ?? client).get<ListIntegrationModelsResponses, ListIntegrationModelsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integration-models',
+    ...options
+});
+
+/**
+ * Import an OpenAPI document as an integration model
+ *
+ * The body is either the OpenAPI document itself as JSON (3.0.x, 3.1.x, or Swagger 2.0, which is converted),
+ * or `{"document": "<YAML or JSON text>"}`. The model is named `<info.title>:<info.version>`. Operations
+ * without an operationId, or sharing one, do not become tasks: they are listed in `dropped` with the reason.
+ * A document that does not validate is a 422 whose `errors` (and `issues`) say where, as JSON pointers into
+ * the document (`/body/document/...` for text, `/body/...` for JSON) with line and column for text.
+ * 409 when a model with the same id exists (publish a new `info.version` instead). Audited as
+ * `integration_model` / `create`.
+ *
+ */
+export const createIntegrationModel = <ThrowOnError extends boolean = false>(options: Options<CreateIntegrationModelData, ThrowOnError>) => (options.client ?? client).post<CreateIntegrationModelResponses, CreateIntegrationModelErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integration-models',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an integration model
+ *
+ * 409 while any integration uses it. Audited as `integration_model` / `delete`.
+ */
+export const deleteIntegrationModel = <ThrowOnError extends boolean = false>(options: Options<DeleteIntegrationModelData, ThrowOnError>) => (options.client ?? client).delete<DeleteIntegrationModelResponses, DeleteIntegrationModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integration-models/{modelId}',
+    ...options
+});
+
+/**
+ * Get an integration model with its operations
+ */
+export const getIntegrationModel = <ThrowOnError extends boolean = false>(options: Options<GetIntegrationModelData, ThrowOnError>) => (options.client ?? client).get<GetIntegrationModelResponses, GetIntegrationModelErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integration-models/{modelId}',
+    ...options
+});
+
+/**
+ * List integrations
+ */
+export const listIntegrations = <ThrowOnError extends boolean = false>(options?: Options<ListIntegrationsData, ThrowOnError>) => (options?.client ?? client).get<ListIntegrationsResponses, ListIntegrationsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations',
+    ...options
+});
+
+/**
+ * Create an integration (a configured instance of a model)
+ *
+ * `config` is validated against the integration configuration schema (server, authentication, mTLS, TLS,
+ * timeout, cluster and proxy override, logging); each violation is a 422 naming the field, e.g.
+ * `/body/config/server/port`. Client certificate material is parsed and checked (key matches certificate,
+ * certificate not expired). Secret fields are stored apart and never answered. Generates the roles
+ * `<name>:admin` and `<name>:<VERB>` for each HTTP verb of the model. Audited as `integration` / `create`.
+ *
+ */
+export const createIntegration = <ThrowOnError extends boolean = false>(options: Options<CreateIntegrationData, ThrowOnError>) => (options.client ?? client).post<CreateIntegrationResponses, CreateIntegrationErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete an integration with its roles and grants
+ *
+ * Audited as `integration` / `delete`.
+ */
+export const deleteIntegration = <ThrowOnError extends boolean = false>(options: Options<DeleteIntegrationData, ThrowOnError>) => (options.client ?? client).delete<DeleteIntegrationResponses, DeleteIntegrationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}',
+    ...options
+});
+
+/**
+ * Get an integration
+ */
+export const getIntegration = <ThrowOnError extends boolean = false>(options: Options<GetIntegrationData, ThrowOnError>) => (options.client ?? client).get<GetIntegrationResponses, GetIntegrationErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}',
+    ...options
+});
+
+/**
+ * Change an integration
+ *
+ * Only the fields sent change. `config`, when sent, replaces the whole configuration (as the advanced view
+ * does); a secret field sent as the redaction marker `[redacted]` keeps its stored value. `health: null`
+ * removes the health check. Audited as `integration` / `update`; secrets never appear in the diff, which
+ * lists the secret fields that changed under `credentials_changed`.
+ *
+ */
+export const updateIntegration = <ThrowOnError extends boolean = false>(options: Options<UpdateIntegrationData, ThrowOnError>) => (options.client ?? client).patch<UpdateIntegrationResponses, UpdateIntegrationErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Clone an integration under a new name
+ *
+ * The clone gets the same model, configuration (secrets included), stub mode, log level and health check,
+ * and its own freshly generated roles (grants are not copied). Audited as `integration` / `clone`.
+ *
+ */
+export const cloneIntegration = <ThrowOnError extends boolean = false>(options: Options<CloneIntegrationData, ThrowOnError>) => (options.client ?? client).post<CloneIntegrationResponses, CloneIntegrationErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/clone',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The advanced view - the configuration as raw JSON
+ *
+ * Every default applied; each secret field that is set comes back as the marker `[redacted]`.
+ */
+export const getIntegrationConfig = <ThrowOnError extends boolean = false>(options: Options<GetIntegrationConfigData, ThrowOnError>) => (options.client ?? client).get<GetIntegrationConfigResponses, GetIntegrationConfigErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/config',
+    ...options
+});
+
+/**
+ * The advanced view - replace the configuration
+ *
+ * Validated like `config` on create (a 422 names each field, e.g. `/body/server/port`). A secret field sent
+ * as `[redacted]` keeps the stored secret; `logging.level` sets the integration's log level. Audited as
+ * `integration` / `update_config`.
+ *
+ */
+export const putIntegrationConfig = <ThrowOnError extends boolean = false>(options: Options<PutIntegrationConfigData, ThrowOnError>) => (options.client ?? client).put<PutIntegrationConfigResponses, PutIntegrationConfigErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/config',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Change an integration's log level at once, without restart
+ *
+ * Audited as `integration` / `set_log_level`.
+ */
+export const setIntegrationLogLevel = <ThrowOnError extends boolean = false>(options: Options<SetIntegrationLogLevelData, ThrowOnError>) => (options.client ?? client).put<SetIntegrationLogLevelResponses, SetIntegrationLogLevelErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/log-level',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Every operation of the integration's model as a canvas task
+ */
+export const listIntegrationTasks = <ThrowOnError extends boolean = false>(options: Options<ListIntegrationTasksData, ThrowOnError>) => (options.client ?? client).get<ListIntegrationTasksResponses, ListIntegrationTasksErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/tasks',
+    ...options
+});
+
+/**
+ * Run one task ad hoc and answer its response envelope
+ *
+ * The body is the task input (`path`, `query`, `headers`, `cookies`, `body`), validated against the task's
+ * input schema (422 naming the field). Besides `admin:read`, the caller must hold the integration's admin
+ * role or the role of the operation's verb (granted with `PUT .../roles/{role}/tokens/{tokenId}`); the
+ * superadmin role and `X-Admin-Key` always may. 403 otherwise. The answer
+ * is the standard envelope (200 whether the remote call succeeded or not); a call that could not be made
+ * is a 502 whose `detail` says why. In stub mode the envelope comes from the model's response examples and
+ * no request is made. Audited as `integration` / `invoke` (operation and status, never the input).
+ *
+ */
+export const invokeIntegrationTask = <ThrowOnError extends boolean = false>(options: Options<InvokeIntegrationTaskData, ThrowOnError>) => (options.client ?? client).post<InvokeIntegrationTaskResponses, InvokeIntegrationTaskErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/tasks/{operationId}/invoke',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Run the integration's health check now
+ *
+ * Calls the configured health operation: `online` on a 2xx within `slow_ms`, `degraded` on a slower 2xx or a
+ * non-2xx answer, `offline` when the call could not be made. The result is stored on the integration.
+ * 409 when no health operation is configured.
+ *
+ */
+export const checkIntegrationHealth = <ThrowOnError extends boolean = false>(options: Options<CheckIntegrationHealthData, ThrowOnError>) => (options.client ?? client).post<CheckIntegrationHealthResponses, CheckIntegrationHealthErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/health-check',
+    ...options
+});
+
+/**
+ * The integration's generated roles and the tokens holding them
+ */
+export const listIntegrationRoles = <ThrowOnError extends boolean = false>(options: Options<ListIntegrationRolesData, ThrowOnError>) => (options.client ?? client).get<ListIntegrationRolesResponses, ListIntegrationRolesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/roles',
+    ...options
+});
+
+/**
+ * Take an integration role away from an API token
+ *
+ * 404 when the token does not hold the role. Audited as `integration` / `revoke_role`.
+ */
+export const revokeIntegrationRole = <ThrowOnError extends boolean = false>(options: Options<RevokeIntegrationRoleData, ThrowOnError>) => (options.client ?? client).delete<RevokeIntegrationRoleResponses, RevokeIntegrationRoleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/roles/{role}/tokens/{tokenId}',
+    ...options
+});
+
+/**
+ * Grant an integration role to an API token
+ *
+ * Idempotent. 404 when the role or a live token does not exist. Audited as `integration` / `grant_role`.
+ */
+export const grantIntegrationRole = <ThrowOnError extends boolean = false>(options: Options<GrantIntegrationRoleData, ThrowOnError>) => (options.client ?? client).put<GrantIntegrationRoleResponses, GrantIntegrationRoleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/integrations/{id}/roles/{role}/tokens/{tokenId}',
+    ...options
+});
+
+/**
+ * List orders, newest first
+ */
+export const listOrders = <ThrowOnError extends boolean = false>(options?: Options<ListOrdersData, ThrowOnError>) => (options?.client ?? client).get<ListOrdersResponses, ListOrdersErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders',
+    ...options
+});
+
+/**
+ * Order an asset type for a user
+ *
+ * Creates an order after the same checks every channel gets: the asset type exists (400), `config` matches
+ * its attributes and `rdp_users`/`admin_users` are allowed (422), pool capacity and the per-user quota
+ * leave room (429). The order starts as `processing` with a queued job, or as `pending_approval` when the
+ * type requires approval. Name the type by `asset_type_name` or `asset_type_id`.
+ *
+ */
+export const createOrder = <ThrowOnError extends boolean = false>(options: Options<CreateOrderData, ThrowOnError>) => (options.client ?? client).post<CreateOrderResponses, CreateOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * One order with its runbook steps
+ */
+export const getOrder = <ThrowOnError extends boolean = false>(options: Options<GetOrderData, ThrowOnError>) => (options.client ?? client).get<GetOrderResponses, GetOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}',
+    ...options
+});
+
+/**
+ * ServiceNow order dispatch (provision or delete)
+ *
+ * Creates an order from a ServiceNow RITM and dispatches it, with the same checks as `POST /orders`.
+ * `servicenow_ref` is the idempotency key: a second delivery of the same RITM is a 409 and changes nothing.
+ * `action: delete` takes back the user's most recent active order of that asset type (404 when there is
+ * none): the answer is a new order with `action: delete` and `target_order_id`, and the target moves to
+ * `deprovisioning`.
+ *
+ * Authenticate with `Authorization: Bearer xpat_…` (scope `webhook:in`), or with
+ * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` keyed with `WEBHOOK_SECRET_TOKEN`
+ * (or the ServiceNow settings secret). When both are sent, Bearer is used.
+ *
+ */
+export const receiveServiceNowOrder = <ThrowOnError extends boolean = false>(options: Options<ReceiveServiceNowOrderData, ThrowOnError>) => (options.client ?? client).post<ReceiveServiceNowOrderResponses, ReceiveServiceNowOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Hub-Signature-256', type: 'apiKey' }],
+    url: '/webhook/servicenow',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });

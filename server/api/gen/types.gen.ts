@@ -5,6 +5,950 @@ export type ClientOptions = {
 };
 
 /**
+ * `admin:*` full admin API; `admin:read` read-only admin; `orders:write` create orders; `webhook:in` the
+ * ServiceNow webhook; `hr:leaver` the HR leaver webhook; `scim:read` SCIM GET; `scim:write` SCIM writes.
+ *
+ */
+export type Scope = 'admin:*' | 'admin:read' | 'orders:write' | 'webhook:in' | 'hr:leaver' | 'scim:read' | 'scim:write';
+
+/**
+ * A role a token can be bound to; role-gated operations list theirs in `x-allowed-roles`.
+ */
+export type Role = 'superadmin' | 'admin' | 'approver' | 'auditor' | 'helpdesk';
+
+/**
+ * `active` (usable), `revoked`, or `expired` (past `expires_at`, not revoked).
+ */
+export type ApiTokenStatus = 'active' | 'revoked' | 'expired';
+
+/**
+ * An API token record. Neither the raw token nor its hash is ever answered.
+ */
+export type ApiToken = {
+    id: number;
+    name: string;
+    /**
+     * The first characters of the raw token, to recognise it.
+     */
+    token_prefix: string;
+    scopes: Array<Scope>;
+    /**
+     * The bound role, or null (then only scopes are checked).
+     */
+    role: 'superadmin' | 'admin' | 'approver' | 'auditor' | 'helpdesk' | null;
+    status: ApiTokenStatus;
+    /**
+     * `triggered_by` of whoever minted it.
+     */
+    created_by: string;
+    created_at: string;
+    expires_at: string | null;
+    revoked_at: string | null;
+    last_used_at: string | null;
+};
+
+export type ApiTokenCreate = {
+    /**
+     * Unique among live tokens; audit rows name it (`webhook:token:<name>`).
+     */
+    name: string;
+    scopes: Array<Scope>;
+    /**
+     * Bind the token to this role (at or below the caller's).
+     */
+    role?: 'superadmin' | 'admin' | 'approver' | 'auditor' | 'helpdesk' | null;
+    /**
+     * When the token stops working; must be in the future. Never, when omitted.
+     */
+    expires_at?: string | null;
+};
+
+/**
+ * The new token record plus the raw token, shown this once.
+ */
+export type ApiTokenCreated = ApiToken & {
+    /**
+     * The raw bearer token. Store it now; it cannot be recovered.
+     */
+    token: string;
+};
+
+export type ApiTokenList = {
+    items: Array<ApiToken>;
+    /**
+     * All tokens matching the filter.
+     */
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
+ * What a read says about a write-only key.
+ */
+export type SecretStatus = {
+    configured: boolean;
+};
+
+export type SettingsSection = {
+    section: string;
+    /**
+     * The stored non-secret keys and their values; keys never set are absent.
+     */
+    values: {
+        [key: string]: unknown;
+    };
+    /**
+     * One marker per secret key of the section, set or not; never a value.
+     */
+    secrets: {
+        [key: string]: SecretStatus;
+    };
+    /**
+     * Last change to any key.
+     */
+    updated_at: string | null;
+    /**
+     * `triggered_by` of the last change.
+     */
+    updated_by: string | null;
+};
+
+/**
+ * Keys to set, each validated against the section's schema; `null` deletes the key.
+ */
+export type SettingsUpdate = {
+    [key: string]: unknown;
+};
+
+export type SettingsSectionInfo = {
+    section: string;
+    description: string;
+    secret_keys: Array<string>;
+    /**
+     * The JSON Schema each `PUT` is validated against.
+     */
+    schema: {
+        [key: string]: unknown;
+    };
+};
+
+export type SettingsSectionList = {
+    items: Array<SettingsSectionInfo>;
+};
+
+export type AuditEntry = {
+    id: number;
+    at: string;
+    entity: string;
+    entity_id: string | null;
+    action: string;
+    /**
+     * `{"before": {...} | null, "after": {...} | null}` with only the changed fields; secrets removed.
+     */
+    diff: {
+        [key: string]: unknown;
+    };
+    triggered_by: string;
+    request_id: string | null;
+};
+
+export type AuditPage = {
+    items: Array<AuditEntry>;
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
+ * CSV (RFC 4180) with a header row: id, at, entity, entity_id, action, triggered_by, request_id, diff.
+ */
+export type AuditCsv = string;
+
+/**
+ * `capacity_pooled`: instances drawn from a shared pool; `personal`: one dedicated instance per user.
+ */
+export type AssignmentModel = 'capacity_pooled' | 'personal';
+
+/**
+ * What happens when an order ends: `access_only` removes the user's access; `return_to_pool` frees the
+ * instance; `reinstall` runs the reinstall runbook (the instance is `reinstall` until it is `free` again).
+ *
+ */
+export type DeprovisionPolicy = 'access_only' | 'return_to_pool' | 'reinstall';
+
+/**
+ * Type an order's `config` value must have: `string`; `integer` (no fraction); `number`; `boolean`;
+ * `date` (ISO 8601 `YYYY-MM-DD`, a real calendar day); `date-time` (RFC 3339 with offset, e.g.
+ * `2026-11-24T09:30:00Z`); `email` (one address). A `null` value counts as absent.
+ *
+ */
+export type AttributeType = 'string' | 'integer' | 'number' | 'boolean' | 'date' | 'date-time' | 'email';
+
+/**
+ * One key an order's `config` may carry; unknown or ill-typed keys are rejected with a 422 naming the key.
+ */
+export type AssetTypeAttribute = {
+    /**
+     * Unique within the type's attributes.
+     */
+    key: string;
+    type: AttributeType;
+    /**
+     * The order must carry this key.
+     */
+    required?: boolean;
+    /**
+     * Shown to the requester.
+     */
+    help?: string;
+};
+
+/**
+ * Which kinds of regulated data the asset holds or reaches.
+ */
+export type DataClassification = {
+    /**
+     * Personally identifiable information.
+     */
+    pii: boolean;
+    /**
+     * Protected health information.
+     */
+    phi: boolean;
+    /**
+     * Payment card data.
+     */
+    pci: boolean;
+};
+
+/**
+ * Flags to set; on create the missing ones are `false`, on update the missing ones keep their value.
+ */
+export type DataClassificationInput = {
+    pii?: boolean;
+    phi?: boolean;
+    pci?: boolean;
+};
+
+export type AssetTypeCreate = {
+    /**
+     * Unique.
+     */
+    name: string;
+    description?: string;
+    assignment_model: AssignmentModel;
+    /**
+     * Capacity of the type; null: unlimited.
+     */
+    pool_size?: number | null;
+    /**
+     * Active orders one user may hold; null: no quota.
+     */
+    max_per_user?: number | null;
+    requires_approval?: boolean;
+    /**
+     * Per order and month; stored rounded to cents.
+     */
+    monthly_cost?: number | null;
+    /**
+     * ISO 4217 code; required when `monthly_cost` is set.
+     */
+    currency?: string | null;
+    cost_center?: string | null;
+    data_classification?: DataClassificationInput;
+    attributes?: Array<AssetTypeAttribute>;
+    /**
+     * Orders may carry `rdp_users` / `admin_users` lists.
+     */
+    allow_user_lists?: boolean;
+    provision_runbook?: string | null;
+    deprovision_runbook?: string | null;
+    reinstall_runbook?: string | null;
+    deprovision_policy?: DeprovisionPolicy;
+};
+
+/**
+ * The fields to change; see `updateAssetType` for the merge rules.
+ */
+export type AssetTypeUpdate = {
+    name?: string;
+    description?: string;
+    assignment_model?: AssignmentModel;
+    pool_size?: number | null;
+    max_per_user?: number | null;
+    requires_approval?: boolean;
+    monthly_cost?: number | null;
+    currency?: string | null;
+    cost_center?: string | null;
+    data_classification?: DataClassificationInput;
+    attributes?: Array<AssetTypeAttribute>;
+    allow_user_lists?: boolean;
+    provision_runbook?: string | null;
+    deprovision_runbook?: string | null;
+    reinstall_runbook?: string | null;
+    deprovision_policy?: DeprovisionPolicy;
+};
+
+/**
+ * The type's pool instances by state (the dashboard tiles). `fill_percent` is the share of serviceable
+ * instances (all but `failed`) that are not free (`in_use` + `reinstall`), rounded down; 100 when every
+ * instance has failed; null when the pool is empty. `alert` is `warning` from 80 %, `critical` from 95 %.
+ *
+ */
+export type AssetPoolCounts = {
+    free: number;
+    in_use: number;
+    reinstall: number;
+    failed: number;
+    total: number;
+    fill_percent: number | null;
+    alert: 'none' | 'warning' | 'critical';
+};
+
+export type AssetType = {
+    id: number;
+    name: string;
+    description: string;
+    assignment_model: AssignmentModel;
+    pool_size: number | null;
+    max_per_user: number | null;
+    requires_approval: boolean;
+    monthly_cost: number | null;
+    currency: string | null;
+    cost_center: string | null;
+    data_classification: DataClassification;
+    attributes: Array<AssetTypeAttribute>;
+    allow_user_lists: boolean;
+    provision_runbook: string | null;
+    deprovision_runbook: string | null;
+    reinstall_runbook: string | null;
+    deprovision_policy: DeprovisionPolicy;
+    pool: AssetPoolCounts;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AssetTypeList = {
+    items: Array<AssetType>;
+    /**
+     * Items matching the filter across all pages.
+     */
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
+ * `free` (can be assigned), `in_use` (held by an order), `reinstall` (being wiped), `failed` (out of service).
+ */
+export type AssetState = 'free' | 'in_use' | 'reinstall' | 'failed';
+
+/**
+ * Free-form facts about the instance (hostname, IP address, …), available to runbooks as `asset.*`.
+ * Secret-named keys (password, secret, api_key, token, …) are refused with a 422: keep secrets in the settings.
+ *
+ */
+export type AssetAttributes = {
+    [key: string]: unknown;
+};
+
+export type AssetCreate = {
+    asset_type_id: number;
+    /**
+     * Unique within the asset type.
+     */
+    name: string;
+    attributes?: AssetAttributes;
+    /**
+     * Initial state; an instance can start out of service.
+     */
+    state?: 'free' | 'failed';
+};
+
+/**
+ * The fields to change; see `updateAsset` for the allowed state changes.
+ */
+export type AssetUpdate = {
+    name?: string;
+    attributes?: AssetAttributes;
+    state?: AssetState;
+};
+
+export type Asset = {
+    id: number;
+    asset_type_id: number;
+    asset_type_name: string;
+    name: string;
+    state: AssetState;
+    attributes: AssetAttributes;
+    /**
+     * The order holding the instance while `in_use`.
+     */
+    assigned_order_id: number | null;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AssetList = {
+    items: Array<Asset>;
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
+ * The interpreter: `pwsh` (PowerShell, on workers where it is installed), `bash`, `node` or `python3`.
+ */
+export type ScriptRuntime = 'pwsh' | 'bash' | 'node' | 'python3';
+
+/**
+ * Where the script can run; a `windows` module is refused on a Linux worker (and the reverse).
+ */
+export type ScriptPlatform = 'linux' | 'windows' | 'any';
+
+export type ScriptModuleCreate = {
+    name: string;
+    runtime: ScriptRuntime;
+    /**
+     * The script. It reads its parameters from `PARAM_<name>` environment variables (or all of them as JSON
+     * from `PROVISIO_PARAMS`) and prints its result as one JSON value on stdout; a non-zero exit or non-JSON
+     * stdout fails the step.
+     *
+     */
+    body: string;
+    category?: string;
+    platform?: ScriptPlatform;
+    description?: string;
+};
+
+export type ScriptModuleVersionInfo = {
+    name: string;
+    version: number;
+    category: string;
+    platform: ScriptPlatform;
+    runtime: ScriptRuntime;
+    description: string;
+    created_at: string;
+    /**
+     * Who saved it, as audit attribution.
+     */
+    created_by: string;
+};
+
+export type ScriptModule = ScriptModuleVersionInfo & {
+    body: string;
+};
+
+export type ScriptModuleSummary = ScriptModuleVersionInfo & {
+    /**
+     * How many versions the module has.
+     */
+    versions: number;
+};
+
+export type ScriptModuleDetail = ScriptModule & {
+    /**
+     * Every version's metadata, newest first.
+     */
+    versions: Array<ScriptModuleVersionInfo>;
+};
+
+export type ScriptModuleList = {
+    items: Array<ScriptModuleSummary>;
+};
+
+/**
+ * Either the OpenAPI document itself (an object with `openapi` or `swagger`), or `{"document": "<text>"}`
+ * holding the document as YAML or JSON text. An OpenAPI document never has a top-level `document` field,
+ * so the two forms cannot be confused.
+ *
+ */
+export type IntegrationModelUpload = {
+    /**
+     * The OpenAPI document as YAML or JSON text.
+     */
+    document?: string;
+    [key: string]: unknown;
+};
+
+export type IntegrationModelOperation = {
+    operationId: string;
+    method: HttpVerb;
+    path: string;
+    summary?: string;
+};
+
+export type HttpVerb = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'OPTIONS' | 'HEAD' | 'PATCH' | 'TRACE';
+
+/**
+ * An operation of the document that did not become a task, and why.
+ */
+export type DroppedOperation = {
+    method: HttpVerb;
+    path: string;
+    operationId?: string;
+    reason: string;
+};
+
+/**
+ * A problem in a model document, at an RFC 6901 pointer (and line and column for text uploads).
+ */
+export type ModelIssue = {
+    path: string;
+    message: string;
+    line?: number;
+    column?: number;
+};
+
+export type IntegrationModelSecurityScheme = {
+    name: string;
+    kind: 'apiKey' | 'awsSigV4' | 'httpBasic' | 'httpBearer' | 'oauth2' | 'openIdConnect' | 'mutualTLS' | 'unsupported';
+};
+
+/**
+ * An integration model (an OpenAPI document) as its operations, security schemes and HTTP verbs.
+ */
+export type IntegrationModel = {
+    /**
+     * `<info.title>:<info.version>`.
+     */
+    id: string;
+    title: string;
+    version: string;
+    description?: string;
+    /**
+     * The OpenAPI or Swagger version submitted.
+     */
+    source_version: string;
+    /**
+     * `file` when loaded from openapi/integrations/ at start-up.
+     */
+    source: 'api' | 'file';
+    /**
+     * HTTP verbs of the operations; each becomes a role of every integration of this model.
+     */
+    verbs: Array<HttpVerb>;
+    security_schemes: Array<IntegrationModelSecurityScheme>;
+    operations: Array<IntegrationModelOperation>;
+    dropped: Array<DroppedOperation>;
+    warnings: Array<ModelIssue>;
+    /**
+     * Integrations using this model.
+     */
+    integration_count: number;
+    created_by: string;
+    created_at: string;
+    updated_at: string;
+};
+
+export type IntegrationModelSummary = {
+    id: string;
+    title: string;
+    version: string;
+    source_version: string;
+    source: 'api' | 'file';
+    operation_count: number;
+    dropped_count: number;
+    integration_count: number;
+    created_at: string;
+    updated_at: string;
+};
+
+export type IntegrationModelList = {
+    items: Array<IntegrationModelSummary>;
+};
+
+/**
+ * An integration's configuration (the advanced view), checked against the integration configuration
+ * schema: `server` {protocol http|https (default http), host (required), port 1-65535, base_path, version};
+ * `authentication` {type none|api_key|basic|bearer|aws_sigv4|oauth2_client_credentials|oauth2_password|
+ * oauth2_authorization_code|openid_connect, and that type's fields}; `mtls` {cert, key, ca as PEM data
+ * URLs}; `tls` {enabled (default false), reject_unauthorized (default true)}; `timeout` (milliseconds);
+ * `cluster` {override, cluster_id}; `proxy` {override, mode direct|cluster_no_proxy|proxy, host, port,
+ * auth {mode none|basic|secrets_manager, username, password}}; `logging` {level, syslog}. Secret fields
+ * (passwords, client secrets, keys, tokens) read back as `[redacted]`.
+ *
+ */
+export type IntegrationConfigDocument = {
+    [key: string]: unknown;
+};
+
+/**
+ * The health check; null or absent for none.
+ */
+export type IntegrationHealthSettings = {
+    /**
+     * An operation of the model that needs no input.
+     */
+    operation_id: string;
+    /**
+     * How often a scheduled check runs (seconds; the scheduler looks once a minute). Without it, checks run only on request.
+     */
+    interval_s?: number;
+    /**
+     * A 2xx slower than this is `degraded` (milliseconds).
+     */
+    slow_ms?: number;
+} | null;
+
+export type IntegrationHealthStatus = {
+    /**
+     * `unknown` until the first check.
+     */
+    status: 'unknown' | 'online' | 'degraded' | 'offline';
+    checked_at: string | null;
+    /**
+     * Why it is degraded or offline.
+     */
+    detail: string | null;
+    http_status: number | null;
+    latency_ms: number | null;
+};
+
+/**
+ * Unique; names the integration's tasks (`<name>/<operationId>`) and roles (`<name>:<VERB>`).
+ */
+export type IntegrationName = string;
+
+export type IntegrationCreate = {
+    name: IntegrationName;
+    /**
+     * The model's id.
+     */
+    model_id: string;
+    config: IntegrationConfigDocument;
+    /**
+     * Answer tasks from the model's examples without calling out.
+     */
+    stub_mode?: boolean;
+    health?: IntegrationHealthSettings;
+};
+
+export type IntegrationUpdate = {
+    name?: IntegrationName;
+    config?: IntegrationConfigDocument;
+    stub_mode?: boolean;
+    health?: IntegrationHealthSettings;
+};
+
+export type IntegrationClone = {
+    name: IntegrationName;
+};
+
+export type Integration = {
+    id: number;
+    name: IntegrationName;
+    model_id: string;
+    config: IntegrationConfigDocument;
+    log_level: IntegrationLogLevelName;
+    stub_mode: boolean;
+    health: IntegrationHealthSettings;
+    health_status: IntegrationHealthStatus;
+    /**
+     * The generated roles' names.
+     */
+    roles: Array<string>;
+    created_by: string;
+    created_at: string;
+    updated_at: string;
+};
+
+export type IntegrationList = {
+    items: Array<Integration>;
+};
+
+export type IntegrationLogLevelName = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+
+export type IntegrationLogLevel = {
+    level: IntegrationLogLevelName;
+};
+
+export type IntegrationTask = {
+    /**
+     * `<integration>/<operationId>`.
+     */
+    name: string;
+    operationId: string;
+    method: HttpVerb;
+    path: string;
+    summary?: string;
+    /**
+     * JSON Schema (2020-12) of the task input {path, query, headers, cookies, body}.
+     */
+    inputSchema: {
+        [key: string]: unknown;
+    };
+    /**
+     * JSON Schema (2020-12) of the response envelope, `body` typed by the 2xx responses.
+     */
+    outputSchema: {
+        [key: string]: unknown;
+    };
+    /**
+     * The role that may invoke it (or the integration's admin role).
+     */
+    requiredRole: string;
+};
+
+export type IntegrationTaskList = {
+    items: Array<IntegrationTask>;
+};
+
+/**
+ * A task input; checked against the task's `inputSchema`.
+ */
+export type IntegrationTaskInput = {
+    /**
+     * Path parameters by name.
+     */
+    path?: {
+        [key: string]: unknown;
+    };
+    /**
+     * Query parameters by name.
+     */
+    query?: {
+        [key: string]: unknown;
+    };
+    /**
+     * Header parameters by name.
+     */
+    headers?: {
+        [key: string]: unknown;
+    };
+    /**
+     * Cookie parameters by name.
+     */
+    cookies?: {
+        [key: string]: unknown;
+    };
+    /**
+     * The request body.
+     */
+    body?: unknown;
+};
+
+/**
+ * The standard response envelope of an integration call: `ok` is true for a 2xx; `body` when the response
+ * parsed as JSON (null when empty); otherwise `text` with `parseError`.
+ *
+ */
+export type IntegrationEnvelope = {
+    ok: boolean;
+    method: string;
+    url: string;
+    status: number;
+    statusText: string;
+    headers: {
+        [key: string]: unknown;
+    };
+    /**
+     * The parsed response body.
+     */
+    body?: unknown;
+    /**
+     * The raw response text when it did not parse as JSON.
+     */
+    text?: string;
+    parseError?: IntegrationParseError;
+};
+
+export type IntegrationParseError = {
+    name: string;
+    message: string;
+};
+
+export type IntegrationRoleGrant = {
+    token_id: number;
+    token_name: string;
+    granted_by: string;
+    granted_at: string;
+};
+
+export type IntegrationRole = {
+    name: string;
+    /**
+     * `admin` or an HTTP verb.
+     */
+    kind: string;
+    /**
+     * The model the integration is built on.
+     */
+    source: string;
+    tokens: Array<IntegrationRoleGrant>;
+};
+
+export type IntegrationRoleList = {
+    items: Array<IntegrationRole>;
+};
+
+/**
+ * Where an order stands. `pending_approval`, `scheduled`, `processing`, `provisioning`, `provisioned` and
+ * `deprovisioning` hold capacity; `cancelled`, `returned` and `revoked` are final; `failed` may be retried.
+ *
+ */
+export type OrderStatus = 'pending_approval' | 'scheduled' | 'processing' | 'provisioning' | 'provisioned' | 'failed' | 'cancelled' | 'deprovisioning' | 'returned' | 'revoked';
+
+/**
+ * `provision` hands an asset out; `delete` takes back an earlier order (`target_order_id`).
+ */
+export type OrderAction = 'provision' | 'delete';
+
+/**
+ * The requester's directory attributes as they were when the order was placed (for cost reports).
+ */
+export type RequesterSnapshot = {
+    department?: string | null;
+    cost_center?: string | null;
+    company?: string | null;
+    employee_id?: string | null;
+    title?: string | null;
+};
+
+/**
+ * An order placed through the API. Name the asset type by `asset_type_name` or `asset_type_id`.
+ */
+export type OrderCreate = {
+    asset_type_name?: string;
+    asset_type_id?: number;
+    user_email: string;
+    user_name: string;
+    owner_email?: string | null;
+    owner_name?: string | null;
+    requested_from?: string | null;
+    requested_until?: string | null;
+    /**
+     * Extra RDP users; only for asset types with `allow_user_lists`.
+     */
+    rdp_users?: Array<string> | null;
+    /**
+     * Extra admin users; only for asset types with `allow_user_lists`.
+     */
+    admin_users?: Array<string> | null;
+    /**
+     * Values for the asset type's attributes, keyed by attribute `key`.
+     */
+    config?: {
+        [key: string]: unknown;
+    } | null;
+    requester?: RequesterSnapshot;
+};
+
+/**
+ * A ServiceNow order dispatch (RITM).
+ */
+export type ServiceNowOrderRequest = {
+    /**
+     * The RITM number; the idempotency key of the delivery.
+     */
+    servicenow_ref: string;
+    /**
+     * The REQ number, kept for cross-reference.
+     */
+    snow_req?: string | null;
+    action: OrderAction;
+    user_email: string;
+    user_name: string;
+    /**
+     * A distinct owner (ordered on behalf of someone); defaults to `user_email`.
+     */
+    owner_email?: string | null;
+    owner_name?: string | null;
+    /**
+     * Exact name of the asset type; 400 when there is none.
+     */
+    asset_type_name: string;
+    /**
+     * Start of the assignment window.
+     */
+    requested_from: string;
+    /**
+     * End of the assignment window (expiry).
+     */
+    requested_until: string;
+    /**
+     * Extra RDP users; only for asset types with `allow_user_lists`.
+     */
+    rdp_users?: Array<string> | null;
+    /**
+     * Extra admin users; only for asset types with `allow_user_lists`.
+     */
+    admin_users?: Array<string> | null;
+    /**
+     * Values for the asset type's attributes, keyed by attribute `key` (runbooks see them as `$PARAMS.attr_<key>`).
+     */
+    config?: {
+        [key: string]: unknown;
+    } | null;
+};
+
+/**
+ * One runbook step attempt, written by the workflow engine.
+ */
+export type OrderStep = {
+    id: number;
+    step_id: string;
+    name: string;
+    status: 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+    attempt: number;
+    error_message: string | null;
+    started_at: string;
+    finished_at: string | null;
+    duration_ms: number | null;
+};
+
+/**
+ * An order. `job_id` is the queued workflow job (null while waiting for approval); `steps` fill in as the
+ * runbook runs and are present on single-order responses.
+ *
+ */
+export type Order = {
+    id: number;
+    servicenow_ref: string | null;
+    snow_req: string | null;
+    action: OrderAction;
+    status: OrderStatus;
+    source?: 'api' | 'servicenow' | 'portal';
+    user_email: string;
+    user_name: string;
+    owner_email: string | null;
+    owner_name: string | null;
+    asset_type_id: number;
+    assigned_asset_id: number | null;
+    /**
+     * For `action: delete`, the order being taken back.
+     */
+    target_order_id: number | null;
+    rdp_users: Array<string>;
+    admin_users: Array<string>;
+    requested_from: string | null;
+    requested_until: string | null;
+    /**
+     * The pg-boss job dispatched for this order.
+     */
+    job_id: string | null;
+    config: {
+        [key: string]: unknown;
+    };
+    error_message: string | null;
+    requester?: RequesterSnapshot;
+    created_at: string;
+    updated_at: string;
+    steps?: Array<OrderStep>;
+};
+
+export type OrderList = {
+    items: Array<Order>;
+    /**
+     * All orders matching the filters.
+     */
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
  * An RFC 9457 problem document.
  */
 export type Problem = {
@@ -97,3 +1041,1996 @@ export type GetReadinessResponses = {
 };
 
 export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
+
+export type ListApiTokensData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only tokens in this state; all when omitted.
+         */
+        status?: ApiTokenStatus;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/api-tokens';
+};
+
+export type ListApiTokensErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListApiTokensError = ListApiTokensErrors[keyof ListApiTokensErrors];
+
+export type ListApiTokensResponses = {
+    /**
+     * One page of tokens, newest first, and the total matching.
+     */
+    200: ApiTokenList;
+};
+
+export type ListApiTokensResponse = ListApiTokensResponses[keyof ListApiTokensResponses];
+
+export type CreateApiTokenData = {
+    body: ApiTokenCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/api-tokens';
+};
+
+export type CreateApiTokenErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateApiTokenError = CreateApiTokenErrors[keyof CreateApiTokenErrors];
+
+export type CreateApiTokenResponses = {
+    /**
+     * The token was minted; `token` is shown only this once.
+     */
+    201: ApiTokenCreated;
+};
+
+export type CreateApiTokenResponse = CreateApiTokenResponses[keyof CreateApiTokenResponses];
+
+export type RevokeApiTokenData = {
+    body?: never;
+    path: {
+        /**
+         * The token's id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/api-tokens/{id}';
+};
+
+export type RevokeApiTokenErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type RevokeApiTokenError = RevokeApiTokenErrors[keyof RevokeApiTokenErrors];
+
+export type RevokeApiTokenResponses = {
+    /**
+     * The revoked token record.
+     */
+    200: ApiToken;
+};
+
+export type RevokeApiTokenResponse = RevokeApiTokenResponses[keyof RevokeApiTokenResponses];
+
+export type GetApiTokenData = {
+    body?: never;
+    path: {
+        /**
+         * The token's id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/api-tokens/{id}';
+};
+
+export type GetApiTokenErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetApiTokenError = GetApiTokenErrors[keyof GetApiTokenErrors];
+
+export type GetApiTokenResponses = {
+    /**
+     * The token record.
+     */
+    200: ApiToken;
+};
+
+export type GetApiTokenResponse = GetApiTokenResponses[keyof GetApiTokenResponses];
+
+export type ListSettingsSectionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/settings';
+};
+
+export type ListSettingsSectionsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListSettingsSectionsError = ListSettingsSectionsErrors[keyof ListSettingsSectionsErrors];
+
+export type ListSettingsSectionsResponses = {
+    /**
+     * Every section that `GET/PUT /admin/settings/{section}` accepts.
+     */
+    200: SettingsSectionList;
+};
+
+export type ListSettingsSectionsResponse = ListSettingsSectionsResponses[keyof ListSettingsSectionsResponses];
+
+export type GetSettingsData = {
+    body?: never;
+    path: {
+        /**
+         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `smtp`.
+         */
+        section: string;
+    };
+    query?: never;
+    url: '/admin/settings/{section}';
+};
+
+export type GetSettingsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetSettingsError = GetSettingsErrors[keyof GetSettingsErrors];
+
+export type GetSettingsResponses = {
+    /**
+     * The section's stored values; secret keys appear only under `secrets`.
+     */
+    200: SettingsSection;
+};
+
+export type GetSettingsResponse = GetSettingsResponses[keyof GetSettingsResponses];
+
+export type UpdateSettingsData = {
+    body: SettingsUpdate;
+    path: {
+        /**
+         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `smtp`.
+         */
+        section: string;
+    };
+    query?: never;
+    url: '/admin/settings/{section}';
+};
+
+export type UpdateSettingsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type UpdateSettingsError = UpdateSettingsErrors[keyof UpdateSettingsErrors];
+
+export type UpdateSettingsResponses = {
+    /**
+     * The section after the change.
+     */
+    200: SettingsSection;
+};
+
+export type UpdateSettingsResponse = UpdateSettingsResponses[keyof UpdateSettingsResponses];
+
+export type ListAuditEntriesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Entity kind, e.g. `api_token`, `settings`, `order`.
+         */
+        entity?: string;
+        /**
+         * The entity's id (with `entity`).
+         */
+        entity_id?: string;
+        /**
+         * `triggered_by`, exactly, or as a prefix when it ends in `*` (e.g. `webhook:token:*`).
+         */
+        actor?: string;
+        /**
+         * The action, e.g. `create`, `update`, `revoke`, `purge`.
+         */
+        action?: string;
+        /**
+         * Entries at or after this instant (ISO 8601).
+         */
+        from?: string;
+        /**
+         * Entries before this instant (ISO 8601, exclusive).
+         */
+        to?: string;
+        /**
+         * `csv` answers `text/csv` (one row per entry, the diff as JSON in one column) instead of JSON.
+         */
+        format?: 'json' | 'csv';
+        /**
+         * Page size (up to 10000, for CSV exports).
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/audit';
+};
+
+export type ListAuditEntriesErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListAuditEntriesError = ListAuditEntriesErrors[keyof ListAuditEntriesErrors];
+
+export type ListAuditEntriesResponses = {
+    /**
+     * One page of entries and the total matching (CSV also says the total in `X-Total-Count`).
+     */
+    200: AuditPage;
+};
+
+export type ListAuditEntriesResponse = ListAuditEntriesResponses[keyof ListAuditEntriesResponses];
+
+export type ListAssetTypesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+        /**
+         * Case-insensitive substring of the name.
+         */
+        name?: string;
+        assignment_model?: AssignmentModel;
+    };
+    url: '/admin/asset-types';
+};
+
+export type ListAssetTypesErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListAssetTypesError = ListAssetTypesErrors[keyof ListAssetTypesErrors];
+
+export type ListAssetTypesResponses = {
+    /**
+     * One page of asset types, ordered by name, and the total matching the filter.
+     */
+    200: AssetTypeList;
+};
+
+export type ListAssetTypesResponse = ListAssetTypesResponses[keyof ListAssetTypesResponses];
+
+export type CreateAssetTypeData = {
+    body: AssetTypeCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/asset-types';
+};
+
+export type CreateAssetTypeErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateAssetTypeError = CreateAssetTypeErrors[keyof CreateAssetTypeErrors];
+
+export type CreateAssetTypeResponses = {
+    /**
+     * Created.
+     */
+    201: AssetType;
+};
+
+export type CreateAssetTypeResponse = CreateAssetTypeResponses[keyof CreateAssetTypeResponses];
+
+export type DeleteAssetTypeData = {
+    body?: never;
+    path: {
+        /**
+         * Asset type id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/asset-types/{id}';
+};
+
+export type DeleteAssetTypeErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type DeleteAssetTypeError = DeleteAssetTypeErrors[keyof DeleteAssetTypeErrors];
+
+export type DeleteAssetTypeResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type DeleteAssetTypeResponse = DeleteAssetTypeResponses[keyof DeleteAssetTypeResponses];
+
+export type GetAssetTypeData = {
+    body?: never;
+    path: {
+        /**
+         * Asset type id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/asset-types/{id}';
+};
+
+export type GetAssetTypeErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetAssetTypeError = GetAssetTypeErrors[keyof GetAssetTypeErrors];
+
+export type GetAssetTypeResponses = {
+    /**
+     * The asset type.
+     */
+    200: AssetType;
+};
+
+export type GetAssetTypeResponse = GetAssetTypeResponses[keyof GetAssetTypeResponses];
+
+export type UpdateAssetTypeData = {
+    body: AssetTypeUpdate;
+    path: {
+        /**
+         * Asset type id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/asset-types/{id}';
+};
+
+export type UpdateAssetTypeErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type UpdateAssetTypeError = UpdateAssetTypeErrors[keyof UpdateAssetTypeErrors];
+
+export type UpdateAssetTypeResponses = {
+    /**
+     * The asset type after the change.
+     */
+    200: AssetType;
+};
+
+export type UpdateAssetTypeResponse = UpdateAssetTypeResponses[keyof UpdateAssetTypeResponses];
+
+export type ListAssetsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+        asset_type_id?: number;
+        state?: AssetState;
+    };
+    url: '/admin/assets';
+};
+
+export type ListAssetsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListAssetsError = ListAssetsErrors[keyof ListAssetsErrors];
+
+export type ListAssetsResponses = {
+    /**
+     * One page of assets, ordered by asset type and name, and the total matching the filter.
+     */
+    200: AssetList;
+};
+
+export type ListAssetsResponse = ListAssetsResponses[keyof ListAssetsResponses];
+
+export type CreateAssetData = {
+    body: AssetCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/assets';
+};
+
+export type CreateAssetErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateAssetError = CreateAssetErrors[keyof CreateAssetErrors];
+
+export type CreateAssetResponses = {
+    /**
+     * Created.
+     */
+    201: Asset;
+};
+
+export type CreateAssetResponse = CreateAssetResponses[keyof CreateAssetResponses];
+
+export type DeleteAssetData = {
+    body?: never;
+    path: {
+        /**
+         * Asset id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/assets/{id}';
+};
+
+export type DeleteAssetErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type DeleteAssetError = DeleteAssetErrors[keyof DeleteAssetErrors];
+
+export type DeleteAssetResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type DeleteAssetResponse = DeleteAssetResponses[keyof DeleteAssetResponses];
+
+export type GetAssetData = {
+    body?: never;
+    path: {
+        /**
+         * Asset id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/assets/{id}';
+};
+
+export type GetAssetErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetAssetError = GetAssetErrors[keyof GetAssetErrors];
+
+export type GetAssetResponses = {
+    /**
+     * The asset.
+     */
+    200: Asset;
+};
+
+export type GetAssetResponse = GetAssetResponses[keyof GetAssetResponses];
+
+export type UpdateAssetData = {
+    body: AssetUpdate;
+    path: {
+        /**
+         * Asset id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/assets/{id}';
+};
+
+export type UpdateAssetErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type UpdateAssetError = UpdateAssetErrors[keyof UpdateAssetErrors];
+
+export type UpdateAssetResponses = {
+    /**
+     * The asset after the change.
+     */
+    200: Asset;
+};
+
+export type UpdateAssetResponse = UpdateAssetResponses[keyof UpdateAssetResponses];
+
+export type ListScriptModulesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only modules whose latest version has this category.
+         */
+        category?: string;
+    };
+    url: '/admin/script-modules';
+};
+
+export type ListScriptModulesErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListScriptModulesError = ListScriptModulesErrors[keyof ListScriptModulesErrors];
+
+export type ListScriptModulesResponses = {
+    /**
+     * The modules, ordered by name.
+     */
+    200: ScriptModuleList;
+};
+
+export type ListScriptModulesResponse = ListScriptModulesResponses[keyof ListScriptModulesResponses];
+
+export type CreateScriptModuleVersionData = {
+    body: ScriptModuleCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/script-modules';
+};
+
+export type CreateScriptModuleVersionErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateScriptModuleVersionError = CreateScriptModuleVersionErrors[keyof CreateScriptModuleVersionErrors];
+
+export type CreateScriptModuleVersionResponses = {
+    /**
+     * The version saved.
+     */
+    201: ScriptModule;
+};
+
+export type CreateScriptModuleVersionResponse = CreateScriptModuleVersionResponses[keyof CreateScriptModuleVersionResponses];
+
+export type GetScriptModuleData = {
+    body?: never;
+    path: {
+        /**
+         * Script module name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/admin/script-modules/{name}';
+};
+
+export type GetScriptModuleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetScriptModuleError = GetScriptModuleErrors[keyof GetScriptModuleErrors];
+
+export type GetScriptModuleResponses = {
+    /**
+     * The latest version (with body) and every version's metadata, newest first.
+     */
+    200: ScriptModuleDetail;
+};
+
+export type GetScriptModuleResponse = GetScriptModuleResponses[keyof GetScriptModuleResponses];
+
+export type GetScriptModuleVersionData = {
+    body?: never;
+    path: {
+        /**
+         * Script module name.
+         */
+        name: string;
+        /**
+         * Version number.
+         */
+        version: number;
+    };
+    query?: never;
+    url: '/admin/script-modules/{name}/versions/{version}';
+};
+
+export type GetScriptModuleVersionErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetScriptModuleVersionError = GetScriptModuleVersionErrors[keyof GetScriptModuleVersionErrors];
+
+export type GetScriptModuleVersionResponses = {
+    /**
+     * The version, with its body.
+     */
+    200: ScriptModule;
+};
+
+export type GetScriptModuleVersionResponse = GetScriptModuleVersionResponses[keyof GetScriptModuleVersionResponses];
+
+export type ListIntegrationModelsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/integration-models';
+};
+
+export type ListIntegrationModelsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListIntegrationModelsError = ListIntegrationModelsErrors[keyof ListIntegrationModelsErrors];
+
+export type ListIntegrationModelsResponses = {
+    /**
+     * Every model, ordered by id, with its operation counts and how many integrations use it.
+     */
+    200: IntegrationModelList;
+};
+
+export type ListIntegrationModelsResponse = ListIntegrationModelsResponses[keyof ListIntegrationModelsResponses];
+
+export type CreateIntegrationModelData = {
+    body: IntegrationModelUpload;
+    path?: never;
+    query?: never;
+    url: '/admin/integration-models';
+};
+
+export type CreateIntegrationModelErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateIntegrationModelError = CreateIntegrationModelErrors[keyof CreateIntegrationModelErrors];
+
+export type CreateIntegrationModelResponses = {
+    /**
+     * The model with its operations and the dropped ones.
+     */
+    201: IntegrationModel;
+};
+
+export type CreateIntegrationModelResponse = CreateIntegrationModelResponses[keyof CreateIntegrationModelResponses];
+
+export type DeleteIntegrationModelData = {
+    body?: never;
+    path: {
+        /**
+         * `<info.title>:<info.version>`, URL-encoded.
+         */
+        modelId: string;
+    };
+    query?: never;
+    url: '/admin/integration-models/{modelId}';
+};
+
+export type DeleteIntegrationModelErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type DeleteIntegrationModelError = DeleteIntegrationModelErrors[keyof DeleteIntegrationModelErrors];
+
+export type DeleteIntegrationModelResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type DeleteIntegrationModelResponse = DeleteIntegrationModelResponses[keyof DeleteIntegrationModelResponses];
+
+export type GetIntegrationModelData = {
+    body?: never;
+    path: {
+        /**
+         * `<info.title>:<info.version>`, URL-encoded.
+         */
+        modelId: string;
+    };
+    query?: never;
+    url: '/admin/integration-models/{modelId}';
+};
+
+export type GetIntegrationModelErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetIntegrationModelError = GetIntegrationModelErrors[keyof GetIntegrationModelErrors];
+
+export type GetIntegrationModelResponses = {
+    /**
+     * The model.
+     */
+    200: IntegrationModel;
+};
+
+export type GetIntegrationModelResponse = GetIntegrationModelResponses[keyof GetIntegrationModelResponses];
+
+export type ListIntegrationsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/integrations';
+};
+
+export type ListIntegrationsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListIntegrationsError = ListIntegrationsErrors[keyof ListIntegrationsErrors];
+
+export type ListIntegrationsResponses = {
+    /**
+     * Every integration, ordered by name; secrets come back as the redaction marker.
+     */
+    200: IntegrationList;
+};
+
+export type ListIntegrationsResponse = ListIntegrationsResponses[keyof ListIntegrationsResponses];
+
+export type CreateIntegrationData = {
+    body: IntegrationCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/integrations';
+};
+
+export type CreateIntegrationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateIntegrationError = CreateIntegrationErrors[keyof CreateIntegrationErrors];
+
+export type CreateIntegrationResponses = {
+    /**
+     * Created.
+     */
+    201: Integration;
+};
+
+export type CreateIntegrationResponse = CreateIntegrationResponses[keyof CreateIntegrationResponses];
+
+export type DeleteIntegrationData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}';
+};
+
+export type DeleteIntegrationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type DeleteIntegrationError = DeleteIntegrationErrors[keyof DeleteIntegrationErrors];
+
+export type DeleteIntegrationResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type DeleteIntegrationResponse = DeleteIntegrationResponses[keyof DeleteIntegrationResponses];
+
+export type GetIntegrationData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}';
+};
+
+export type GetIntegrationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetIntegrationError = GetIntegrationErrors[keyof GetIntegrationErrors];
+
+export type GetIntegrationResponses = {
+    /**
+     * The integration; secrets come back as the redaction marker.
+     */
+    200: Integration;
+};
+
+export type GetIntegrationResponse = GetIntegrationResponses[keyof GetIntegrationResponses];
+
+export type UpdateIntegrationData = {
+    body: IntegrationUpdate;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}';
+};
+
+export type UpdateIntegrationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type UpdateIntegrationError = UpdateIntegrationErrors[keyof UpdateIntegrationErrors];
+
+export type UpdateIntegrationResponses = {
+    /**
+     * The integration after the change.
+     */
+    200: Integration;
+};
+
+export type UpdateIntegrationResponse = UpdateIntegrationResponses[keyof UpdateIntegrationResponses];
+
+export type CloneIntegrationData = {
+    body: IntegrationClone;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/clone';
+};
+
+export type CloneIntegrationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CloneIntegrationError = CloneIntegrationErrors[keyof CloneIntegrationErrors];
+
+export type CloneIntegrationResponses = {
+    /**
+     * The clone.
+     */
+    201: Integration;
+};
+
+export type CloneIntegrationResponse = CloneIntegrationResponses[keyof CloneIntegrationResponses];
+
+export type GetIntegrationConfigData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/config';
+};
+
+export type GetIntegrationConfigErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetIntegrationConfigError = GetIntegrationConfigErrors[keyof GetIntegrationConfigErrors];
+
+export type GetIntegrationConfigResponses = {
+    /**
+     * The configuration.
+     */
+    200: IntegrationConfigDocument;
+};
+
+export type GetIntegrationConfigResponse = GetIntegrationConfigResponses[keyof GetIntegrationConfigResponses];
+
+export type PutIntegrationConfigData = {
+    body: IntegrationConfigDocument;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/config';
+};
+
+export type PutIntegrationConfigErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type PutIntegrationConfigError = PutIntegrationConfigErrors[keyof PutIntegrationConfigErrors];
+
+export type PutIntegrationConfigResponses = {
+    /**
+     * The configuration as stored (secrets redacted).
+     */
+    200: IntegrationConfigDocument;
+};
+
+export type PutIntegrationConfigResponse = PutIntegrationConfigResponses[keyof PutIntegrationConfigResponses];
+
+export type SetIntegrationLogLevelData = {
+    body: IntegrationLogLevel;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/log-level';
+};
+
+export type SetIntegrationLogLevelErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type SetIntegrationLogLevelError = SetIntegrationLogLevelErrors[keyof SetIntegrationLogLevelErrors];
+
+export type SetIntegrationLogLevelResponses = {
+    /**
+     * The level now in force.
+     */
+    200: IntegrationLogLevel;
+};
+
+export type SetIntegrationLogLevelResponse = SetIntegrationLogLevelResponses[keyof SetIntegrationLogLevelResponses];
+
+export type ListIntegrationTasksData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/tasks';
+};
+
+export type ListIntegrationTasksErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type ListIntegrationTasksError = ListIntegrationTasksErrors[keyof ListIntegrationTasksErrors];
+
+export type ListIntegrationTasksResponses = {
+    /**
+     * The tasks, in the model's order, with input and output JSON Schemas.
+     */
+    200: IntegrationTaskList;
+};
+
+export type ListIntegrationTasksResponse = ListIntegrationTasksResponses[keyof ListIntegrationTasksResponses];
+
+export type InvokeIntegrationTaskData = {
+    body: IntegrationTaskInput;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+        /**
+         * The task's operationId.
+         */
+        operationId: string;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/tasks/{operationId}/invoke';
+};
+
+export type InvokeIntegrationTaskErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * The call could not be made (missing configuration, unreachable host, timeout, TLS failure).
+     */
+    502: Problem;
+};
+
+export type InvokeIntegrationTaskError = InvokeIntegrationTaskErrors[keyof InvokeIntegrationTaskErrors];
+
+export type InvokeIntegrationTaskResponses = {
+    /**
+     * The response envelope of the call.
+     */
+    200: IntegrationEnvelope;
+};
+
+export type InvokeIntegrationTaskResponse = InvokeIntegrationTaskResponses[keyof InvokeIntegrationTaskResponses];
+
+export type CheckIntegrationHealthData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/health-check';
+};
+
+export type CheckIntegrationHealthErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type CheckIntegrationHealthError = CheckIntegrationHealthErrors[keyof CheckIntegrationHealthErrors];
+
+export type CheckIntegrationHealthResponses = {
+    /**
+     * The result, as now stored.
+     */
+    200: IntegrationHealthStatus;
+};
+
+export type CheckIntegrationHealthResponse = CheckIntegrationHealthResponses[keyof CheckIntegrationHealthResponses];
+
+export type ListIntegrationRolesData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/roles';
+};
+
+export type ListIntegrationRolesErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type ListIntegrationRolesError = ListIntegrationRolesErrors[keyof ListIntegrationRolesErrors];
+
+export type ListIntegrationRolesResponses = {
+    /**
+     * The admin role, then one per HTTP verb of the model.
+     */
+    200: IntegrationRoleList;
+};
+
+export type ListIntegrationRolesResponse = ListIntegrationRolesResponses[keyof ListIntegrationRolesResponses];
+
+export type RevokeIntegrationRoleData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+        /**
+         * The role: `admin` or an HTTP verb, or its full name `<integration>:<admin | VERB>`.
+         */
+        role: string;
+        /**
+         * An API token id.
+         */
+        tokenId: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/roles/{role}/tokens/{tokenId}';
+};
+
+export type RevokeIntegrationRoleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type RevokeIntegrationRoleError = RevokeIntegrationRoleErrors[keyof RevokeIntegrationRoleErrors];
+
+export type RevokeIntegrationRoleResponses = {
+    /**
+     * Revoked.
+     */
+    204: void;
+};
+
+export type RevokeIntegrationRoleResponse = RevokeIntegrationRoleResponses[keyof RevokeIntegrationRoleResponses];
+
+export type GrantIntegrationRoleData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+        /**
+         * The role: `admin` or an HTTP verb, or its full name `<integration>:<admin | VERB>`.
+         */
+        role: string;
+        /**
+         * An API token id.
+         */
+        tokenId: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/roles/{role}/tokens/{tokenId}';
+};
+
+export type GrantIntegrationRoleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GrantIntegrationRoleError = GrantIntegrationRoleErrors[keyof GrantIntegrationRoleErrors];
+
+export type GrantIntegrationRoleResponses = {
+    /**
+     * The role with the tokens now holding it.
+     */
+    200: IntegrationRole;
+};
+
+export type GrantIntegrationRoleResponse = GrantIntegrationRoleResponses[keyof GrantIntegrationRoleResponses];
+
+export type ListOrdersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * The user's email (case-insensitive).
+         */
+        user?: string;
+        status?: OrderStatus;
+        /**
+         * Asset type id or exact name.
+         */
+        asset_type?: string;
+        servicenow_ref?: string;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/orders';
+};
+
+export type ListOrdersErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListOrdersError = ListOrdersErrors[keyof ListOrdersErrors];
+
+export type ListOrdersResponses = {
+    /**
+     * One page of orders and the total matching.
+     */
+    200: OrderList;
+};
+
+export type ListOrdersResponse = ListOrdersResponses[keyof ListOrdersResponses];
+
+export type CreateOrderData = {
+    body: OrderCreate;
+    path?: never;
+    query?: never;
+    url: '/orders';
+};
+
+export type CreateOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * Pool capacity (`CAPACITY_EXCEEDED`) or the per-user quota (`QUOTA_EXCEEDED`) is exhausted.
+     */
+    429: Problem;
+};
+
+export type CreateOrderError = CreateOrderErrors[keyof CreateOrderErrors];
+
+export type CreateOrderResponses = {
+    /**
+     * The order, as created.
+     */
+    201: Order;
+};
+
+export type CreateOrderResponse = CreateOrderResponses[keyof CreateOrderResponses];
+
+export type GetOrderData = {
+    body?: never;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}';
+};
+
+export type GetOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetOrderError = GetOrderErrors[keyof GetOrderErrors];
+
+export type GetOrderResponses = {
+    /**
+     * The order; `steps` in the order they ran.
+     */
+    200: Order;
+};
+
+export type GetOrderResponse = GetOrderResponses[keyof GetOrderResponses];
+
+export type ReceiveServiceNowOrderData = {
+    body: ServiceNowOrderRequest;
+    path?: never;
+    query?: never;
+    url: '/webhook/servicenow';
+};
+
+export type ReceiveServiceNowOrderErrors = {
+    /**
+     * `asset_type_name` is not an asset type here (or the body is not JSON).
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * `servicenow_ref` already exists (duplicate delivery), or the target order cannot be taken back from its state.
+     */
+    409: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * Pool capacity (`CAPACITY_EXCEEDED`) or the per-user quota (`QUOTA_EXCEEDED`) is exhausted.
+     */
+    429: Problem;
+};
+
+export type ReceiveServiceNowOrderError = ReceiveServiceNowOrderErrors[keyof ReceiveServiceNowOrderErrors];
+
+export type ReceiveServiceNowOrderResponses = {
+    /**
+     * The order, created and dispatched (or waiting for approval).
+     */
+    201: Order;
+};
+
+export type ReceiveServiceNowOrderResponse = ReceiveServiceNowOrderResponses[keyof ReceiveServiceNowOrderResponses];

@@ -1,0 +1,489 @@
+import { PgErrorCode, sqlState, type Queryable } from '../../adapter';
+import { conflict, invalidField, notFound } from '../errors';
+import { writeAudit } from './audit';
+
+/**
+ * The value types an asset type's `attributes` may declare; an order's `config` value must match:
+ * - `string`: any JSON string
+ * - `integer`: a JSON number without fraction
+ * - `number`: any finite JSON number
+ * - `boolean`: `true` / `false`
+ * - `date`: an ISO 8601 calendar date `YYYY-MM-DD` that exists (2026-02-30 does not)
+ * - `date-time`: an RFC 3339 timestamp with offset, e.g. `2026-11-24T09:30:00Z`
+ * - `email`: a single address `local@domain.tld`
+ */
+export const ATTRIBUTE_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'date-time', 'email'] as const;
+export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
+
+/** One attribute an order of this type may (or must) carry in its `config`. */
+export interface AttributeDef {
+  key: string;
+  type: AttributeType;
+  required: boolean;
+  help?: string;
+}
+
+/** An attribute definition as written: `required` may be left out (false). */
+export type AttributeDefInput = Omit<AttributeDef, 'required'> & { required?: boolean };
+
+export const ASSIGNMENT_MODELS = ['capacity_pooled', 'personal'] as const;
+export type AssignmentModel = (typeof ASSIGNMENT_MODELS)[number];
+
+export const DEPROVISION_POLICIES = ['access_only', 'return_to_pool', 'reinstall'] as const;
+export type DeprovisionPolicy = (typeof DEPROVISION_POLICIES)[number];
+
+export interface DataClassification {
+  pii: boolean;
+  phi: boolean;
+  pci: boolean;
+}
+
+/** An `asset_types` row as the domain sees it (`monthly_cost` as a number, not numeric text). */
+export interface AssetTypeRow {
+  id: number;
+  name: string;
+  description: string;
+  assignment_model: AssignmentModel;
+  pool_size: number | null;
+  max_per_user: number | null;
+  requires_approval: boolean;
+  monthly_cost: number | null;
+  currency: string | null;
+  cost_center: string | null;
+  data_classification: DataClassification;
+  attributes: AttributeDef[];
+  allow_user_lists: boolean;
+  provision_runbook: string | null;
+  deprovision_runbook: string | null;
+  reinstall_runbook: string | null;
+  deprovision_policy: DeprovisionPolicy;
+  created_at: Date;
+  updated_at: Date;
+}
+
+// numeric comes back as text from pg; as float8 both engines return a JS number, and a numeric(12, 2) value
+// survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
+const COLUMNS = `id, name, description, assignment_model, pool_size, max_per_user, requires_approval,
+  monthly_cost::float8 AS monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
+  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, created_at, updated_at`;
+
+// jsonb stores object keys in its own order (shortest first); rebuild both JSON columns in a fixed shape so
+// that comparisons, audit diffs and responses do not depend on it.
+function fromDb(r: AssetTypeRow): AssetTypeRow {
+  const dc = r.data_classification ?? {};
+  return {
+    ...r,
+    data_classification: { pii: dc.pii === true, phi: dc.phi === true, pci: dc.pci === true },
+    attributes: normaliseAttributes(r.attributes ?? []),
+  };
+}
+
+/** Attribute definitions in their stored shape: `required` explicit, `help` only when given. */
+function normaliseAttributes(list: readonly AttributeDefInput[]): AttributeDef[] {
+  return list.map((a) => ({
+    key: a.key,
+    type: a.type,
+    required: a.required === true,
+    ...(a.help !== undefined && a.help !== null ? { help: a.help } : {}),
+  }));
+}
+
+/** Runs a statement that returns asset type rows (selected or RETURNING `COLUMNS`), normalised. */
+async function queryRows(q: Queryable, sql: string, args: readonly unknown[]): Promise<AssetTypeRow[]> {
+  const { rows } = await q.query<AssetTypeRow>(sql, args);
+  return rows.map(fromDb);
+}
+
+/** The asset type named `name` (exact, case-sensitive), or undefined. */
+export async function getAssetTypeByName(q: Queryable, name: string): Promise<AssetTypeRow | undefined> {
+  return (await queryRows(q, `SELECT ${COLUMNS} FROM asset_types WHERE name = $1`, [name]))[0];
+}
+
+/** The asset type with id `id`, or undefined. */
+export async function getAssetTypeById(q: Queryable, id: number): Promise<AssetTypeRow | undefined> {
+  return (await queryRows(q, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1`, [id]))[0];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Order config validation
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const ISO_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+// Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the directory's business.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function isCalendarDate(s: string): boolean {
+  const m = ISO_DATE.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const dt = new Date(Date.UTC(y, mo - 1, d));
+  return dt.getUTCFullYear() === y && dt.getUTCMonth() === mo - 1 && dt.getUTCDate() === d;
+}
+
+function isDateTime(s: string): boolean {
+  const m = ISO_DATE_TIME.exec(s);
+  if (!m || !isCalendarDate(m[1]!)) return false;
+  return Number(m[2]) < 24 && Number(m[3]) < 60 && Number(m[4]) < 61;
+}
+
+/** Why `value` is not of `type`, or undefined when it is. */
+function typeMismatch(type: AttributeType, value: unknown): string | undefined {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string' ? undefined : 'must be a string';
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value) ? undefined : 'must be an integer';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'must be a number';
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be a boolean';
+    case 'date':
+      return typeof value === 'string' && isCalendarDate(value) ? undefined : 'must be an ISO 8601 date (YYYY-MM-DD)';
+    case 'date-time':
+      return typeof value === 'string' && isDateTime(value)
+        ? undefined
+        : 'must be an ISO 8601 date-time with offset (e.g. 2026-11-24T09:30:00Z)';
+    case 'email':
+      return typeof value === 'string' && EMAIL.test(value) ? undefined : 'must be an email address';
+  }
+}
+
+/**
+ * Checks an order's `config` against the asset type's attribute definitions.
+ * Order of checks, so the error is deterministic: the config's keys in the order given (an unknown key, then an
+ * ill-typed value), then the definitions in their order (a required key missing). A `null` value counts as absent.
+ * Throws VALIDATION_FAILED (422) naming `/body/config/<key>` at the first offence.
+ */
+export function validateOrderConfig(attributes: readonly AttributeDef[], config: Record<string, unknown>): void {
+  const byKey = new Map(attributes.map((a) => [a.key, a]));
+  for (const [key, value] of Object.entries(config)) {
+    const def = byKey.get(key);
+    if (!def) throw invalidField(`/body/config/${key}`, 'is not an attribute of this asset type');
+    if (value === null) continue;
+    const why = typeMismatch(def.type, value);
+    if (why) throw invalidField(`/body/config/${key}`, why);
+  }
+  for (const def of attributes) {
+    const value = config[def.key];
+    if (def.required && (value === undefined || value === null)) {
+      throw invalidField(`/body/config/${def.key}`, `is required (${def.type})`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Catalogue commands: create, update, delete, and the read model with pool counts
+
+/** Who makes a change, for the audit row. */
+export interface Actor {
+  /** `attribution(channel, principal)`, e.g. `admin:token:ops` or `system:demo`. */
+  triggeredBy: string;
+  requestId?: string | undefined;
+}
+
+/** The writable fields; on create `name` and `assignment_model` are required, the rest defaulted. */
+export interface AssetTypeFields {
+  name?: string;
+  description?: string;
+  assignment_model?: AssignmentModel;
+  pool_size?: number | null;
+  max_per_user?: number | null;
+  requires_approval?: boolean;
+  monthly_cost?: number | null;
+  currency?: string | null;
+  cost_center?: string | null;
+  /** Missing flags are false on create and unchanged on update. */
+  data_classification?: Partial<DataClassification>;
+  /** `required` defaults to false. */
+  attributes?: AttributeDefInput[];
+  allow_user_lists?: boolean;
+  provision_runbook?: string | null;
+  deprovision_runbook?: string | null;
+  reinstall_runbook?: string | null;
+  deprovision_policy?: DeprovisionPolicy;
+}
+
+export type AssetTypeCreateInput = AssetTypeFields & { name: string; assignment_model: AssignmentModel };
+
+/** The editable part of a row (no id, no timestamps), after defaults or a merge. */
+type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at'>;
+
+/** Pool instances of a type by state, with the dashboard's fill level. */
+export interface AssetPoolCounts {
+  free: number;
+  in_use: number;
+  reinstall: number;
+  failed: number;
+  total: number;
+  /** (in_use + reinstall) / (total − failed), in whole percent rounded down; 100 when all failed; null when empty. */
+  fill_percent: number | null;
+  /** `warning` from 80 %, `critical` from 95 % (the seed's dashboard thresholds). */
+  alert: 'none' | 'warning' | 'critical';
+}
+
+/** What the API shows for an asset type: the row with ISO timestamps and its pool counts. */
+export interface AssetTypeView extends Omit<AssetTypeRow, 'created_at' | 'updated_at'> {
+  pool: AssetPoolCounts;
+  created_at: string;
+  updated_at: string;
+}
+
+export const FILL_WARNING_PERCENT = 80;
+export const FILL_CRITICAL_PERCENT = 95;
+
+/** Fill level of a pool from its per-state counts. */
+export function poolCounts(c: { free: number; in_use: number; reinstall: number; failed: number }): AssetPoolCounts {
+  const total = c.free + c.in_use + c.reinstall + c.failed;
+  const serviceable = total - c.failed;
+  const fill = total === 0 ? null : serviceable === 0 ? 100 : Math.floor((100 * (c.in_use + c.reinstall)) / serviceable);
+  const alert = fill === null ? 'none' : fill >= FILL_CRITICAL_PERCENT ? 'critical' : fill >= FILL_WARNING_PERCENT ? 'warning' : 'none';
+  return { ...c, total, fill_percent: fill, alert };
+}
+
+const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,62}$/;
+const CURRENCY = /^[A-Z]{3}$/;
+
+/**
+ * Checks the rules the spec cannot express (and repeats the ones it can, for callers that are not HTTP, like the
+ * demo loader): attribute keys well-formed and unique, a currency whenever there is a cost.
+ * Throws VALIDATION_FAILED naming the first offending field.
+ */
+export function validateAssetTypeValues(v: AssetTypeValues): void {
+  if (!v.name.trim()) throw invalidField('/body/name', 'must not be blank');
+  if (!ASSIGNMENT_MODELS.includes(v.assignment_model)) {
+    throw invalidField('/body/assignment_model', `must be one of ${ASSIGNMENT_MODELS.join(', ')}`);
+  }
+  if (!DEPROVISION_POLICIES.includes(v.deprovision_policy)) {
+    throw invalidField('/body/deprovision_policy', `must be one of ${DEPROVISION_POLICIES.join(', ')}`);
+  }
+  if (v.pool_size !== null && !(Number.isInteger(v.pool_size) && v.pool_size >= 0)) {
+    throw invalidField('/body/pool_size', 'must be an integer >= 0');
+  }
+  if (v.max_per_user !== null && !(Number.isInteger(v.max_per_user) && v.max_per_user >= 1)) {
+    throw invalidField('/body/max_per_user', 'must be an integer >= 1');
+  }
+  if (v.monthly_cost !== null && !(Number.isFinite(v.monthly_cost) && v.monthly_cost >= 0)) {
+    throw invalidField('/body/monthly_cost', 'must be a number >= 0');
+  }
+  if (v.currency !== null && !CURRENCY.test(v.currency)) {
+    throw invalidField('/body/currency', 'must be an ISO 4217 code of three capital letters, e.g. EUR');
+  }
+  // A cost without a currency cannot be summed in a cost report.
+  if (v.monthly_cost !== null && v.currency === null) throw invalidField('/body/currency', 'is required when monthly_cost is set');
+  const seen = new Map<string, number>();
+  v.attributes.forEach((a, i) => {
+    if (!ATTRIBUTE_KEY.test(a.key)) throw invalidField(`/body/attributes/${i}/key`, `must match ${ATTRIBUTE_KEY.source}`);
+    if (!ATTRIBUTE_TYPES.includes(a.type)) {
+      throw invalidField(`/body/attributes/${i}/type`, `must be one of ${ATTRIBUTE_TYPES.join(', ')}`);
+    }
+    const first = seen.get(a.key);
+    if (first !== undefined) {
+      throw invalidField(`/body/attributes/${i}/key`, `duplicate key '${a.key}' (already at attributes/${first})`);
+    }
+    seen.set(a.key, i);
+  });
+}
+
+function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
+  return {
+    name: input.name,
+    description: input.description ?? '',
+    assignment_model: input.assignment_model,
+    pool_size: input.pool_size ?? null,
+    max_per_user: input.max_per_user ?? null,
+    requires_approval: input.requires_approval ?? false,
+    monthly_cost: input.monthly_cost ?? null,
+    currency: input.currency ?? null,
+    cost_center: input.cost_center ?? null,
+    data_classification: { pii: false, phi: false, pci: false, ...input.data_classification },
+    attributes: normaliseAttributes(input.attributes ?? []),
+    allow_user_lists: input.allow_user_lists ?? false,
+    provision_runbook: input.provision_runbook ?? null,
+    deprovision_runbook: input.deprovision_runbook ?? null,
+    reinstall_runbook: input.reinstall_runbook ?? null,
+    deprovision_policy: input.deprovision_policy ?? 'access_only',
+  };
+}
+
+/** JSON merge of a change onto the current values: sent fields replace, `data_classification` merges per flag. */
+function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues {
+  const { id: _id, created_at: _c, updated_at: _u, ...values } = current;
+  const next: AssetTypeValues = { ...values };
+  for (const [k, v] of Object.entries(change) as [keyof AssetTypeFields, unknown][]) {
+    if (v === undefined) continue;
+    if (k === 'data_classification') next.data_classification = { ...current.data_classification, ...change.data_classification };
+    else if (k === 'attributes') next.attributes = normaliseAttributes(change.attributes ?? []);
+    else (next as unknown as Record<string, unknown>)[k] = v;
+  }
+  return next;
+}
+
+// The column order of the INSERT and UPDATE statements below.
+const VALUE_COLUMNS = [
+  'name', 'description', 'assignment_model', 'pool_size', 'max_per_user', 'requires_approval', 'monthly_cost', 'currency',
+  'cost_center', 'data_classification', 'attributes', 'allow_user_lists', 'provision_runbook', 'deprovision_runbook',
+  'reinstall_runbook', 'deprovision_policy',
+] as const satisfies readonly (keyof AssetTypeValues)[];
+
+const params = (v: AssetTypeValues): unknown[] =>
+  VALUE_COLUMNS.map((c) => (c === 'data_classification' || c === 'attributes' ? JSON.stringify(v[c]) : v[c]));
+
+function nameTaken(err: unknown, name: string): unknown {
+  return sqlState(err) === PgErrorCode.UNIQUE_VIOLATION ? conflict(`an asset type named '${name}' already exists`) : err;
+}
+
+const audited = (a: Actor) => ({ triggeredBy: a.triggeredBy, requestId: a.requestId });
+
+/** The audited shape of a row: its values, no timestamps. */
+const auditShape = (r: AssetTypeRow): Record<string, unknown> => {
+  const { created_at: _c, updated_at: _u, ...rest } = r;
+  return rest;
+};
+
+/**
+ * Creates an asset type and audits it (`asset_type` / `create`).
+ * Throws VALIDATION_FAILED for a rule the spec cannot check (duplicate attribute key, cost without currency),
+ * CONFLICT when the name is taken.
+ */
+export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput, actor: Actor): Promise<AssetTypeRow> {
+  const values = withDefaults(input);
+  validateAssetTypeValues(values);
+  let row: AssetTypeRow | undefined;
+  try {
+    [row] = await queryRows(
+      tx,
+      `INSERT INTO asset_types (${VALUE_COLUMNS.join(', ')})
+       VALUES (${VALUE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
+      params(values),
+    );
+  } catch (err) {
+    throw nameTaken(err, values.name);
+  }
+  if (!row) throw new Error('asset type insert returned no row');
+  await writeAudit(tx, { entity: 'asset_type', entityId: row.id, action: 'create', after: auditShape(row), ...audited(actor) });
+  return row;
+}
+
+
+/**
+ * Applies `change` with merge semantics and audits the changed fields (`asset_type` / `update`); a change that
+ * changes nothing writes nothing. Throws NOT_FOUND, VALIDATION_FAILED, or CONFLICT when renaming onto a taken name.
+ */
+export async function updateAssetType(tx: Queryable, id: number, change: AssetTypeFields, actor: Actor): Promise<AssetTypeRow> {
+  const [current] = await queryRows(tx, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1 FOR UPDATE`, [id]);
+  if (!current) throw notFound(`asset type ${id} does not exist`);
+  const values = merged(current, change);
+  validateAssetTypeValues(values);
+  const before = auditShape(current);
+  if (JSON.stringify({ ...before, ...values }) === JSON.stringify(before)) return current;
+  let row: AssetTypeRow | undefined;
+  try {
+    [row] = await queryRows(
+      tx,
+      `UPDATE asset_types SET ${VALUE_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')}, updated_at = now()
+        WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, ...params(values)],
+    );
+  } catch (err) {
+    throw nameTaken(err, values.name);
+  }
+  if (!row) throw new Error('asset type update returned no row');
+  await writeAudit(tx, { entity: 'asset_type', entityId: id, action: 'update', before, after: auditShape(row), ...audited(actor) });
+  return row;
+}
+
+/**
+ * Deletes an asset type and audits it (`asset_type` / `delete`). Throws NOT_FOUND, or CONFLICT while orders or
+ * pool assets reference it (orders are history; assets must be removed first).
+ */
+export async function deleteAssetType(tx: Queryable, id: number, actor: Actor): Promise<void> {
+  // The row lock makes a concurrent order or asset insert for this type wait (its FK check takes KEY SHARE),
+  // so the counts below cannot miss one that commits first.
+  const [current] = await queryRows(tx, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1 FOR UPDATE`, [id]);
+  if (!current) throw notFound(`asset type ${id} does not exist`);
+  const refs = await tx.query<{ orders: number; assets: number }>(
+    `SELECT (SELECT count(*)::int FROM orders WHERE asset_type_id = $1) AS orders,
+            (SELECT count(*)::int FROM assets WHERE asset_type_id = $1) AS assets`,
+    [id],
+  );
+  const { orders = 0, assets = 0 } = refs.rows[0] ?? {};
+  if (orders > 0 || assets > 0) {
+    const what = [orders > 0 ? `${orders} order(s)` : '', assets > 0 ? `${assets} pool asset(s)` : ''].filter(Boolean).join(' and ');
+    throw conflict(`asset type '${current.name}' is still referenced by ${what}`, { orders, assets });
+  }
+  try {
+    await tx.query('DELETE FROM asset_types WHERE id = $1', [id]);
+  } catch (err) {
+    if (sqlState(err) === PgErrorCode.FOREIGN_KEY_VIOLATION) throw conflict(`asset type '${current.name}' is still referenced`);
+    throw err;
+  }
+  await writeAudit(tx, { entity: 'asset_type', entityId: id, action: 'delete', before: auditShape(current), ...audited(actor) });
+}
+
+interface CountsRow {
+  asset_type_id: number;
+  free: number;
+  in_use: number;
+  reinstall: number;
+  failed: number;
+}
+
+const COUNTS_SQL = `SELECT asset_type_id,
+    count(*) FILTER (WHERE state = 'free')::int AS free,
+    count(*) FILTER (WHERE state = 'in_use')::int AS in_use,
+    count(*) FILTER (WHERE state = 'reinstall')::int AS reinstall,
+    count(*) FILTER (WHERE state = 'failed')::int AS failed
+  FROM assets WHERE asset_type_id = ANY($1::bigint[]) GROUP BY asset_type_id`;
+
+/** Adds ISO timestamps and pool counts to rows, with one query for all of them. */
+export async function toAssetTypeViews(q: Queryable, rows: readonly AssetTypeRow[]): Promise<AssetTypeView[]> {
+  if (rows.length === 0) return [];
+  const counts = await q.query<CountsRow>(COUNTS_SQL, [rows.map((r) => r.id)]);
+  const byType = new Map(counts.rows.map((c) => [Number(c.asset_type_id), c]));
+  return rows.map((r) => {
+    const c = byType.get(r.id);
+    return {
+      ...r,
+      pool: poolCounts({ free: c?.free ?? 0, in_use: c?.in_use ?? 0, reinstall: c?.reinstall ?? 0, failed: c?.failed ?? 0 }),
+      created_at: new Date(r.created_at).toISOString(),
+      updated_at: new Date(r.updated_at).toISOString(),
+    };
+  });
+}
+
+/** One asset type for the API, or NOT_FOUND. */
+export async function readAssetType(q: Queryable, id: number): Promise<AssetTypeView> {
+  const row = await getAssetTypeById(q, id);
+  if (!row) throw notFound(`asset type ${id} does not exist`);
+  return (await toAssetTypeViews(q, [row]))[0]!;
+}
+
+export interface AssetTypeFilter {
+  /** Case-insensitive substring of the name. */
+  name?: string | undefined;
+  assignment_model?: AssignmentModel | undefined;
+  limit: number;
+  offset: number;
+}
+
+/** A page of asset types ordered by name, and how many match the filter in all. */
+export async function listAssetTypes(q: Queryable, f: AssetTypeFilter): Promise<{ items: AssetTypeView[]; total: number }> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (f.name) {
+    args.push(`%${f.name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+    where.push(`name ILIKE $${args.length} ESCAPE '\\'`);
+  }
+  if (f.assignment_model) {
+    args.push(f.assignment_model);
+    where.push(`assignment_model = $${args.length}`);
+  }
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM asset_types ${clause}`, args);
+  const page = await queryRows(
+    q,
+    `SELECT ${COLUMNS} FROM asset_types ${clause} ORDER BY name, id LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
+    [...args, f.limit, f.offset],
+  );
+  return { items: await toAssetTypeViews(q, page), total: total.rows[0]?.n ?? 0 };
+}

@@ -1,0 +1,304 @@
+import { PgErrorCode, sqlState, type Queryable } from '../../adapter';
+import { conflict, invalidField, notFound } from '../errors';
+import type { Actor } from './asset-types';
+import { stripSecrets, writeAudit } from './audit';
+
+export const ASSET_STATES = ['free', 'in_use', 'reinstall', 'failed'] as const;
+export type AssetState = (typeof ASSET_STATES)[number];
+
+/** A pool instance, with its type's name for display. */
+export interface AssetRow {
+  id: number;
+  asset_type_id: number;
+  asset_type_name: string;
+  name: string;
+  state: AssetState;
+  attributes: Record<string, unknown>;
+  assigned_order_id: number | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** What the API shows: the row with ISO timestamps. */
+export interface AssetView extends Omit<AssetRow, 'created_at' | 'updated_at'> {
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * State changes an admin may make by hand. `in_use` is entered and left only through an order (it carries
+ * `assigned_order_id`), so a hand edit can never hand out or take back an instance someone holds.
+ * `reinstall` is entered by the deprovision flow; an admin may close it when the wipe was done by hand, or
+ * give up on it.
+ */
+export const ADMIN_STATE_CHANGES: Readonly<Record<AssetState, readonly AssetState[]>> = {
+  free: ['failed'],
+  failed: ['free'],
+  reinstall: ['free', 'failed'],
+  in_use: [],
+};
+
+const SELECT = `SELECT a.id, a.asset_type_id, t.name AS asset_type_name, a.name, a.state, a.attributes, a.assigned_order_id,
+    a.created_at, a.updated_at
+  FROM assets a JOIN asset_types t ON t.id = a.asset_type_id`;
+
+const toView = (r: AssetRow): AssetView => ({
+  ...r,
+  created_at: new Date(r.created_at).toISOString(),
+  updated_at: new Date(r.updated_at).toISOString(),
+});
+
+const auditShape = (r: AssetRow): Record<string, unknown> => {
+  const { created_at: _c, updated_at: _u, asset_type_name: _n, ...rest } = r;
+  return rest;
+};
+const audited = (a: Actor) => ({ triggeredBy: a.triggeredBy, requestId: a.requestId });
+
+async function lockAsset(tx: Queryable, id: number): Promise<AssetRow> {
+  const { rows } = await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1 FOR UPDATE OF a`, [id]);
+  const row = rows[0];
+  if (!row) throw notFound(`asset ${id} does not exist`);
+  return row;
+}
+
+function nameTaken(err: unknown, typeName: string, name: string): unknown {
+  return sqlState(err) === PgErrorCode.UNIQUE_VIOLATION ? conflict(`asset type '${typeName}' already has an asset named '${name}'`) : err;
+}
+
+/**
+ * Asset attributes are shown to every reader and passed to runbooks, so a secret must not live there (the audit
+ * log would drop it anyway, leaving a change nobody can trace). Throws VALIDATION_FAILED naming the key.
+ */
+function rejectSecrets(attributes: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(attributes)) {
+    const one = { [key]: value };
+    if (JSON.stringify(stripSecrets(one)) !== JSON.stringify(one)) {
+      throw invalidField(`/body/attributes/${key}`, 'holds a secret-named field; keep secrets in the settings, not on assets');
+    }
+  }
+}
+
+export interface AssetCreateInput {
+  asset_type_id: number;
+  name: string;
+  attributes?: Record<string, unknown>;
+  /** Only `free` (default) or `failed`: an instance can start out of service, never assigned. */
+  state?: 'free' | 'failed';
+}
+
+/**
+ * Adds an instance to a type's pool and audits it (`asset` / `create`). Throws VALIDATION_FAILED naming
+ * `asset_type_id` when the type does not exist, CONFLICT when the type already has an asset of that name.
+ */
+export async function createAsset(tx: Queryable, input: AssetCreateInput, actor: Actor): Promise<AssetView> {
+  if (!input.name.trim()) throw invalidField('/body/name', 'must not be blank');
+  const state = input.state ?? 'free';
+  if (state !== 'free' && state !== 'failed') throw invalidField('/body/state', 'must be free or failed');
+  rejectSecrets(input.attributes ?? {});
+  // KEY SHARE: the type cannot be deleted between this check and the insert.
+  const type = await tx.query<{ name: string }>('SELECT name FROM asset_types WHERE id = $1 FOR KEY SHARE', [input.asset_type_id]);
+  const typeName = type.rows[0]?.name;
+  if (typeName === undefined) throw invalidField('/body/asset_type_id', `asset type ${input.asset_type_id} does not exist`);
+  let id: number | undefined;
+  try {
+    const res = await tx.query<{ id: number }>(
+      'INSERT INTO assets (asset_type_id, name, state, attributes) VALUES ($1, $2, $3, $4) RETURNING id',
+      [input.asset_type_id, input.name, state, JSON.stringify(input.attributes ?? {})],
+    );
+    id = res.rows[0]?.id;
+  } catch (err) {
+    throw nameTaken(err, typeName, input.name);
+  }
+  if (id === undefined) throw new Error('asset insert returned no row');
+  const row = (await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id])).rows[0]!;
+  await writeAudit(tx, { entity: 'asset', entityId: id, action: 'create', after: auditShape(row), ...audited(actor) });
+  return toView(row);
+}
+
+export interface AssetChange {
+  name?: string;
+  /** Replaces the whole object. */
+  attributes?: Record<string, unknown>;
+  state?: AssetState;
+}
+
+/**
+ * Renames an asset, replaces its attributes or changes its state (only along `ADMIN_STATE_CHANGES`), and
+ * audits the changed fields (`asset` / `update`); a change that changes nothing writes nothing.
+ * Throws NOT_FOUND; CONFLICT for a state change an admin may not make, or a name the type already has.
+ */
+export async function updateAsset(tx: Queryable, id: number, change: AssetChange, actor: Actor): Promise<AssetView> {
+  const current = await lockAsset(tx, id);
+  const next = {
+    name: change.name ?? current.name,
+    attributes: change.attributes ?? current.attributes,
+    state: change.state ?? current.state,
+  };
+  if (!next.name.trim()) throw invalidField('/body/name', 'must not be blank');
+  rejectSecrets(next.attributes);
+  if (next.state !== current.state && !ADMIN_STATE_CHANGES[current.state].includes(next.state)) {
+    const why =
+      next.state === 'in_use'
+        ? 'an asset becomes in_use only by being assigned to an order'
+        : current.state === 'in_use'
+          ? `it is assigned to order ${current.assigned_order_id ?? '(unknown)'}; it is released through that order`
+          : `allowed from ${current.state}: ${ADMIN_STATE_CHANGES[current.state].join(', ') || 'none'}`;
+    throw conflict(`asset '${current.name}' may not change from ${current.state} to ${next.state}: ${why}`, {
+      current_state: current.state,
+    });
+  }
+  if (
+    next.name === current.name &&
+    next.state === current.state &&
+    JSON.stringify(next.attributes) === JSON.stringify(current.attributes)
+  ) {
+    return toView(current);
+  }
+  try {
+    await tx.query('UPDATE assets SET name = $2, attributes = $3, state = $4, updated_at = now() WHERE id = $1', [
+      id,
+      next.name,
+      JSON.stringify(next.attributes),
+      next.state,
+    ]);
+  } catch (err) {
+    throw nameTaken(err, current.asset_type_name, next.name);
+  }
+  const row = (await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id])).rows[0]!;
+  await writeAudit(tx, {
+    entity: 'asset',
+    entityId: id,
+    action: 'update',
+    before: auditShape(current),
+    after: auditShape(row),
+    ...audited(actor),
+  });
+  return toView(row);
+}
+
+/**
+ * Removes an asset from its pool and audits it (`asset` / `delete`). Throws NOT_FOUND; CONFLICT while it is
+ * `in_use` or `reinstall`, or while an order still references it (orders keep their history).
+ */
+export async function deleteAsset(tx: Queryable, id: number, actor: Actor): Promise<void> {
+  const current = await lockAsset(tx, id);
+  if (current.state === 'in_use' || current.state === 'reinstall') {
+    throw conflict(`asset '${current.name}' is ${current.state}; only free or failed assets can be removed`, {
+      current_state: current.state,
+    });
+  }
+  const refs = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE assigned_asset_id = $1', [id]);
+  const n = refs.rows[0]?.n ?? 0;
+  if (n > 0) throw conflict(`asset '${current.name}' is referenced by ${n} order(s); mark it failed instead`, { orders: n });
+  try {
+    await tx.query('DELETE FROM assets WHERE id = $1', [id]);
+  } catch (err) {
+    if (sqlState(err) === PgErrorCode.FOREIGN_KEY_VIOLATION) throw conflict(`asset '${current.name}' is referenced by an order`);
+    throw err;
+  }
+  await writeAudit(tx, { entity: 'asset', entityId: id, action: 'delete', before: auditShape(current), ...audited(actor) });
+}
+
+/** One asset for the API, or NOT_FOUND. */
+export async function readAsset(q: Queryable, id: number): Promise<AssetView> {
+  const { rows } = await q.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id]);
+  if (!rows[0]) throw notFound(`asset ${id} does not exist`);
+  return toView(rows[0]);
+}
+
+export interface AssetFilter {
+  asset_type_id?: number | undefined;
+  state?: AssetState | undefined;
+  limit: number;
+  offset: number;
+}
+
+/** A page of assets ordered by type name and asset name, and how many match the filter in all. */
+export async function listAssets(q: Queryable, f: AssetFilter): Promise<{ items: AssetView[]; total: number }> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (f.asset_type_id !== undefined) {
+    args.push(f.asset_type_id);
+    where.push(`a.asset_type_id = $${args.length}`);
+  }
+  if (f.state) {
+    args.push(f.state);
+    where.push(`a.state = $${args.length}`);
+  }
+  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM assets a ${clause}`, args);
+  const page = await q.query<AssetRow>(
+    `${SELECT} ${clause} ORDER BY t.name, a.name, a.id LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
+    [...args, f.limit, f.offset],
+  );
+  return { items: page.rows.map(toView), total: total.rows[0]?.n ?? 0 };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Order-flow commands: how an order takes an instance from the pool and gives it back. They are the only way
+// into and out of `in_use`, so the pool counts stay true to who holds what.
+
+/**
+ * Takes the first free instance of a type (by name) for `orderId`: `free` → `in_use`, audited as
+ * `asset` / `assign`. Returns undefined when none is free. Concurrent callers never get the same instance
+ * (SKIP LOCKED: a row another transaction is claiming is passed over rather than waited for).
+ * The caller records the asset on its order (`orders.assigned_asset_id`) in the same transaction.
+ */
+export async function claimFreeAsset(tx: Queryable, assetTypeId: number, orderId: number, actor: Actor): Promise<AssetView | undefined> {
+  const { rows } = await tx.query<{ id: number }>(
+    `SELECT id FROM assets WHERE asset_type_id = $1 AND state = 'free' ORDER BY name, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    [assetTypeId],
+  );
+  const id = rows[0]?.id;
+  if (id === undefined) return undefined;
+  const before = await lockAsset(tx, id);
+  await tx.query(`UPDATE assets SET state = 'in_use', assigned_order_id = $2, updated_at = now() WHERE id = $1`, [id, orderId]);
+  const row = await lockAsset(tx, id);
+  await writeAudit(tx, { entity: 'asset', entityId: id, action: 'assign', before: auditShape(before), after: auditShape(row), ...audited(actor) });
+  return toView(row);
+}
+
+/**
+ * Gives back the instance an order held, as the type's deprovision policy says: `reinstall` → `reinstall`
+ * (the reinstall runbook then calls `finishReinstall`); `return_to_pool` and `access_only` → `free` (only the
+ * user's access was taken away; the instance itself is fine). Audited as `asset` / `release`.
+ * Throws NOT_FOUND, or CONFLICT when the asset is not `in_use` for `orderId`.
+ */
+export async function releaseAsset(
+  tx: Queryable,
+  assetId: number,
+  orderId: number,
+  policy: 'access_only' | 'return_to_pool' | 'reinstall',
+  actor: Actor,
+): Promise<AssetView> {
+  const current = await lockAsset(tx, assetId);
+  if (current.state !== 'in_use' || current.assigned_order_id !== orderId) {
+    throw conflict(`asset '${current.name}' is not in use by order ${orderId}`, { current_state: current.state });
+  }
+  const next: AssetState = policy === 'reinstall' ? 'reinstall' : 'free';
+  await tx.query(`UPDATE assets SET state = $2, assigned_order_id = NULL, updated_at = now() WHERE id = $1`, [assetId, next]);
+  const row = await lockAsset(tx, assetId);
+  await writeAudit(tx, { entity: 'asset', entityId: assetId, action: 'release', before: auditShape(current), after: auditShape(row), ...audited(actor) });
+  return toView(row);
+}
+
+/**
+ * Ends a reinstall: `reinstall` → `free` when the wipe succeeded, → `failed` when it did not.
+ * Audited as `asset` / `reinstall_succeeded` or `reinstall_failed`. Throws NOT_FOUND, or CONFLICT when the
+ * asset is not in `reinstall`.
+ */
+export async function finishReinstall(tx: Queryable, assetId: number, succeeded: boolean, actor: Actor): Promise<AssetView> {
+  const current = await lockAsset(tx, assetId);
+  if (current.state !== 'reinstall') throw conflict(`asset '${current.name}' is not being reinstalled`, { current_state: current.state });
+  await tx.query(`UPDATE assets SET state = $2, updated_at = now() WHERE id = $1`, [assetId, succeeded ? 'free' : 'failed']);
+  const row = await lockAsset(tx, assetId);
+  await writeAudit(tx, {
+    entity: 'asset',
+    entityId: assetId,
+    action: succeeded ? 'reinstall_succeeded' : 'reinstall_failed',
+    before: auditShape(current),
+    after: auditShape(row),
+    ...audited(actor),
+  });
+  return toView(row);
+}

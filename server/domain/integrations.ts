@@ -1,0 +1,560 @@
+import {
+  PgErrorCode,
+  REDACTED,
+  SECRET_CONFIG_PATHS,
+  checkMtlsMaterial,
+  sqlState,
+  validateIntegrationConfig,
+  type LogLevel,
+  type Queryable,
+} from '../../adapter';
+import {
+  HTTP_METHODS,
+  integrationRoleKinds,
+  integrationRoleName,
+  operationInputSchema,
+  type IntegrationModel,
+} from '../../integration-model';
+import { conflict, forbidden, invalidField, notFound, validationFailed, type FieldError } from '../errors';
+import type { Principal } from '../auth/principal';
+import type { Actor } from './asset-types';
+import { writeAudit } from './audit';
+
+/** Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). */
+export type SecretValues = Record<string, unknown>;
+
+export interface HealthSettings {
+  operation_id: string;
+  interval_s?: number;
+  slow_ms?: number;
+}
+
+export type HealthState = 'unknown' | 'online' | 'degraded' | 'offline';
+
+export interface HealthStatusView {
+  status: HealthState;
+  checked_at: string | null;
+  detail: string | null;
+  http_status: number | null;
+  latency_ms: number | null;
+}
+
+/** An integration as the API answers it: secrets replaced by the redaction marker. */
+export interface IntegrationView {
+  id: number;
+  name: string;
+  model_id: string;
+  config: Record<string, unknown>;
+  log_level: LogLevel;
+  stub_mode: boolean;
+  health: HealthSettings | null;
+  health_status: HealthStatusView;
+  roles: string[];
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An integration row with what the runtime needs; `secrets` must never leave the server. */
+export interface IntegrationRecord {
+  id: number;
+  name: string;
+  model_id: string;
+  config: Record<string, unknown>;
+  secrets: SecretValues;
+  config_revision: number;
+  log_level: LogLevel;
+  stub_mode: boolean;
+  health: HealthSettings | null;
+  health_status: HealthState;
+  health_detail: string | null;
+  health_http_status: number | null;
+  health_latency_ms: number | null;
+  health_checked_at: Date | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `id::int AS id, name, model_id, config, secrets, config_revision::int AS config_revision, log_level, stub_mode, health,
+  health_status, health_detail, health_http_status, health_latency_ms, health_checked_at, created_by, created_at, updated_at`;
+
+// ---- configuration: secrets apart, markers resolved ----
+
+function pointerTokens(pointer: string): string[] {
+  return pointer.split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function getAt(doc: unknown, pointer: string): unknown {
+  let node: unknown = doc;
+  for (const t of pointerTokens(pointer)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[t];
+  }
+  return node;
+}
+
+function setAt(doc: Record<string, unknown>, pointer: string, value: unknown): void {
+  const tokens = pointerTokens(pointer);
+  const last = tokens.pop() as string;
+  let node: Record<string, unknown> = doc;
+  for (const t of tokens) {
+    const next = node[t];
+    if (next === null || typeof next !== 'object') {
+      node[t] = {};
+    }
+    node = node[t] as Record<string, unknown>;
+  }
+  node[last] = value;
+}
+
+function deleteAt(doc: unknown, pointer: string): void {
+  const tokens = pointerTokens(pointer);
+  const last = tokens.pop() as string;
+  const parent = getAt(doc, tokens.length ? `/${tokens.join('/')}` : '');
+  if (parent !== null && typeof parent === 'object') delete (parent as Record<string, unknown>)[last];
+}
+
+/** A configuration ready to store: without secrets and without `logging.level` (kept in its own column). */
+export interface PreparedConfig {
+  config: Record<string, unknown>;
+  secrets: SecretValues;
+  logLevel: LogLevel;
+}
+
+/**
+ * Turns a submitted configuration into what is stored. A secret field holding the redaction marker keeps the
+ * stored secret. The configuration is validated (defaults applied) and client certificate material checked.
+ * @param prefix where the configuration sits in the request body, for the 422's field paths (`/body/config`).
+ * @throws AppError VALIDATION_FAILED (422) naming each field; messages never carry a submitted value.
+ */
+export function prepareConfig(input: unknown, stored: SecretValues, prefix: string): PreparedConfig {
+  const errors: FieldError[] = [];
+  const copy: unknown = structuredClone(input);
+  if (copy !== null && typeof copy === 'object' && !Array.isArray(copy)) {
+    for (const pointer of SECRET_CONFIG_PATHS) {
+      if (getAt(copy, pointer) !== REDACTED) continue;
+      if (stored[pointer] !== undefined) setAt(copy as Record<string, unknown>, pointer, stored[pointer]);
+      else errors.push({ path: `${prefix}${pointer}`, message: `is the redaction marker ${REDACTED} but no secret is stored for it` });
+    }
+  }
+  if (errors.length > 0) throw validationFailed(describe(errors), errors);
+
+  const result = validateIntegrationConfig(copy);
+  if (!result.ok) {
+    const fieldErrors = result.errors.map((e) => ({ path: `${prefix}${e.path}`, message: e.message }));
+    throw validationFailed(describe(fieldErrors), fieldErrors);
+  }
+  const config = result.config as unknown as Record<string, unknown>;
+  const mtls = result.config.mtls;
+  if (mtls) {
+    const issues = checkMtlsMaterial(mtls.cert, mtls.key, mtls.ca);
+    if (issues.length > 0) {
+      const fieldErrors = issues.map((e) => ({ path: `${prefix}${e.path}`, message: e.message }));
+      throw validationFailed(describe(fieldErrors), fieldErrors);
+    }
+  }
+  const secrets: SecretValues = {};
+  for (const pointer of SECRET_CONFIG_PATHS) {
+    const v = getAt(config, pointer);
+    if (v === undefined) continue;
+    secrets[pointer] = v;
+    deleteAt(config, pointer);
+  }
+  const logLevel = result.config.logging.level;
+  delete (config.logging as Record<string, unknown>).level;
+  return { config, secrets, logLevel };
+}
+
+function describe(errors: FieldError[]): string {
+  return errors.map((e) => `${e.path.replace(/^\/body\/?/, '') || 'body'} ${e.message}`).join('; ');
+}
+
+/** The stored configuration with secrets put back and the log level in place: what the runtime client gets. */
+export function fullConfig(r: Pick<IntegrationRecord, 'config' | 'secrets' | 'log_level'>): Record<string, unknown> {
+  const out = structuredClone(r.config);
+  for (const [pointer, v] of Object.entries(r.secrets)) setAt(out, pointer, v);
+  setAt(out, '/logging/level', r.log_level);
+  return out;
+}
+
+/** The configuration as reads answer it: every secret that is set shows as the redaction marker. */
+export function redactedConfig(r: Pick<IntegrationRecord, 'config' | 'secrets' | 'log_level'>): Record<string, unknown> {
+  const out = structuredClone(r.config);
+  for (const pointer of Object.keys(r.secrets)) setAt(out, pointer, REDACTED);
+  setAt(out, '/logging/level', r.log_level);
+  return out;
+}
+
+/** Pointers of the secrets that differ between two sets (added, removed or changed): audited, never the values. */
+function changedSecrets(before: SecretValues, after: SecretValues): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
+}
+
+// ---- reads ----
+
+export async function loadIntegration(q: Queryable, id: number, lock = false): Promise<IntegrationRecord> {
+  const { rows } = await q.query<IntegrationRecord>(`SELECT ${COLUMNS} FROM integrations WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+  const row = rows[0];
+  if (!row) throw notFound(`integration ${id} does not exist`);
+  return row;
+}
+
+async function roleNames(q: Queryable, ids: number[]): Promise<Map<number, string[]>> {
+  const { rows } = await q.query<{ integration_id: number; kind: string }>(
+    'SELECT integration_id::int AS integration_id, kind FROM integration_roles WHERE integration_id = ANY($1::bigint[])',
+    [ids],
+  );
+  const out = new Map<number, string[]>();
+  for (const r of rows) out.set(r.integration_id, [...(out.get(r.integration_id) ?? []), r.kind]);
+  for (const [k, kinds] of out) out.set(k, kinds.sort(byRoleKind));
+  return out;
+}
+
+const byRoleKind = (a: string, b: string) => roleRank(a) - roleRank(b);
+const roleRank = (k: string) => (k === 'admin' ? -1 : HTTP_METHODS.indexOf(k as (typeof HTTP_METHODS)[number]));
+
+function toView(r: IntegrationRecord, kinds: string[]): IntegrationView {
+  return {
+    id: r.id,
+    name: r.name,
+    model_id: r.model_id,
+    config: redactedConfig(r),
+    log_level: r.log_level,
+    stub_mode: r.stub_mode,
+    health: r.health,
+    health_status: {
+      status: r.health_status,
+      checked_at: r.health_checked_at ? r.health_checked_at.toISOString() : null,
+      detail: r.health_detail,
+      http_status: r.health_http_status,
+      latency_ms: r.health_latency_ms,
+    },
+    roles: kinds.map((k) => integrationRoleName(r.name, k)),
+    created_by: r.created_by,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+  };
+}
+
+export async function readIntegration(q: Queryable, id: number): Promise<IntegrationView> {
+  const r = await loadIntegration(q, id);
+  return toView(r, (await roleNames(q, [id])).get(id) ?? []);
+}
+
+export async function listIntegrations(q: Queryable): Promise<IntegrationView[]> {
+  const { rows } = await q.query<IntegrationRecord>(`SELECT ${COLUMNS} FROM integrations ORDER BY name`);
+  const roles = await roleNames(q, rows.map((r) => r.id));
+  return rows.map((r) => toView(r, roles.get(r.id) ?? []));
+}
+
+// ---- writes ----
+
+/** The part of an integration an audit row shows: secrets as markers (then stripped by name), never values. */
+function auditSnapshot(r: Pick<IntegrationRecord, 'name' | 'model_id' | 'config' | 'secrets' | 'log_level' | 'stub_mode' | 'health'>) {
+  return { name: r.name, model_id: r.model_id, config: redactedConfig(r), log_level: r.log_level, stub_mode: r.stub_mode, health: r.health };
+}
+
+/**
+ * Checks a health setting against the model: the operation exists and needs no input (the check sends none).
+ * @throws AppError VALIDATION_FAILED (422) at `/body/health/operation_id`.
+ */
+function checkHealthSettings(model: IntegrationModel, health: HealthSettings | null | undefined, at: string): void {
+  if (!health) return;
+  const op = model.operations.find((o) => o.operationId === health.operation_id);
+  if (!op) throw invalidField(`${at}/operation_id`, `is not an operation of model '${model.id}'`);
+  const schema = operationInputSchema(op) as { required?: string[] };
+  if ((schema.required ?? []).length > 0) {
+    throw invalidField(`${at}/operation_id`, `needs input (${(schema.required ?? []).join(', ')}); a health check sends none`);
+  }
+}
+
+export interface IntegrationCreateInput {
+  name: string;
+  model_id: string;
+  config: Record<string, unknown>;
+  stub_mode?: boolean;
+  health?: HealthSettings | null;
+}
+
+function uniqueName<T>(name: string, run: () => Promise<T>): Promise<T> {
+  return run().catch((e: unknown) => {
+    if (sqlState(e) === PgErrorCode.UNIQUE_VIOLATION) throw conflict(`an integration named '${name}' exists`);
+    throw e;
+  });
+}
+
+/**
+ * Creates an integration and its roles (admin plus one per HTTP verb of the model).
+ * @throws AppError VALIDATION_FAILED (422) for an unknown model, a bad configuration or health setting;
+ * CONFLICT (409) when the name is taken.
+ */
+export async function createIntegration(tx: Queryable, model: IntegrationModel | undefined, input: IntegrationCreateInput, actor: Actor): Promise<number> {
+  if (!model) throw invalidField('/body/model_id', `names no integration model`);
+  const prepared = prepareConfig(input.config, {}, '/body/config');
+  checkHealthSettings(model, input.health, '/body/health');
+  const health = input.health ? withHealthDefaults(input.health) : null;
+  const { rows } = await uniqueName(input.name, () =>
+    tx.query<{ id: number }>(
+      `INSERT INTO integrations (name, model_id, config, secrets, log_level, stub_mode, health, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::int AS id`,
+      [input.name, model.id, JSON.stringify(prepared.config), JSON.stringify(prepared.secrets), prepared.logLevel, input.stub_mode ?? false, health && JSON.stringify(health), actor.triggeredBy],
+    ),
+  );
+  const id = rows[0]!.id;
+  await insertRoles(tx, id, model);
+  const after = {
+    ...auditSnapshot({ name: input.name, model_id: model.id, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel, stub_mode: input.stub_mode ?? false, health }),
+    credentials_changed: Object.keys(prepared.secrets).sort(),
+  };
+  await writeAudit(tx, { entity: 'integration', entityId: id, action: 'create', after, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
+  return id;
+}
+
+function withHealthDefaults(h: HealthSettings): HealthSettings {
+  return { operation_id: h.operation_id, ...(h.interval_s !== undefined ? { interval_s: h.interval_s } : {}), slow_ms: h.slow_ms ?? 2000 };
+}
+
+async function insertRoles(tx: Queryable, integrationId: number, model: IntegrationModel): Promise<void> {
+  await tx.query(
+    `INSERT INTO integration_roles (integration_id, kind) SELECT $1, k FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING`,
+    [integrationId, integrationRoleKinds(model)],
+  );
+}
+
+export interface IntegrationUpdateInput {
+  name?: string;
+  config?: Record<string, unknown>;
+  stub_mode?: boolean;
+  health?: HealthSettings | null;
+}
+
+async function applyUpdate(
+  tx: Queryable,
+  before: IntegrationRecord,
+  next: Pick<IntegrationRecord, 'name' | 'config' | 'secrets' | 'log_level' | 'stub_mode' | 'health'>,
+  action: string,
+  actor: Actor,
+): Promise<void> {
+  const configChanged = JSON.stringify(before.config) !== JSON.stringify(next.config) || changedSecrets(before.secrets, next.secrets).length > 0;
+  await uniqueName(next.name, () =>
+    tx.query(
+      `UPDATE integrations SET name = $2, config = $3, secrets = $4, log_level = $5, stub_mode = $6, health = $7,
+         config_revision = config_revision + $8, updated_at = now() WHERE id = $1`,
+      [before.id, next.name, JSON.stringify(next.config), JSON.stringify(next.secrets), next.log_level, next.stub_mode, next.health && JSON.stringify(next.health), configChanged ? 1 : 0],
+    ),
+  );
+  const credentials = changedSecrets(before.secrets, next.secrets);
+  await writeAudit(tx, {
+    entity: 'integration',
+    entityId: before.id,
+    action,
+    before: auditSnapshot({ ...before }),
+    after: { ...auditSnapshot({ ...next, model_id: before.model_id }), ...(credentials.length > 0 ? { credentials_changed: credentials } : {}) },
+    triggeredBy: actor.triggeredBy,
+    requestId: actor.requestId,
+  });
+}
+
+/** @throws AppError NOT_FOUND (404), VALIDATION_FAILED (422), CONFLICT (409) on a taken name. */
+export async function updateIntegration(tx: Queryable, model: IntegrationModel | undefined, id: number, input: IntegrationUpdateInput, actor: Actor): Promise<void> {
+  const before = await loadIntegration(tx, id, true);
+  let { config, secrets, log_level } = before;
+  if (input.config !== undefined) {
+    const prepared = prepareConfig(input.config, before.secrets, '/body/config');
+    ({ config, secrets } = prepared);
+    log_level = prepared.logLevel;
+  }
+  let health = before.health;
+  if (input.health !== undefined) {
+    if (!model) throw notFound(`integration model '${before.model_id}' does not exist`);
+    checkHealthSettings(model, input.health, '/body/health');
+    health = input.health ? withHealthDefaults(input.health) : null;
+  }
+  const next = { name: input.name ?? before.name, config, secrets, log_level, stub_mode: input.stub_mode ?? before.stub_mode, health };
+  await applyUpdate(tx, before, next, 'update', actor);
+}
+
+/** The advanced view's PUT: the whole configuration, `logging.level` included. */
+export async function replaceIntegrationConfig(tx: Queryable, id: number, input: unknown, actor: Actor): Promise<void> {
+  const before = await loadIntegration(tx, id, true);
+  const prepared = prepareConfig(input, before.secrets, '/body');
+  await applyUpdate(tx, before, { ...before, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel }, 'update_config', actor);
+}
+
+export async function setIntegrationLogLevel(tx: Queryable, id: number, level: LogLevel, actor: Actor): Promise<void> {
+  const before = await loadIntegration(tx, id, true);
+  if (before.log_level === level) return;
+  await tx.query('UPDATE integrations SET log_level = $2, updated_at = now() WHERE id = $1', [id, level]);
+  await writeAudit(tx, {
+    entity: 'integration',
+    entityId: id,
+    action: 'set_log_level',
+    before: { log_level: before.log_level },
+    after: { log_level: level },
+    triggeredBy: actor.triggeredBy,
+    requestId: actor.requestId,
+  });
+}
+
+/** A copy under a new name with its own fresh roles; grants are not copied. @throws CONFLICT (409), NOT_FOUND (404) */
+export async function cloneIntegration(tx: Queryable, model: IntegrationModel | undefined, id: number, name: string, actor: Actor): Promise<number> {
+  const source = await loadIntegration(tx, id);
+  if (!model) throw notFound(`integration model '${source.model_id}' does not exist`);
+  const { rows } = await uniqueName(name, () =>
+    tx.query<{ id: number }>(
+      `INSERT INTO integrations (name, model_id, config, secrets, log_level, stub_mode, health, created_by)
+       SELECT $2, model_id, config, secrets, log_level, stub_mode, health, $3 FROM integrations WHERE id = $1
+       RETURNING id::int AS id`,
+      [id, name, actor.triggeredBy],
+    ),
+  );
+  const cloneId = rows[0]!.id;
+  await insertRoles(tx, cloneId, model);
+  await writeAudit(tx, {
+    entity: 'integration',
+    entityId: cloneId,
+    action: 'clone',
+    after: { ...auditSnapshot({ ...source, name }), cloned_from: { id: source.id, name: source.name } },
+    triggeredBy: actor.triggeredBy,
+    requestId: actor.requestId,
+  });
+  return cloneId;
+}
+
+export async function deleteIntegration(tx: Queryable, id: number, actor: Actor): Promise<void> {
+  const before = await loadIntegration(tx, id, true);
+  await tx.query('DELETE FROM integrations WHERE id = $1', [id]);
+  await writeAudit(tx, { entity: 'integration', entityId: id, action: 'delete', before: auditSnapshot(before), triggeredBy: actor.triggeredBy, requestId: actor.requestId });
+}
+
+// ---- health ----
+
+export interface HealthResult {
+  status: Exclude<HealthState, 'unknown'>;
+  detail: string | null;
+  http_status: number | null;
+  latency_ms: number;
+}
+
+/** Stores a health check's result (not audited: it is an observation, not a change anyone made). */
+export async function recordHealth(q: Queryable, id: number, r: HealthResult): Promise<HealthStatusView> {
+  const { rows } = await q.query<{ checked_at: Date }>(
+    `UPDATE integrations SET health_status = $2, health_detail = $3, health_http_status = $4, health_latency_ms = $5, health_checked_at = now()
+      WHERE id = $1 RETURNING health_checked_at AS checked_at`,
+    [id, r.status, r.detail, r.http_status, r.latency_ms],
+  );
+  if (!rows[0]) throw notFound(`integration ${id} does not exist`);
+  return { status: r.status, checked_at: rows[0].checked_at.toISOString(), detail: r.detail, http_status: r.http_status, latency_ms: r.latency_ms };
+}
+
+// ---- roles and grants ----
+
+export interface RoleGrantView {
+  token_id: number;
+  token_name: string;
+  granted_by: string;
+  granted_at: string;
+}
+
+export interface IntegrationRoleView {
+  name: string;
+  kind: string;
+  source: string;
+  tokens: RoleGrantView[];
+}
+
+export async function listIntegrationRoles(q: Queryable, id: number): Promise<IntegrationRoleView[]> {
+  const integration = await loadIntegration(q, id);
+  const { rows: roles } = await q.query<{ id: number; kind: string }>('SELECT id::int AS id, kind FROM integration_roles WHERE integration_id = $1', [id]);
+  const { rows: grants } = await q.query<{ role_id: number; token_id: number; token_name: string; granted_by: string; granted_at: Date }>(
+    `SELECT g.role_id::int AS role_id, g.token_id::int AS token_id, t.name AS token_name, g.granted_by, g.granted_at
+       FROM api_token_integration_roles g JOIN api_tokens t ON t.id = g.token_id
+      WHERE g.role_id = ANY($1::bigint[]) ORDER BY g.token_id`,
+    [roles.map((r) => r.id)],
+  );
+  return roles
+    .sort((a, b) => byRoleKind(a.kind, b.kind))
+    .map((r) => ({
+      name: integrationRoleName(integration.name, r.kind),
+      kind: r.kind,
+      source: integration.model_id,
+      tokens: grants
+        .filter((g) => g.role_id === r.id)
+        .map((g) => ({ token_id: g.token_id, token_name: g.token_name, granted_by: g.granted_by, granted_at: g.granted_at.toISOString() })),
+    }));
+}
+
+/** `admin`, a verb (any case), or the full name `<integration>:<kind>`, as the kind stored. */
+function roleKind(integrationName: string, role: string): string {
+  const short = role.startsWith(`${integrationName}:`) ? role.slice(integrationName.length + 1) : role;
+  return short.toLowerCase() === 'admin' ? 'admin' : short.toUpperCase();
+}
+
+async function findRole(q: Queryable, integration: IntegrationRecord, role: string): Promise<{ id: number; kind: string }> {
+  const kind = roleKind(integration.name, role);
+  const { rows } = await q.query<{ id: number }>('SELECT id::int AS id FROM integration_roles WHERE integration_id = $1 AND kind = $2', [integration.id, kind]);
+  if (!rows[0]) throw notFound(`integration '${integration.name}' has no role '${role}'`);
+  return { id: rows[0].id, kind };
+}
+
+/** Idempotent. @throws AppError NOT_FOUND (404) for an unknown role or no live token. */
+export async function grantIntegrationRole(tx: Queryable, id: number, role: string, tokenId: number, actor: Actor): Promise<IntegrationRoleView> {
+  const integration = await loadIntegration(tx, id);
+  const r = await findRole(tx, integration, role);
+  const { rows: tokens } = await tx.query<{ name: string }>('SELECT name FROM api_tokens WHERE id = $1 AND revoked_at IS NULL', [tokenId]);
+  if (!tokens[0]) throw notFound(`API token ${tokenId} does not exist or is revoked`);
+  const inserted = await tx.query(
+    'INSERT INTO api_token_integration_roles (token_id, role_id, granted_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+    [tokenId, r.id, actor.triggeredBy],
+  );
+  if (inserted.rowCount > 0) {
+    await writeAudit(tx, {
+      entity: 'integration',
+      entityId: id,
+      action: 'grant_role',
+      after: { role: integrationRoleName(integration.name, r.kind), token_id: tokenId, token_name: tokens[0].name },
+      triggeredBy: actor.triggeredBy,
+      requestId: actor.requestId,
+    });
+  }
+  const roles = await listIntegrationRoles(tx, id);
+  return roles.find((x) => x.kind === r.kind) as IntegrationRoleView;
+}
+
+/** @throws AppError NOT_FOUND (404) when the token does not hold the role. */
+export async function revokeIntegrationRole(tx: Queryable, id: number, role: string, tokenId: number, actor: Actor): Promise<void> {
+  const integration = await loadIntegration(tx, id);
+  const r = await findRole(tx, integration, role);
+  const deleted = await tx.query('DELETE FROM api_token_integration_roles WHERE token_id = $1 AND role_id = $2', [tokenId, r.id]);
+  if (deleted.rowCount === 0) throw notFound(`API token ${tokenId} does not hold role '${integrationRoleName(integration.name, r.kind)}'`);
+  await writeAudit(tx, {
+    entity: 'integration',
+    entityId: id,
+    action: 'revoke_role',
+    before: { role: integrationRoleName(integration.name, r.kind), token_id: tokenId },
+    triggeredBy: actor.triggeredBy,
+    requestId: actor.requestId,
+  });
+}
+
+/**
+ * Whether `principal` may invoke a task of the integration with HTTP verb `method`: the X-Admin-Key and the
+ * superadmin role always may; a token needs the integration's admin role or the role for that verb.
+ * @throws AppError FORBIDDEN (403) naming the roles that would do.
+ */
+export async function assertMayInvoke(q: Queryable, principal: Principal | undefined, integration: IntegrationRecord, method: string): Promise<void> {
+  if (principal?.kind === 'admin_key' || principal?.role === 'superadmin') return;
+  if (principal?.kind === 'token') {
+    const { rowCount } = await q.query(
+      `SELECT 1 FROM api_token_integration_roles g JOIN integration_roles r ON r.id = g.role_id
+        WHERE g.token_id = $1 AND r.integration_id = $2 AND r.kind IN ('admin', $3)`,
+      [principal.tokenId, integration.id, method],
+    );
+    if (rowCount > 0) return;
+  }
+  throw forbidden(
+    `invoking this task requires role '${integrationRoleName(integration.name, method)}' or '${integrationRoleName(integration.name, 'admin')}'`,
+  );
+}

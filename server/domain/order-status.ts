@@ -1,0 +1,107 @@
+import type { Queryable } from '../../adapter';
+import { conflict, notFound } from '../errors';
+import { writeAudit } from './audit';
+
+/** Every state an order can be in; the `orders.status` CHECK constraint lists the same values. */
+export const OrderStatus = {
+  PENDING_APPROVAL: 'pending_approval',
+  SCHEDULED: 'scheduled',
+  PROCESSING: 'processing',
+  PROVISIONING: 'provisioning',
+  PROVISIONED: 'provisioned',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  DEPROVISIONING: 'deprovisioning',
+  RETURNED: 'returned',
+  REVOKED: 'revoked',
+} as const;
+export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+
+export const ORDER_STATUSES: readonly OrderStatus[] = Object.values(OrderStatus);
+
+/**
+ * The allowed transitions, the only place they are written down. A status missing on the left has no way
+ * out (terminal). `failed` is not terminal: an operator may retry it, take back what was half-built, or close it.
+ */
+export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = Object.freeze({
+  pending_approval: ['scheduled', 'processing', 'cancelled'],
+  scheduled: ['processing', 'cancelled'],
+  processing: ['provisioning', 'provisioned', 'failed', 'cancelled', 'revoked'],
+  provisioning: ['provisioned', 'failed', 'revoked'],
+  provisioned: ['deprovisioning', 'revoked', 'returned'],
+  deprovisioning: ['returned', 'revoked', 'failed'],
+  failed: ['processing', 'deprovisioning', 'revoked', 'cancelled'],
+  cancelled: [],
+  returned: [],
+  revoked: [],
+});
+
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ORDER_STATUSES.filter((s) => ORDER_TRANSITIONS[s].length === 0);
+
+/**
+ * Statuses that hold (or are about to hold) an asset, so they count against pool capacity and per-user quota:
+ * everything not terminal, except `failed` (a failed order holds nothing until someone retries it, and a retry
+ * is a transition, not a new order).
+ */
+export const ACTIVE_STATUSES: readonly OrderStatus[] = ORDER_STATUSES.filter(
+  (s) => !TERMINAL_STATUSES.includes(s) && s !== OrderStatus.FAILED,
+);
+
+export function isOrderStatus(s: string): s is OrderStatus {
+  return (ORDER_STATUSES as readonly string[]).includes(s);
+}
+
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+  return ORDER_TRANSITIONS[from].includes(to);
+}
+
+export interface TransitionOptions {
+  /** Audit attribution, e.g. `system:workflow` or `webhook:hmac`. */
+  triggeredBy: string;
+  /** Stored as the order's `error_message` (typically with `failed`); kept otherwise, except when leaving `failed`. */
+  error?: string | undefined;
+  requestId?: string | undefined;
+}
+
+export interface TransitionResult {
+  id: number;
+  from: OrderStatus;
+  to: OrderStatus;
+}
+
+/**
+ * Moves order `id` to `to` inside the caller's transaction: locks the row, checks the transition table,
+ * updates it and audits the change (entity `order`, action `transition`).
+ * Throws NOT_FOUND when there is no such order, CONFLICT naming both states when the table forbids the move.
+ */
+export async function transitionOrder(
+  tx: Queryable,
+  id: number,
+  to: OrderStatus,
+  opts: TransitionOptions,
+): Promise<TransitionResult> {
+  // The row lock serialises concurrent transitions of one order: the second sees the first's outcome.
+  const { rows } = await tx.query<{ status: OrderStatus; error_message: string | null }>(
+    'SELECT status, error_message FROM orders WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const current = rows[0];
+  if (!current) throw notFound(`order ${id} does not exist`);
+  const from = current.status;
+  if (!canTransition(from, to)) {
+    throw conflict(`order ${id} cannot move from '${from}' to '${to}'`, { from, to });
+  }
+  // Leaving `failed` (a retry, a take-back) clears the old error unless a new one is given.
+  const errorMessage = opts.error ?? (from === OrderStatus.FAILED ? null : current.error_message);
+  await tx.query('UPDATE orders SET status = $2, error_message = $3, updated_at = now() WHERE id = $1', [id, to, errorMessage]);
+  await writeAudit(tx, {
+    entity: 'order',
+    entityId: id,
+    action: 'transition',
+    before: { status: from, error_message: current.error_message },
+    after: { status: to, error_message: errorMessage },
+    triggeredBy: opts.triggeredBy,
+    requestId: opts.requestId,
+  });
+  return { id, from, to };
+}

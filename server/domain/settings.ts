@@ -1,0 +1,280 @@
+import Ajv, { type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { Queryable, Transaction } from '../../adapter';
+import { notFound, validationFailed, type FieldError } from '../errors';
+import { writeAudit } from './audit';
+
+/**
+ * Runtime settings: one section per integration, stored in `app_config` as one row per key
+ * (`<section>.<name>`, JSON value). Each known section has a JSON Schema; a property marked
+ * `writeOnly: true` is a secret: stored with `is_secret`, never read back, never audited by value.
+ */
+export interface SettingsSectionDef {
+  description: string;
+  schema: {
+    type: 'object';
+    additionalProperties: false;
+    properties: Record<string, Record<string, unknown> & { writeOnly?: boolean }>;
+  };
+  /** Rules across keys, checked on the section as it would be after the change; each error names a key. */
+  check?: (merged: Record<string, unknown>) => FieldError[];
+}
+
+const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$' };
+const port = { type: 'integer', minimum: 1, maximum: 65535 };
+// An LDAP attribute description (RFC 4512 descr): letters, digits and hyphens, starting with a letter.
+const ldapAttribute = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9-]{0,63}$' };
+
+/** The sections `GET/PUT /admin/settings/{section}` accept. */
+export const SETTINGS_SECTIONS = {
+  servicenow: {
+    description: 'ServiceNow webhook: the shared HMAC secret for X-Hub-Signature-256 (WEBHOOK_SECRET_TOKEN wins when set).',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        webhook_secret: { type: 'string', minLength: 16, maxLength: 1024, writeOnly: true, description: 'HMAC-SHA256 key, at least 16 characters.' },
+      },
+    },
+  },
+  api_tokens: {
+    description: 'API token retention.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        purge_after_days: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 36500,
+          description: 'Days after revocation or expiry before the daily purge hard-deletes a token; 0 keeps them forever.',
+        },
+      },
+    },
+  },
+  active_directory: {
+    description: 'Active Directory / LDAP: user validation, manager lookup, group membership, requester attributes.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        server: { ...hostname, description: 'LDAP server hostname or IP.' },
+        port: { ...port, description: '389 (LDAP) or 636 (LDAPS).' },
+        bind_dn: { type: 'string', minLength: 1, maxLength: 1024, description: 'Service account DN.' },
+        bind_password: { type: 'string', minLength: 1, maxLength: 1024, writeOnly: true, description: 'Service account password.' },
+        base_dn: { type: 'string', minLength: 1, maxLength: 1024, description: 'Search root for user and group lookups.' },
+        auth_type: { type: 'string', enum: ['simple', 'ntlm', 'kerberos'], description: 'Bind mechanism.' },
+        use_tls: { type: 'boolean', description: 'LDAPS (TLS from the first byte).' },
+        start_tls: { type: 'boolean', description: 'Upgrade a plain connection with StartTLS.' },
+        // Domain controllers usually carry certificates of an internal CA that Node's trust store does not know.
+        ca_cert_pem: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 65536,
+          pattern: '-----BEGIN CERTIFICATE-----',
+          description: 'PEM of the CA(s) that issued the domain controller certificate (LDAPS and StartTLS); default: the system trust store.',
+        },
+        department_attribute: { ...ldapAttribute, description: 'Attribute holding the department, e.g. department.' },
+        cost_center_attribute: { ...ldapAttribute, description: 'Attribute holding the cost center, e.g. extensionAttribute1.' },
+        company_attribute: { ...ldapAttribute, description: 'Attribute holding the company, e.g. company.' },
+        employee_id_attribute: { ...ldapAttribute, description: 'Attribute holding the employee id, e.g. employeeID.' },
+        title_attribute: { ...ldapAttribute, description: 'Attribute holding the job title, e.g. title.' },
+      },
+    },
+    // LDAPS already encrypts from the first byte; StartTLS on top of it is a misconfiguration, not a choice.
+    check: (merged) =>
+      merged['use_tls'] === true && merged['start_tls'] === true
+        ? [{ path: '/body/start_tls', message: 'cannot be true together with use_tls (LDAPS already uses TLS)' }]
+        : [],
+  },
+  smtp: {
+    description: 'Outbound email (TLS only).',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { ...hostname, description: 'SMTP server.' },
+        port: { ...port, description: 'Usually 587 (STARTTLS) or 465 (TLS).' },
+        username: { type: 'string', minLength: 1, maxLength: 320 },
+        password: { type: 'string', minLength: 1, maxLength: 1024, writeOnly: true },
+        from_address: { type: 'string', format: 'email', description: 'Sender address shown in emails.' },
+        tls_mode: { type: 'string', enum: ['starttls', 'tls'], description: 'STARTTLS or TLS from the first byte.' },
+        reply_to: { type: 'string', format: 'email', description: 'Optional reply-to address for approval emails.' },
+      },
+    },
+  },
+} as const satisfies Record<string, SettingsSectionDef>;
+
+export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;
+
+export interface SettingsSectionView {
+  section: string;
+  values: Record<string, unknown>;
+  secrets: Record<string, { configured: boolean }>;
+  updated_at: string | null;
+  updated_by: string | null;
+}
+
+interface ConfigRow {
+  key: string;
+  value: unknown;
+  is_secret: boolean;
+  updated_at: Date;
+  updated_by: string;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+addFormats(ajv);
+// One validator per key, compiled once, so a 422 names the key at fault.
+const keyValidators = new Map<string, ValidateFunction>();
+for (const [section, def] of Object.entries(SETTINGS_SECTIONS) as [string, SettingsSectionDef][]) {
+  for (const [name, schema] of Object.entries(def.schema.properties)) keyValidators.set(`${section}.${name}`, ajv.compile(schema));
+}
+
+function sectionDef(section: string): SettingsSectionDef {
+  if (!Object.hasOwn(SETTINGS_SECTIONS, section)) {
+    throw notFound(`unknown settings section '${section}' (known: ${Object.keys(SETTINGS_SECTIONS).join(', ')})`);
+  }
+  return SETTINGS_SECTIONS[section as SettingsSectionName];
+}
+
+const secretKeysOf = (def: SettingsSectionDef): string[] =>
+  Object.entries(def.schema.properties).filter(([, s]) => s.writeOnly === true).map(([k]) => k);
+
+/** Every known section with its schema and secret keys (for `GET /admin/settings`). */
+export function listSettingsSections(): { section: string; description: string; secret_keys: string[]; schema: Record<string, unknown> }[] {
+  return (Object.entries(SETTINGS_SECTIONS) as [string, SettingsSectionDef][]).map(([section, def]) => ({
+    section,
+    description: def.description,
+    secret_keys: secretKeysOf(def),
+    schema: def.schema as unknown as Record<string, unknown>,
+  }));
+}
+
+async function readRows(q: Queryable, section: string): Promise<ConfigRow[]> {
+  const { rows } = await q.query<ConfigRow>(
+    `SELECT key, value, is_secret, updated_at, updated_by FROM app_config WHERE section = $1 ORDER BY key`,
+    [section],
+  );
+  return rows;
+}
+
+function viewOf(section: string, def: SettingsSectionDef, rows: ConfigRow[]): SettingsSectionView {
+  const secretNames = new Set(secretKeysOf(def));
+  const values: Record<string, unknown> = {};
+  const secrets: Record<string, { configured: boolean }> = {};
+  for (const name of secretNames) secrets[name] = { configured: false };
+  let latest: ConfigRow | undefined;
+  for (const row of rows) {
+    const name = row.key.slice(section.length + 1);
+    if (row.is_secret || secretNames.has(name)) secrets[name] = { configured: true };
+    else values[name] = row.value;
+    if (!latest || row.updated_at.getTime() > latest.updated_at.getTime()) latest = row;
+  }
+  return {
+    section,
+    values,
+    secrets,
+    updated_at: latest ? latest.updated_at.toISOString() : null,
+    updated_by: latest ? latest.updated_by : null,
+  };
+}
+
+/** One section as a reader may see it: secrets only as `{configured}`. Throws NOT_FOUND for an unknown section. */
+export async function getSettings(q: Queryable, section: string): Promise<SettingsSectionView> {
+  const def = sectionDef(section);
+  return viewOf(section, def, await readRows(q, section));
+}
+
+/** The stored value of one key (secrets included: for the service's own use, never for an API answer). */
+export async function readSetting(q: Queryable, section: SettingsSectionName, name: string): Promise<unknown> {
+  const { rows } = await q.query<{ value: unknown }>(`SELECT value FROM app_config WHERE key = $1`, [`${section}.${name}`]);
+  return rows[0]?.value;
+}
+
+/**
+ * Merges `patch` into a section: each key is validated against the section's schema, `null` deletes it.
+ * Audits the change (secret keys only as "set"/"deleted", never their values) in the same transaction.
+ * Throws NOT_FOUND for an unknown section, VALIDATION_FAILED naming every unknown or ill-typed key.
+ */
+export async function updateSettings(
+  tx: Transaction,
+  section: string,
+  patch: Record<string, unknown>,
+  actor: { triggeredBy: string; requestId?: string | undefined },
+): Promise<SettingsSectionView> {
+  const def = sectionDef(section);
+  const secretNames = new Set(secretKeysOf(def));
+  const errors: FieldError[] = [];
+  for (const [name, value] of Object.entries(patch)) {
+    const validate = keyValidators.get(`${section}.${name}`);
+    if (!validate) {
+      errors.push({ path: `/body/${name}`, message: `is not a setting of section '${section}' (known: ${Object.keys(def.schema.properties).join(', ')})` });
+    } else if (value !== null && !validate(value)) {
+      const e = validate.errors?.[0];
+      errors.push({ path: `/body/${name}`, message: e?.message ?? 'is invalid' });
+    }
+  }
+  const fail = (errs: FieldError[]) =>
+    validationFailed(errs.map((e) => `${e.path.slice('/body/'.length)} ${e.message}`).join('; '), errs);
+  if (errors.length) throw fail(errors);
+
+  // Serialise writers of one section, so the audit row's "before" is what this change replaced.
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`app_config:${section}`]);
+  const beforeRows = await readRows(tx, section);
+  const stored = new Map(beforeRows.map((r) => [r.key.slice(section.length + 1), r]));
+  if (def.check) {
+    const merged: Record<string, unknown> = Object.fromEntries([...stored].map(([name, r]) => [name, r.value]));
+    for (const [name, value] of Object.entries(patch)) {
+      if (value === null) delete merged[name];
+      else merged[name] = value;
+    }
+    const crossErrors = def.check(merged);
+    if (crossErrors.length) throw fail(crossErrors);
+  }
+
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  const writeOnlyChanged: { key: string; change: 'set' | 'deleted' }[] = [];
+  for (const [name, value] of Object.entries(patch)) {
+    const key = `${section}.${name}`;
+    const isSecret = secretNames.has(name);
+    const old = stored.get(name);
+    if (value === null) {
+      if (!old) continue;
+      await tx.query(`DELETE FROM app_config WHERE key = $1`, [key]);
+      if (isSecret) writeOnlyChanged.push({ key: name, change: 'deleted' });
+      else {
+        before[name] = old.value;
+        after[name] = null;
+      }
+      continue;
+    }
+    if (!isSecret && old && JSON.stringify(old.value) === JSON.stringify(value)) continue;
+    await tx.query(
+      `INSERT INTO app_config (key, section, value, is_secret, updated_by) VALUES ($1, $2, $3::jsonb, $4, $5)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, is_secret = EXCLUDED.is_secret,
+         updated_at = now(), updated_by = EXCLUDED.updated_by`,
+      [key, section, JSON.stringify(value), isSecret, actor.triggeredBy],
+    );
+    // A secret is recorded as changed without comparing it, so the audit trail never hints at its value.
+    if (isSecret) writeOnlyChanged.push({ key: name, change: 'set' });
+    else {
+      before[name] = old ? old.value : null;
+      after[name] = value;
+    }
+  }
+
+  if (Object.keys(after).length > 0 || writeOnlyChanged.length > 0) {
+    await writeAudit(tx, {
+      entity: 'settings',
+      entityId: section,
+      action: 'update',
+      before,
+      after: writeOnlyChanged.length ? { ...after, write_only_changed: writeOnlyChanged } : after,
+      triggeredBy: actor.triggeredBy,
+      requestId: actor.requestId,
+    });
+  }
+  return viewOf(section, def, await readRows(tx, section));
+}

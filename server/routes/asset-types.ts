@@ -1,0 +1,53 @@
+import type { RouteModule } from '../app';
+import type { HandlerInput } from '../api/handler';
+import type { OperationId } from '../api/operations.gen';
+import { attribution } from '../auth/principal';
+import {
+  createAssetType,
+  deleteAssetType,
+  listAssetTypes,
+  readAssetType,
+  updateAssetType,
+  type Actor,
+} from '../domain/asset-types';
+import { unauthenticated } from '../errors';
+
+/** The caller of an authenticated admin operation, as its audit rows name it. */
+export function adminActorOf<O extends OperationId>(input: HandlerInput<O>): Actor {
+  const p = input.principal;
+  if (!p) throw unauthenticated('credentials required');
+  return { triggeredBy: attribution('admin', p), requestId: input.requestId };
+}
+
+export const assetTypeHandlers: RouteModule = ({ db }) => ({
+  listAssetTypes: async ({ query }) => {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await listAssetTypes(db, { name: query.name, assignment_model: query.assignment_model, limit, offset });
+    return { status: 200, body: { items: page.items, total: page.total, limit, offset } };
+  },
+
+  createAssetType: async (input) => {
+    const actor = adminActorOf(input);
+    const view = await db.transaction(async (tx) => readAssetType(tx, (await createAssetType(tx, input.body, actor)).id));
+    return { status: 201, body: view };
+  },
+
+  getAssetType: async ({ path }) => ({ status: 200, body: await readAssetType(db, Number(path.id)) }),
+
+  updateAssetType: async (input) => {
+    const actor = adminActorOf(input);
+    const id = Number(input.path.id);
+    const view = await db.transaction(async (tx) => {
+      await updateAssetType(tx, id, input.body, actor);
+      return readAssetType(tx, id);
+    });
+    return { status: 200, body: view };
+  },
+
+  deleteAssetType: async (input) => {
+    const actor = adminActorOf(input);
+    await db.transaction((tx) => deleteAssetType(tx, Number(input.path.id), actor));
+    return { status: 204, body: undefined };
+  },
+});

@@ -1,0 +1,30 @@
+import type { RouteModule } from '../app';
+import { createAsset, deleteAsset, listAssets, readAsset, updateAsset } from '../domain/assets';
+import { adminActorOf } from './asset-types';
+
+export const assetHandlers: RouteModule = ({ db }) => ({
+  listAssets: async ({ query }) => {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await listAssets(db, { asset_type_id: query.asset_type_id, state: query.state, limit, offset });
+    return { status: 200, body: { items: page.items, total: page.total, limit, offset } };
+  },
+
+  createAsset: async (input) => {
+    const actor = adminActorOf(input);
+    return { status: 201, body: await db.transaction((tx) => createAsset(tx, input.body, actor)) };
+  },
+
+  getAsset: async ({ path }) => ({ status: 200, body: await readAsset(db, Number(path.id)) }),
+
+  updateAsset: async (input) => {
+    const actor = adminActorOf(input);
+    return { status: 200, body: await db.transaction((tx) => updateAsset(tx, Number(input.path.id), input.body, actor)) };
+  },
+
+  deleteAsset: async (input) => {
+    const actor = adminActorOf(input);
+    await db.transaction((tx) => deleteAsset(tx, Number(input.path.id), actor));
+    return { status: 204, body: undefined };
+  },
+});

@@ -1,0 +1,119 @@
+import type { RouteModule } from '../app';
+import type { Order, OrderStep } from '../api/gen/types.gen';
+import { attribution, type Principal } from '../auth/principal';
+import { invalidField, notFound, unauthenticated } from '../errors';
+import { createOrder, getOrder, listOrders, type AssetTypeRef, type OrderRow, type OrderStepRow } from '../domain/orders';
+
+/** ISO 8601 UTC; whole seconds without the `.000`, as the ServiceNow contract writes them. */
+export const isoTime = (d: Date): string => d.toISOString().replace(/\.000Z$/, 'Z');
+const isoOrNull = (d: Date | null): string | null => (d ? isoTime(d) : null);
+
+function toOrderStep(s: OrderStepRow): OrderStep {
+  return {
+    id: s.id,
+    step_id: s.step_id,
+    name: s.name,
+    status: s.status,
+    attempt: s.attempt,
+    error_message: s.error_message,
+    started_at: isoTime(s.started_at),
+    finished_at: isoOrNull(s.finished_at),
+    duration_ms: s.duration_ms,
+  };
+}
+
+/** The API form of an order; `steps` only when given (single-order responses). */
+export function toOrder(row: OrderRow, steps?: readonly OrderStepRow[]): Order {
+  return {
+    id: row.id,
+    servicenow_ref: row.servicenow_ref,
+    snow_req: row.snow_req,
+    action: row.action,
+    status: row.status,
+    source: row.source,
+    user_email: row.user_email,
+    user_name: row.user_name,
+    owner_email: row.owner_email,
+    owner_name: row.owner_name,
+    asset_type_id: row.asset_type_id,
+    assigned_asset_id: row.assigned_asset_id,
+    target_order_id: row.target_order_id,
+    rdp_users: row.rdp_users,
+    admin_users: row.admin_users,
+    requested_from: isoOrNull(row.requested_from),
+    requested_until: isoOrNull(row.requested_until),
+    job_id: row.job_id,
+    config: row.config,
+    error_message: row.error_message,
+    requester: {
+      department: row.requester_department,
+      cost_center: row.requester_cost_center,
+      company: row.requester_company,
+      employee_id: row.requester_employee_id,
+      title: row.requester_title,
+    },
+    created_at: isoTime(row.created_at),
+    updated_at: isoTime(row.updated_at),
+    ...(steps ? { steps: steps.map(toOrderStep) } : {}),
+  };
+}
+
+/** API orders are attributed to the API channel; the legacy admin key stays `admin:key`. */
+function apiAttribution(p: Principal | undefined): string {
+  if (!p) throw unauthenticated('credentials required');
+  return p.kind === 'admin_key' ? attribution('admin', p) : attribution('api', p);
+}
+
+export const orderHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => ({
+  createOrder: async ({ body, principal, requestId }) => {
+    let assetType: AssetTypeRef;
+    if (body.asset_type_name !== undefined && body.asset_type_id !== undefined) {
+      throw invalidField('/body/asset_type_id', 'give asset_type_name or asset_type_id, not both');
+    } else if (body.asset_type_name !== undefined) {
+      assetType = { name: body.asset_type_name };
+    } else if (body.asset_type_id !== undefined) {
+      assetType = { id: body.asset_type_id };
+    } else {
+      throw invalidField('/body/asset_type_name', 'is required (or asset_type_id)');
+    }
+    const row = await createOrder(
+      { db, queue, logger, directory: requesterDirectory },
+      {
+        assetType,
+        source: 'api',
+        userEmail: body.user_email,
+        userName: body.user_name,
+        ownerEmail: body.owner_email,
+        ownerName: body.owner_name,
+        requestedFrom: body.requested_from,
+        requestedUntil: body.requested_until,
+        rdpUsers: body.rdp_users,
+        adminUsers: body.admin_users,
+        config: body.config,
+        requester: body.requester,
+      },
+      { triggeredBy: apiAttribution(principal), requestId },
+    );
+    return { status: 201, body: toOrder(row, []) };
+  },
+
+  getOrder: async ({ path }) => {
+    const found = await getOrder(db, Number(path.id));
+    if (!found) throw notFound(`order ${path.id} does not exist`);
+    return { status: 200, body: toOrder(found.order, found.steps) };
+  },
+
+  listOrders: async ({ query }) => {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await listOrders(db, {
+      user: query.user,
+      status: query.status,
+      assetType: query.asset_type,
+      servicenowRef: query.servicenow_ref,
+      limit,
+      offset,
+    });
+    return { status: 200, body: { items: page.items.map((r) => toOrder(r)), total: page.total, limit, offset } };
+  },
+});

@@ -1,0 +1,15 @@
+import type { RouteModule } from '../app';
+import { getSettings, listSettingsSections, updateSettings } from '../domain/settings';
+import { adminActor } from './api-tokens';
+
+export const settingsHandlers: RouteModule = ({ db }) => ({
+  listSettingsSections: async () => ({ status: 200, body: { items: listSettingsSections() } }),
+
+  getSettings: async ({ path }) => ({ status: 200, body: await getSettings(db, path.section) }),
+
+  updateSettings: async (input) => {
+    const actor = adminActor(input);
+    const view = await db.transaction((tx) => updateSettings(tx, input.path.section, input.body, actor));
+    return { status: 200, body: view };
+  },
+});

@@ -1,0 +1,211 @@
+/**
+ * The `webhook` task: a Lumos-style provisioning webhook (../shared/seeds/lumos-provisioning-webhooks.txt).
+ *
+ * Request: `POST <url>` with the seed's payload as JSON (`application`, `permissions`, `target_user`,
+ * `access_length`, `request_comment`, `request_task_url`, `custom_fields`), built from the rendered `incoming`;
+ * `target_user.email` falls back to the order's `user_email`, `custom_fields.username` to the order's `username`.
+ *
+ * Headers:
+ * - `Idempotency-Key: <runId>:<stepId>:<attempt>`; `X-Provisio-Delivery: <runId>:<stepId>` (the same for every
+ *   attempt, so a receiver can tell a retry of one delivery from a new one).
+ * - With `secretRef`: `X-Provisio-Timestamp: <unix seconds>` and
+ *   `X-Provisio-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`.
+ *   Why this shape: the timestamp is inside the MAC, so a captured request cannot be replayed later with a fresh
+ *   timestamp; a receiver checks the MAC over the exact bytes received (no JSON re-serialisation) and refuses
+ *   timestamps more than {@link WEBHOOK_SIGNATURE_TOLERANCE_S} away from its clock (Stripe's and Slack's scheme,
+ *   which receivers already know how to verify). The `sha256=` prefix leaves room for another algorithm later.
+ *
+ * Outcome of one attempt:
+ * | reply                                                 | result                                             |
+ * |-------------------------------------------------------|----------------------------------------------------|
+ * | 204, or 2xx with `{"response":"PROVISIONED_USER"}`     | success `{status, response, body}`                 |
+ * | 429                                                   | HTTP_429 (retry policy decides)                    |
+ * | 5xx                                                   | HTTP_5XX (retry policy decides)                    |
+ * | no reply in time / aborted                            | TIMEOUT (retry policy decides)                     |
+ * | connection refused, reset, DNS ...                    | NETWORK (retry policy decides)                     |
+ * | `NO_PROVISIONING_ACTION`, any other reply, 3xx, 4xx   | WEBHOOK_REJECTED, never retried                    |
+ * | payload not the seed's shape, secret not set, bad url | INVALID_INPUT, never retried                       |
+ */
+import { createHmac } from 'node:crypto';
+import Ajv from 'ajv';
+import type { Logger } from '../../adapter';
+import { WEBHOOK_PAYLOAD_SCHEMA, type WebhookTask } from '../document';
+import type { StepContext, TaskExecutor } from '../engine/executor';
+import { renderTemplate } from '../templating';
+import { failed, head, isRecord, succeeded } from './results';
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** Used when the task sets no timeout. Milliseconds. */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 30_000;
+/** How far a receiver should let `X-Provisio-Timestamp` drift from its clock. Seconds. */
+export const WEBHOOK_SIGNATURE_TOLERANCE_S = 300;
+/** Replies larger than this are cut: the executor only needs the `response` field. Bytes. */
+const MAX_REPLY_BYTES = 64 * 1024;
+
+export const WEBHOOK_HEADERS = {
+  signature: 'X-Provisio-Signature',
+  timestamp: 'X-Provisio-Timestamp',
+  delivery: 'X-Provisio-Delivery',
+  idempotencyKey: 'Idempotency-Key',
+} as const;
+
+export interface WebhookExecutorDeps {
+  logger: Logger;
+  /** The secret a `secretRef` (settings key `<section>.<name>`) names; undefined when it is not set. */
+  resolveSecret(ref: string): MaybePromise<string | undefined>;
+  /** Used when the task has no timeout. Milliseconds. */
+  defaultTimeoutMs?: number;
+}
+
+/** The Lumos provisioning-webhook payload. */
+export interface WebhookPayload {
+  application: { app_id: string; instance_id?: string; user_friendly_label?: string };
+  permissions: { label?: string; value: string; type?: string; source?: string }[];
+  target_user: { email: string; given_name?: string; family_name?: string };
+  access_length: number | null;
+  request_comment?: string;
+  request_task_url?: string;
+  custom_fields: Record<string, string | number | boolean | null>;
+}
+
+const validatePayload = new Ajv({ allErrors: true, strict: false }).compile(WEBHOOK_PAYLOAD_SCHEMA);
+
+/**
+ * The payload in the seed's key order: the rendered input, with `permissions` defaulting to `[]`,
+ * `access_length` to null (no end), `custom_fields` to `{}`, and the target user's email and username taken from
+ * the order when the input leaves them out. Not validated here: see {@link createWebhookExecutor}.
+ */
+export function buildWebhookPayload(input: Record<string, unknown>, order: Record<string, unknown> | undefined): Record<string, unknown> {
+  const targetUser = isRecord(input['target_user']) ? { ...input['target_user'] } : {};
+  if (targetUser['email'] === undefined && typeof order?.['user_email'] === 'string') targetUser['email'] = order['user_email'];
+  const customFields = isRecord(input['custom_fields']) ? { ...input['custom_fields'] } : input['custom_fields'] === undefined ? {} : input['custom_fields'];
+  if (isRecord(customFields) && customFields['username'] === undefined && typeof order?.['username'] === 'string') customFields['username'] = order['username'];
+  const payload: Record<string, unknown> = {
+    application: input['application'],
+    permissions: input['permissions'] ?? [],
+    target_user: targetUser,
+    access_length: input['access_length'] ?? null,
+  };
+  if (input['request_comment'] !== undefined) payload['request_comment'] = input['request_comment'];
+  if (input['request_task_url'] !== undefined) payload['request_task_url'] = input['request_task_url'];
+  payload['custom_fields'] = customFields;
+  // Anything else the input carries stays in, so the schema check below names it instead of it vanishing.
+  for (const [k, v] of Object.entries(input)) if (!(k in payload)) payload[k] = v;
+  return payload;
+}
+
+/** `sha256=<hex>` over `<timestamp>.<body>`: what {@link WEBHOOK_HEADERS}.signature carries. */
+export function signWebhookBody(secret: string, timestamp: number, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/** The URL without query and fragment, for logs and messages (a query may carry a token). */
+function safeUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+async function readReply(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size >= MAX_REPLY_BYTES) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_REPLY_BYTES).toString('utf8');
+}
+
+function renderUrl(task: WebhookTask, ctx: StepContext): URL {
+  // Only `inputs` is in scope: an order's data must never steer where the webhook goes.
+  const rendered = renderTemplate(task.url, { inputs: ctx.variables.inputs ?? {} });
+  if (typeof rendered !== 'string') throw new Error(`url rendered to a ${typeof rendered}, not a string`);
+  const url = new URL(rendered);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`url must be http or https, not ${url.protocol}`);
+  return url;
+}
+
+export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
+  const defaultTimeout = deps.defaultTimeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  return async (compiled, input, ctx) => {
+    const task = compiled.task as WebhookTask;
+    if (task.kind !== 'webhook') return failed('INVALID_INPUT', `task '${compiled.id}' is not a webhook task`, { retryable: false });
+
+    let url: URL;
+    try {
+      url = renderUrl(task, ctx);
+    } catch (e) {
+      return failed('INVALID_INPUT', `webhook url: ${(e as Error).message}`, { retryable: false });
+    }
+    const payload = buildWebhookPayload(input, ctx.variables.order);
+    if (!validatePayload(payload)) {
+      const issues = (validatePayload.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`);
+      return failed('INVALID_INPUT', `webhook payload is not a provisioning-webhook payload: ${issues.join('; ')}`, { retryable: false });
+    }
+    const body = JSON.stringify(payload);
+
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'User-Agent': 'provisio-webhook/1',
+      [WEBHOOK_HEADERS.idempotencyKey]: ctx.idempotencyKey,
+      [WEBHOOK_HEADERS.delivery]: `${ctx.runId}:${ctx.stepId}`,
+    };
+    if (task.secretRef !== undefined) {
+      const secret = await deps.resolveSecret(task.secretRef);
+      if (secret === undefined || secret === '') return failed('INVALID_INPUT', `webhook secret '${task.secretRef}' is not set`, { retryable: false });
+      const timestamp = Math.floor(ctx.now() / 1000);
+      headers[WEBHOOK_HEADERS.timestamp] = String(timestamp);
+      headers[WEBHOOK_HEADERS.signature] = signWebhookBody(secret, timestamp, body);
+    }
+
+    const timeoutMs = compiled.timeoutMs ?? defaultTimeout;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([ctx.signal, timeout]);
+    const target = `POST ${safeUrl(url)}`;
+    const started = ctx.now();
+    let res: Response;
+    let text: string;
+    try {
+      // Redirects are not followed: the signed delivery goes where the workflow says, or nowhere.
+      res = await fetch(url, { method: 'POST', headers, body, signal, redirect: 'manual' });
+      text = await readReply(res);
+    } catch (e) {
+      if (signal.aborted) {
+        const why = ctx.signal.aborted ? 'the attempt was aborted' : `no reply within ${timeoutMs} ms`;
+        return failed('TIMEOUT', `webhook ${target}: ${why}`);
+      }
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      return failed('NETWORK', `webhook ${target}: the call could not be made (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+    }
+    ctx.logger.info('webhook delivered', { runId: ctx.runId, stepId: ctx.stepId, url: safeUrl(url), status: res.status, ms: ctx.now() - started });
+
+    let reply: unknown = null;
+    if (text.trim() !== '') {
+      try {
+        reply = JSON.parse(text) as unknown;
+      } catch {
+        reply = text;
+      }
+    }
+    const response = isRecord(reply) && typeof reply['response'] === 'string' ? reply['response'] : null;
+    const output = { status: res.status, response, body: reply };
+
+    if (res.status === 204) return succeeded(output);
+    if (res.status >= 200 && res.status < 300 && response === 'PROVISIONED_USER') return succeeded(output);
+    if (res.status === 429) return failed('HTTP_429', `webhook ${target} answered 429 (rate limited)`, { output });
+    if (res.status >= 500) return failed('HTTP_5XX', `webhook ${target} answered ${res.status}${text ? `: ${head(text)}` : ''}`, { output });
+    const why = response !== null ? `"response": "${head(response, 80)}"` : text ? head(text) : 'an empty body';
+    return failed('WEBHOOK_REJECTED', `webhook ${target} answered ${res.status} with ${why}; only {"response":"PROVISIONED_USER"} or 204 count as provisioned`, {
+      retryable: false,
+      output,
+    });
+  };
+}
