@@ -17,6 +17,7 @@ export const AUTH_TYPES = [
   'oauth2_password',
   'oauth2_authorization_code',
   'openid_connect',
+  'ntlm',
 ] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
@@ -166,6 +167,20 @@ export const integrationConfigSchema = {
             discovery_url: httpUrl,
           },
         },
+        {
+          // Windows NTLM (HTTP Negotiate without Kerberos), e.g. ConfigMgr AdminService. The user may be written
+          // DOMAIN\user or given with `domain`.
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'username', 'password'],
+          properties: {
+            type: { const: 'ntlm' },
+            username: nonEmpty,
+            password: { type: 'string' },
+            domain: { type: 'string' },
+            workstation: { type: 'string' },
+          },
+        },
       ],
     },
     mtls: {
@@ -293,7 +308,8 @@ export type AuthenticationConfig =
       authorization_url: string;
       redirect_uri?: string;
     } & OAuthClientFields)
-  | ({ type: 'openid_connect'; issuer?: string; discovery_url?: string } & OAuthClientFields);
+  | ({ type: 'openid_connect'; issuer?: string; discovery_url?: string } & OAuthClientFields)
+  | { type: 'ntlm'; username: string; password: string; domain?: string; workstation?: string };
 
 export type OAuthConfig = Extract<AuthenticationConfig, { client_id: string }>;
 

@@ -4,6 +4,7 @@ import axios, { AxiosHeaders, type AxiosInstance, type AxiosResponse, type Inter
 import { redact, type Logger } from '../log';
 import { createDynamicApiKeyAuth } from './auth/dynamic-api-key';
 import { createOAuthAuth, type OAuthProvider, type OAuthTokens } from './auth/oauth2';
+import { createNtlmAuth } from './auth/ntlm';
 import { createSigV4Auth } from './auth/sigv4';
 import { createBasicAuth, createBearerAuth, createNoAuth, createStaticApiKeyAuth } from './auth/static';
 import type { AuthContext, AuthProvider, SideRequest } from './auth/types';
@@ -147,7 +148,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
   let auth: AuthProvider = createNoAuth();
   let oauth: OAuthProvider | undefined;
   if (config && unusable === undefined) {
-    const built = buildAuth(config, ctx, deps.onTokens);
+    const built = buildAuth(config, ctx, deps.onTokens, { tls: tlsOptions, timeout, proxied: proxy !== undefined });
     auth = built.auth;
     oauth = built.oauth;
   }
@@ -258,6 +259,7 @@ function buildAuth(
   config: IntegrationConfig,
   ctx: AuthContext,
   onTokens: ((t: OAuthTokens) => void) | undefined,
+  transport: { tls: https.AgentOptions; timeout: number; proxied: boolean },
 ): { auth: AuthProvider; oauth?: OAuthProvider } {
   const a = config.authentication;
   switch (a.type) {
@@ -283,6 +285,8 @@ function buildAuth(
       const oauth = createOAuthAuth(a, ctx, onTokens);
       return { auth: oauth, oauth };
     }
+    case 'ntlm':
+      return { auth: createNtlmAuth(a, ctx, transport) };
   }
 }
 
