@@ -275,14 +275,14 @@ describe('compileWorkflow: kinds and the context', () => {
   });
 
   it("checks incoming against the operation's input schema, templates allowed", async () => {
-    expect(await rejected(withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_start', incoming: { path: { vm: 'host-1' } } }))).toEqual([
-      { code: 'INVALID_TASK_INPUT', taskId: 'x', path: '/tasks/x/incoming/path/vm', message: 'must match pattern "^vm-" (input of vcenter/api_vcenter_vm_power_start)' },
+    expect(await rejected(withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_action', incoming: { path: { vm: 'host-1' }, query: { action: 'start' } } }))).toEqual([
+      { code: 'INVALID_TASK_INPUT', taskId: 'x', path: '/tasks/x/incoming/path/vm', message: 'must match pattern "^vm-" (input of vcenter/api_vcenter_vm_power_action)' },
     ]);
-    expect(await rejected(withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_start', incoming: { query: { a: 1 } } }))).toEqual([
-      expect.objectContaining({ code: 'INVALID_TASK_INPUT', path: '/tasks/x/incoming', message: "must have required property 'path' (input of vcenter/api_vcenter_vm_power_start)" }),
-      expect.objectContaining({ code: 'INVALID_TASK_INPUT', path: '/tasks/x/incoming/query' }),
+    expect(await rejected(withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_action', incoming: { query: { action: 'start', a: 1 } } }))).toEqual([
+      expect.objectContaining({ code: 'INVALID_TASK_INPUT', path: '/tasks/x/incoming', message: "must have required property 'path' (input of vcenter/api_vcenter_vm_power_action)" }),
+      { code: 'INVALID_TASK_INPUT', taskId: 'x', path: '/tasks/x/incoming/query/a', message: 'is not a known property here (input of vcenter/api_vcenter_vm_power_action)' },
     ]);
-    const ok = withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_start', incoming: { path: { vm: '{{asset.attributes.vm}}' } } });
+    const ok = withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_action', incoming: { path: { vm: '{{asset.attributes.vm}}' }, query: { action: 'start' } } });
     expect((await compileWorkflow(ok, sampleContext)).ok).toBe(true);
   });
 

@@ -20,8 +20,8 @@ export function sampleDocument(): GraphWorkflowDocument {
       },
       power_on: {
         kind: 'integration',
-        operation: 'vcenter/api_vcenter_vm_power_start',
-        incoming: { path: { vm: '$var.find_vm.vmId' } },
+        operation: 'vcenter/api_vcenter_vm_power_action',
+        incoming: { path: { vm: '$var.find_vm.vmId' }, query: { action: 'start' } },
         nodeLocation: { x: 0, y: 200 },
       },
       grant: {
@@ -52,11 +52,16 @@ export const sampleContext = staticCompileContext({
   integrations: {
     vcenter: {
       api_vcenter_vm_list: {},
-      api_vcenter_vm_power_start: {
+      // Shaped like the operation of openapi/integrations/vcenter.yaml (one power operation, the action in the query);
+      // the `^vm-` pattern is this context's own, so pattern checks have something to reject.
+      api_vcenter_vm_power_action: {
         inputSchema: {
           type: 'object',
-          properties: { path: { type: 'object', properties: { vm: { type: 'string', pattern: '^vm-' } }, required: ['vm'], additionalProperties: false } },
-          required: ['path'],
+          properties: {
+            path: { type: 'object', properties: { vm: { type: 'string', pattern: '^vm-' } }, required: ['vm'], additionalProperties: false },
+            query: { type: 'object', properties: { action: { type: 'string', enum: ['start', 'stop', 'reset', 'suspend'] } }, required: ['action'], additionalProperties: false },
+          },
+          required: ['path', 'query'],
           additionalProperties: false,
         },
       },
