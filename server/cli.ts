@@ -2,16 +2,21 @@
 import { configFromEnv, ConfigError } from './config';
 import { mintTokenFromCli } from './domain/api-tokens';
 import { openRuntime, serve } from './main';
+import { gatewayConfigFromEnv, serveGateway } from './gateway';
 
 const USAGE = `usage: provisio <command>
 
 commands:
   serve                                          run the HTTP API (and the embedded queue)
   migrate                                        apply pending database migrations and exit
+  ad-gateway                                     run the AD gateway (REST over LDAP, openapi/integrations/ad-gateway.yaml)
+                                                 on AD_GATEWAY_PORT (default 8090), against the same database for tokens
   token create --name N --scopes a,b [--role R] [--expires-at ISO]
                                                  mint an API token and print it once
 
-environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL`;
+environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL
+  ad-gateway: AD_GATEWAY_PORT, and AD_SERVER, AD_PORT, AD_SECURITY, AD_BIND_DN, AD_BIND_PASSWORD, AD_BASE_DN,
+              AD_CA_CERT_FILE, AD_TLS_SERVER_NAME over the active_directory settings`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -24,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       await serve(config);
+      return -1; // keeps running
+    case 'ad-gateway':
+      await serveGateway(gatewayConfigFromEnv(config));
       return -1; // keeps running
     case 'migrate': {
       const rt = await openRuntime(config, { schedule: false });

@@ -42,3 +42,4 @@ export function statusOf(result: TypedResult): number | undefined {
 export * as vcenter from './vcenter/index.js';
 export * as sccm from './sccm-adminservice/index.js';
 export * as servicenow from './servicenow-table/index.js';
+export * as adGateway from './ad-gateway/index.js';

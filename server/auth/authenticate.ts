@@ -14,6 +14,12 @@ export interface AuthDeps {
   adminKeyHash: () => Promise<string | undefined>;
   /** The shared HMAC secret for signed webhooks (env first, then settings), if any. */
   webhookSecret: () => Promise<string | undefined>;
+  /**
+   * Milliseconds a verified bearer token is trusted without asking the database again; 0 (the default) asks on
+   * every request. A revocation then takes up to this long to reach this process. The AD gateway sets it: it
+   * answers many small calls per runbook step, and the token query was the largest part of each one.
+   */
+  tokenCacheMs?: number;
 }
 
 declare module 'express-serve-static-core' {
@@ -43,13 +49,22 @@ const TOUCH_INTERVAL_MS = 60_000;
  */
 export function authenticate(deps: AuthDeps): RequestHandler {
   const touched = new Map<number, number>();
+  const cacheMs = deps.tokenCacheMs ?? 0;
+  // Only tokens the database accepted are kept (keyed by their hash), so unknown tokens cannot fill it.
+  const verified = new Map<string, { principal: Principal; until: number }>();
 
   async function bearer(raw: string): Promise<Principal> {
     if (!raw.startsWith(TOKEN_PREFIX)) throw unauthenticated('bearer token is not an xpat_ API token');
-    const { rows } = await deps.db.query<TokenRow>(
-      `SELECT id, name, scopes, role, last_used_at FROM api_tokens
+    const hash = hashSecret(raw);
+    if (cacheMs > 0) {
+      const hit = verified.get(hash);
+      if (hit && hit.until > Date.now()) return hit.principal;
+      verified.delete(hash);
+    }
+    const { rows } = await deps.db.query<TokenRow & { expires_at: Date | null }>(
+      `SELECT id, name, scopes, role, last_used_at, expires_at FROM api_tokens
         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-      [hashSecret(raw)],
+      [hash],
     );
     const row = rows[0];
     if (!row) throw unauthenticated('API token is unknown, revoked or expired');
@@ -58,7 +73,13 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       touched.set(row.id, now);
       deps.db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
     }
-    return { kind: 'token', tokenId: row.id, name: row.name, scopes: row.scopes, role: row.role };
+    const principal: Principal = { kind: 'token', tokenId: row.id, name: row.name, scopes: row.scopes, role: row.role };
+    if (cacheMs > 0) {
+      if (verified.size >= 1000) verified.clear();
+      // Never trusted past its own expiry.
+      verified.set(hash, { principal, until: Math.min(now + cacheMs, row.expires_at ? new Date(row.expires_at).getTime() : Infinity) });
+    }
+    return principal;
   }
 
   async function adminKey(raw: string): Promise<Principal> {

@@ -1,0 +1,61 @@
+import type { Server } from 'node:http';
+import { createLogger, migrate, openDatabase } from '../../adapter';
+import { createDirectory } from '../../adapter/directory';
+import { buildConfig, ConfigError, type Config } from '../config';
+import { buildGatewayApp } from './app';
+import { readDirectorySettings } from './settings';
+
+/** Port of the AD gateway when `AD_GATEWAY_PORT` is unset. */
+export const DEFAULT_GATEWAY_PORT = 8090;
+
+/** The service's config with the gateway's port (`AD_GATEWAY_PORT`, default 8090) in place of `PORT`. */
+export function gatewayConfigFromEnv(base: Readonly<Config>, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const raw = env['AD_GATEWAY_PORT'];
+  const port = raw === undefined || raw === '' ? DEFAULT_GATEWAY_PORT : Number(raw);
+  if (!Number.isInteger(port)) throw new ConfigError(`invalid configuration: AD_GATEWAY_PORT must be an integer, got '${raw}'`);
+  return buildConfig({ ...base, port });
+}
+
+/**
+ * `provisio ad-gateway`: the AD gateway on `config.port`, against the service's database (API tokens, audit)
+ * and the directory the `active_directory` settings (or AD_* variables) name, until SIGTERM or SIGINT.
+ * Settings are read once at start: restart the gateway after changing them.
+ */
+export async function serveGateway(config: Readonly<Config>, env: NodeJS.ProcessEnv = process.env): Promise<Server> {
+  const logger = createLogger({ level: config.logLevel });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await migrate(db);
+    const settings = await readDirectorySettings(db, env);
+    const directory = createDirectory(settings, { logger });
+    const app = buildGatewayApp({ db, logger, directory }, config);
+    const server = app.listen(config.port, config.host, () => {
+      logger.info('AD gateway listening', {
+        url: `http://${config.host}:${config.port}`,
+        docs: `http://${config.host}:${config.port}/docs`,
+        directory: `${settings.server}${settings.port ? `:${settings.port}` : ''}`,
+        database: db.kind,
+      });
+    });
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('shutting down', { signal });
+      const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+      server.close(async () => {
+        await directory.close();
+        await db.close();
+        clearTimeout(force);
+        process.exit(0);
+      });
+      server.closeIdleConnections();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    return server;
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import type { Queryable } from '../../adapter';
+import type { ConsumerAttribute, DirectorySecurity, DirectorySettings } from '../../adapter/directory';
+import { ConfigError } from '../config';
+
+/**
+ * The environment variables that override the `active_directory` settings section, key by key (handy for a
+ * gateway deployed apart from the admin UI, and for secrets kept out of the database).
+ */
+export const DIRECTORY_ENV = {
+  AD_SERVER: 'domain controller host name or IP',
+  AD_PORT: '389 or 636',
+  AD_SECURITY: 'ldaps | starttls | none',
+  AD_BIND_DN: 'service account (DN, UPN or DOMAIN\\user)',
+  AD_BIND_PASSWORD: 'service account password',
+  AD_BASE_DN: 'search root for users and groups',
+  AD_CA_CERT_FILE: 'PEM file of the CA that issued the DC certificate',
+  AD_TLS_SERVER_NAME: 'name to verify the certificate against, when it differs from the server',
+  AD_AUTH_TYPE: 'simple (the only bind implemented)',
+} as const;
+
+const CONSUMER_KEYS: Record<ConsumerAttribute, string> = {
+  department: 'department_attribute',
+  cost_center: 'cost_center_attribute',
+  company: 'company_attribute',
+  employee_id: 'employee_id_attribute',
+  title: 'title_attribute',
+};
+
+/**
+ * Directory settings from the `active_directory` settings section (secrets included: for the service's own
+ * use), each key overridden by its environment variable when set. Shape is checked here; values are checked
+ * by the directory module (`createDirectory` throws DirectoryError CONFIG).
+ * @throws ConfigError when no server, bind DN, password or base DN is configured anywhere, or a value has the wrong form.
+ */
+export async function readDirectorySettings(q: Queryable, env: NodeJS.ProcessEnv = process.env): Promise<DirectorySettings> {
+  const { rows } = await q.query<{ key: string; value: unknown }>(`SELECT key, value FROM app_config WHERE section = 'active_directory'`);
+  const stored = new Map(rows.map((r) => [r.key.slice('active_directory.'.length), r.value]));
+  const text = (name: string): string | undefined => {
+    const v = stored.get(name);
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const envText = (name: keyof typeof DIRECTORY_ENV): string | undefined => (env[name] ? env[name] : undefined);
+
+  const missing: string[] = [];
+  const required = (setting: string, envName: keyof typeof DIRECTORY_ENV): string => {
+    const v = envText(envName) ?? text(setting);
+    if (v === undefined) missing.push(`${setting} (${envName})`);
+    return v ?? '';
+  };
+  const server = required('server', 'AD_SERVER');
+  const bindDn = required('bind_dn', 'AD_BIND_DN');
+  const bindPassword = required('bind_password', 'AD_BIND_PASSWORD');
+  const baseDn = required('base_dn', 'AD_BASE_DN');
+  if (missing.length > 0) {
+    throw new ConfigError(`AD gateway: the directory is not configured: set ${missing.join(', ')} in Admin → Settings → active_directory or the environment`);
+  }
+
+  const settings: DirectorySettings = { server, bindDn, bindPassword, baseDn };
+
+  const portRaw = envText('AD_PORT') ?? stored.get('port');
+  if (portRaw !== undefined) {
+    const port = Number(portRaw);
+    if (!Number.isInteger(port)) throw new ConfigError(`AD gateway: AD_PORT must be an integer, got '${String(portRaw)}'`);
+    settings.port = port;
+  }
+
+  const security = envText('AD_SECURITY');
+  if (security !== undefined) {
+    if (!['ldaps', 'starttls', 'none'].includes(security)) throw new ConfigError(`AD gateway: AD_SECURITY must be ldaps, starttls or none, got '${security}'`);
+    settings.security = security as DirectorySecurity;
+  } else if (stored.get('use_tls') === true) {
+    settings.security = 'ldaps';
+  } else if (stored.get('start_tls') === true) {
+    settings.security = 'starttls';
+  } else if (stored.get('use_tls') === false && stored.get('start_tls') === false) {
+    // Both switched off on purpose: plain LDAP. Neither set leaves the module's default (LDAPS on 636, else StartTLS).
+    settings.security = 'none';
+  }
+
+  const caFile = envText('AD_CA_CERT_FILE');
+  if (caFile !== undefined) {
+    try {
+      settings.caCertPem = readFileSync(caFile, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`AD gateway: cannot read AD_CA_CERT_FILE ${caFile}: ${(e as Error).message}`);
+    }
+  } else if (text('ca_cert_pem')) {
+    settings.caCertPem = text('ca_cert_pem');
+  }
+  const tlsServerName = envText('AD_TLS_SERVER_NAME');
+  if (tlsServerName) settings.tlsServerName = tlsServerName;
+
+  // Stored auth_type may say ntlm or kerberos (the seed's choices); the module refuses those with a clear CONFIG error.
+  const authType = envText('AD_AUTH_TYPE') ?? text('auth_type');
+  if (authType !== undefined) settings.authType = authType as DirectorySettings['authType'];
+
+  const consumerAttributes: Partial<Record<ConsumerAttribute, string>> = {};
+  for (const [attr, key] of Object.entries(CONSUMER_KEYS) as [ConsumerAttribute, string][]) {
+    const v = text(key);
+    if (v) consumerAttributes[attr] = v;
+  }
+  if (Object.keys(consumerAttributes).length > 0) settings.consumerAttributes = consumerAttributes;
+  return settings;
+}
