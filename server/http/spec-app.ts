@@ -37,7 +37,8 @@ export function specValidator(spec: OpenApiDocument, opts: { validateResponses: 
   cacheRouteRegexps();
   return OpenApiValidator.middleware({
     apiSpec: spec as never,
-    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+    // Bodies are never coerced (a JSON 5 is not the string "5"); parameters are always coerced by the validator.
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
     validateResponses: opts.validateResponses ? { onError: undefined } : false,
     validateSecurity: false,
     validateFormats: true,
