@@ -11,6 +11,8 @@ export const QueueName = {
   INTEGRATION_HEALTH: 'integration-health-minutely',
   /** One job per workflow step attempt (workflows/engine). */
   WORKFLOW_STEP: 'workflow.step',
+  /** A leaver event whose `effective_at` was in the future, sent with `startAfter` for that moment. */
+  LEAVER_EFFECTIVE: 'leaver.effective',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -23,7 +25,7 @@ export interface JobQueue {
    * asked for it commits. Returns the job id: `opts.id` when given (a UUID chosen by the caller, so the row
    * that asks for the job can carry its id from its own INSERT), else one pg-boss generates.
    */
-  send(tx: Queryable, queue: QueueName, data: object, opts?: { id?: string }): Promise<string>;
+  send(tx: Queryable, queue: QueueName, data: object, opts?: { id?: string; startAfter?: Date }): Promise<string>;
 }
 
 /** pg-boss's executor shape over one of our connections or transactions. */
@@ -64,7 +66,11 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
       await boss.stop({ graceful: o.graceful ?? true, timeout: o.timeoutMs ?? 10_000, wait: true, close: false });
     },
     async send(tx, queue, data, opts = {}) {
-      const id = await boss.send(queue, data, { db: executorFor(tx), ...(opts.id ? { id: opts.id } : {}) });
+      const id = await boss.send(queue, data, {
+        db: executorFor(tx),
+        ...(opts.id ? { id: opts.id } : {}),
+        ...(opts.startAfter ? { startAfter: opts.startAfter } : {}),
+      });
       if (!id) throw new Error(`queue ${queue} refused the job`);
       return id;
     },

@@ -16,9 +16,15 @@ import { auditHandlers } from './routes/audit';
 import { settingsHandlers } from './routes/settings';
 import { orderHandlers } from './routes/orders';
 import { webhookHandlers } from './routes/webhooks';
+import { hrHandlers } from './routes/hr';
 import { integrationHandlers } from './routes/integrations';
 import { scriptModuleHandlers } from './routes/script-modules';
+import { scheduleHandlers } from './routes/schedules';
 import type { RequesterDirectory } from './domain/orders';
+import type { WorkflowEngine } from '../workflows/engine';
+// --- route modules: scim ---
+import { scimHandlers } from './scim/routes';
+import { scimEdge } from './scim/log';
 
 /** Everything the HTTP app needs from outside; `main.ts` builds these, tests pass their own. */
 export interface AppDeps {
@@ -29,6 +35,8 @@ export interface AppDeps {
   adminKeyHash: () => Promise<string | undefined>;
   /** Fills the requester snapshot of new orders (department, cost center, …); none by default. */
   requesterDirectory?: RequesterDirectory | undefined;
+  /** The workflow engine, when this process runs one: manual schedule triggers start runs through it. */
+  workflowEngine?: WorkflowEngine | undefined;
 }
 
 /** The route modules, one per API tag; each maps operationIds to handlers. */
@@ -45,10 +53,16 @@ const ROUTE_MODULES: RouteModule[] = [
   // --- route modules: orders, webhooks ---
   orderHandlers,
   webhookHandlers,
+  // --- route modules: hr ---
+  hrHandlers,
   // --- route modules: integrations ---
   integrationHandlers,
   // --- route modules: script-modules ---
   scriptModuleHandlers,
+  // --- route modules: schedules ---
+  scheduleHandlers,
+  // --- route modules: scim ---
+  scimHandlers,
 ];
 
 /**
@@ -62,6 +76,8 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   const operations = listOperations(spec);
 
   app.use(requestContext(deps.logger));
+  // --- middleware: scim --- (trailing-slash tolerance and the SCIM request log)
+  app.use(scimEdge(deps.db, deps.logger));
 
   app.get('/openapi.json', (_req, res) => res.json(spec));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json', persistAuthorization: true } }));

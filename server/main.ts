@@ -7,6 +7,7 @@ import { registerTokenPurge } from './domain/api-tokens';
 import { loadDemoData } from './domain/demo';
 import { loadIntegrationModelFiles } from './domain/integration-models';
 import { registerIntegrationHealthChecks } from './domain/integration-runtime';
+import { registerLeaverWorker } from './domain/leaver';
 
 export interface Runtime {
   db: Database;
@@ -39,6 +40,8 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   await registerTokenPurge(rt.queue, rt.db, rt.logger);
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   await registerIntegrationHealthChecks(rt.queue, rt.db, rt.logger);
+  // Leaver events recorded with a future effective_at run when their delayed job comes due.
+  await registerLeaverWorker(rt);
   const app = buildApp({ ...rt, adminKeyHash: async () => adminKey.hash }, config);
   const server = app.listen(config.port, config.host, () => {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });

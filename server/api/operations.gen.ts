@@ -24,6 +24,9 @@ import type {
   CreateOrderData,
   CreateOrderResponses,
   CreateOrderErrors,
+  CreateScheduleData,
+  CreateScheduleResponses,
+  CreateScheduleErrors,
   CreateScriptModuleVersionData,
   CreateScriptModuleVersionResponses,
   CreateScriptModuleVersionErrors,
@@ -39,6 +42,9 @@ import type {
   DeleteIntegrationModelData,
   DeleteIntegrationModelResponses,
   DeleteIntegrationModelErrors,
+  DeleteScheduleData,
+  DeleteScheduleResponses,
+  DeleteScheduleErrors,
   GetApiTokenData,
   GetApiTokenResponses,
   GetApiTokenErrors,
@@ -65,6 +71,9 @@ import type {
   GetReadinessData,
   GetReadinessResponses,
   GetReadinessErrors,
+  GetScheduleData,
+  GetScheduleResponses,
+  GetScheduleErrors,
   GetScriptModuleData,
   GetScriptModuleResponses,
   GetScriptModuleErrors,
@@ -104,9 +113,21 @@ import type {
   ListIntegrationsData,
   ListIntegrationsResponses,
   ListIntegrationsErrors,
+  ListLeaverEventsData,
+  ListLeaverEventsResponses,
+  ListLeaverEventsErrors,
   ListOrdersData,
   ListOrdersResponses,
   ListOrdersErrors,
+  ListScheduleRunsData,
+  ListScheduleRunsResponses,
+  ListScheduleRunsErrors,
+  ListSchedulesData,
+  ListSchedulesResponses,
+  ListSchedulesErrors,
+  ListScimLogsData,
+  ListScimLogsResponses,
+  ListScimLogsErrors,
   ListScriptModulesData,
   ListScriptModulesResponses,
   ListScriptModulesErrors,
@@ -116,6 +137,12 @@ import type {
   PutIntegrationConfigData,
   PutIntegrationConfigResponses,
   PutIntegrationConfigErrors,
+  ReceiveGraphLeaverNotificationData,
+  ReceiveGraphLeaverNotificationResponses,
+  ReceiveGraphLeaverNotificationErrors,
+  ReceiveHrLeaverData,
+  ReceiveHrLeaverResponses,
+  ReceiveHrLeaverErrors,
   ReceiveServiceNowOrderData,
   ReceiveServiceNowOrderResponses,
   ReceiveServiceNowOrderErrors,
@@ -125,9 +152,63 @@ import type {
   RevokeIntegrationRoleData,
   RevokeIntegrationRoleResponses,
   RevokeIntegrationRoleErrors,
+  ScimCreateGroupData,
+  ScimCreateGroupResponses,
+  ScimCreateGroupErrors,
+  ScimCreateUserData,
+  ScimCreateUserResponses,
+  ScimCreateUserErrors,
+  ScimDeleteGroupData,
+  ScimDeleteGroupResponses,
+  ScimDeleteGroupErrors,
+  ScimDeleteUserData,
+  ScimDeleteUserResponses,
+  ScimDeleteUserErrors,
+  ScimGetGroupData,
+  ScimGetGroupResponses,
+  ScimGetGroupErrors,
+  ScimGetResourceTypeData,
+  ScimGetResourceTypeResponses,
+  ScimGetResourceTypeErrors,
+  ScimGetSchemaData,
+  ScimGetSchemaResponses,
+  ScimGetSchemaErrors,
+  ScimGetServiceProviderConfigData,
+  ScimGetServiceProviderConfigResponses,
+  ScimGetServiceProviderConfigErrors,
+  ScimGetUserData,
+  ScimGetUserResponses,
+  ScimGetUserErrors,
+  ScimListGroupsData,
+  ScimListGroupsResponses,
+  ScimListGroupsErrors,
+  ScimListResourceTypesData,
+  ScimListResourceTypesResponses,
+  ScimListResourceTypesErrors,
+  ScimListSchemasData,
+  ScimListSchemasResponses,
+  ScimListSchemasErrors,
+  ScimListUsersData,
+  ScimListUsersResponses,
+  ScimListUsersErrors,
+  ScimPatchGroupData,
+  ScimPatchGroupResponses,
+  ScimPatchGroupErrors,
+  ScimPatchUserData,
+  ScimPatchUserResponses,
+  ScimPatchUserErrors,
+  ScimReplaceGroupData,
+  ScimReplaceGroupResponses,
+  ScimReplaceGroupErrors,
+  ScimReplaceUserData,
+  ScimReplaceUserResponses,
+  ScimReplaceUserErrors,
   SetIntegrationLogLevelData,
   SetIntegrationLogLevelResponses,
   SetIntegrationLogLevelErrors,
+  TriggerScheduleData,
+  TriggerScheduleResponses,
+  TriggerScheduleErrors,
   UpdateAssetData,
   UpdateAssetResponses,
   UpdateAssetErrors,
@@ -137,6 +218,9 @@ import type {
   UpdateIntegrationData,
   UpdateIntegrationResponses,
   UpdateIntegrationErrors,
+  UpdateScheduleData,
+  UpdateScheduleResponses,
+  UpdateScheduleErrors,
   UpdateSettingsData,
   UpdateSettingsResponses,
   UpdateSettingsErrors,
@@ -152,11 +236,13 @@ export interface Operations {
   createIntegration: { data: CreateIntegrationData; responses: CreateIntegrationResponses & CreateIntegrationErrors };
   createIntegrationModel: { data: CreateIntegrationModelData; responses: CreateIntegrationModelResponses & CreateIntegrationModelErrors };
   createOrder: { data: CreateOrderData; responses: CreateOrderResponses & CreateOrderErrors };
+  createSchedule: { data: CreateScheduleData; responses: CreateScheduleResponses & CreateScheduleErrors };
   createScriptModuleVersion: { data: CreateScriptModuleVersionData; responses: CreateScriptModuleVersionResponses & CreateScriptModuleVersionErrors };
   deleteAsset: { data: DeleteAssetData; responses: DeleteAssetResponses & DeleteAssetErrors };
   deleteAssetType: { data: DeleteAssetTypeData; responses: DeleteAssetTypeResponses & DeleteAssetTypeErrors };
   deleteIntegration: { data: DeleteIntegrationData; responses: DeleteIntegrationResponses & DeleteIntegrationErrors };
   deleteIntegrationModel: { data: DeleteIntegrationModelData; responses: DeleteIntegrationModelResponses & DeleteIntegrationModelErrors };
+  deleteSchedule: { data: DeleteScheduleData; responses: DeleteScheduleResponses & DeleteScheduleErrors };
   getApiToken: { data: GetApiTokenData; responses: GetApiTokenResponses & GetApiTokenErrors };
   getAsset: { data: GetAssetData; responses: GetAssetResponses & GetAssetErrors };
   getAssetType: { data: GetAssetTypeData; responses: GetAssetTypeResponses & GetAssetTypeErrors };
@@ -166,6 +252,7 @@ export interface Operations {
   getIntegrationModel: { data: GetIntegrationModelData; responses: GetIntegrationModelResponses & GetIntegrationModelErrors };
   getOrder: { data: GetOrderData; responses: GetOrderResponses & GetOrderErrors };
   getReadiness: { data: GetReadinessData; responses: GetReadinessResponses & GetReadinessErrors };
+  getSchedule: { data: GetScheduleData; responses: GetScheduleResponses & GetScheduleErrors };
   getScriptModule: { data: GetScriptModuleData; responses: GetScriptModuleResponses & GetScriptModuleErrors };
   getScriptModuleVersion: { data: GetScriptModuleVersionData; responses: GetScriptModuleVersionResponses & GetScriptModuleVersionErrors };
   getSettings: { data: GetSettingsData; responses: GetSettingsResponses & GetSettingsErrors };
@@ -179,17 +266,42 @@ export interface Operations {
   listIntegrationRoles: { data: ListIntegrationRolesData; responses: ListIntegrationRolesResponses & ListIntegrationRolesErrors };
   listIntegrationTasks: { data: ListIntegrationTasksData; responses: ListIntegrationTasksResponses & ListIntegrationTasksErrors };
   listIntegrations: { data: ListIntegrationsData; responses: ListIntegrationsResponses & ListIntegrationsErrors };
+  listLeaverEvents: { data: ListLeaverEventsData; responses: ListLeaverEventsResponses & ListLeaverEventsErrors };
   listOrders: { data: ListOrdersData; responses: ListOrdersResponses & ListOrdersErrors };
+  listScheduleRuns: { data: ListScheduleRunsData; responses: ListScheduleRunsResponses & ListScheduleRunsErrors };
+  listSchedules: { data: ListSchedulesData; responses: ListSchedulesResponses & ListSchedulesErrors };
+  listScimLogs: { data: ListScimLogsData; responses: ListScimLogsResponses & ListScimLogsErrors };
   listScriptModules: { data: ListScriptModulesData; responses: ListScriptModulesResponses & ListScriptModulesErrors };
   listSettingsSections: { data: ListSettingsSectionsData; responses: ListSettingsSectionsResponses & ListSettingsSectionsErrors };
   putIntegrationConfig: { data: PutIntegrationConfigData; responses: PutIntegrationConfigResponses & PutIntegrationConfigErrors };
+  receiveGraphLeaverNotification: { data: ReceiveGraphLeaverNotificationData; responses: ReceiveGraphLeaverNotificationResponses & ReceiveGraphLeaverNotificationErrors };
+  receiveHrLeaver: { data: ReceiveHrLeaverData; responses: ReceiveHrLeaverResponses & ReceiveHrLeaverErrors };
   receiveServiceNowOrder: { data: ReceiveServiceNowOrderData; responses: ReceiveServiceNowOrderResponses & ReceiveServiceNowOrderErrors };
   revokeApiToken: { data: RevokeApiTokenData; responses: RevokeApiTokenResponses & RevokeApiTokenErrors };
   revokeIntegrationRole: { data: RevokeIntegrationRoleData; responses: RevokeIntegrationRoleResponses & RevokeIntegrationRoleErrors };
+  scimCreateGroup: { data: ScimCreateGroupData; responses: ScimCreateGroupResponses & ScimCreateGroupErrors };
+  scimCreateUser: { data: ScimCreateUserData; responses: ScimCreateUserResponses & ScimCreateUserErrors };
+  scimDeleteGroup: { data: ScimDeleteGroupData; responses: ScimDeleteGroupResponses & ScimDeleteGroupErrors };
+  scimDeleteUser: { data: ScimDeleteUserData; responses: ScimDeleteUserResponses & ScimDeleteUserErrors };
+  scimGetGroup: { data: ScimGetGroupData; responses: ScimGetGroupResponses & ScimGetGroupErrors };
+  scimGetResourceType: { data: ScimGetResourceTypeData; responses: ScimGetResourceTypeResponses & ScimGetResourceTypeErrors };
+  scimGetSchema: { data: ScimGetSchemaData; responses: ScimGetSchemaResponses & ScimGetSchemaErrors };
+  scimGetServiceProviderConfig: { data: ScimGetServiceProviderConfigData; responses: ScimGetServiceProviderConfigResponses & ScimGetServiceProviderConfigErrors };
+  scimGetUser: { data: ScimGetUserData; responses: ScimGetUserResponses & ScimGetUserErrors };
+  scimListGroups: { data: ScimListGroupsData; responses: ScimListGroupsResponses & ScimListGroupsErrors };
+  scimListResourceTypes: { data: ScimListResourceTypesData; responses: ScimListResourceTypesResponses & ScimListResourceTypesErrors };
+  scimListSchemas: { data: ScimListSchemasData; responses: ScimListSchemasResponses & ScimListSchemasErrors };
+  scimListUsers: { data: ScimListUsersData; responses: ScimListUsersResponses & ScimListUsersErrors };
+  scimPatchGroup: { data: ScimPatchGroupData; responses: ScimPatchGroupResponses & ScimPatchGroupErrors };
+  scimPatchUser: { data: ScimPatchUserData; responses: ScimPatchUserResponses & ScimPatchUserErrors };
+  scimReplaceGroup: { data: ScimReplaceGroupData; responses: ScimReplaceGroupResponses & ScimReplaceGroupErrors };
+  scimReplaceUser: { data: ScimReplaceUserData; responses: ScimReplaceUserResponses & ScimReplaceUserErrors };
   setIntegrationLogLevel: { data: SetIntegrationLogLevelData; responses: SetIntegrationLogLevelResponses & SetIntegrationLogLevelErrors };
+  triggerSchedule: { data: TriggerScheduleData; responses: TriggerScheduleResponses & TriggerScheduleErrors };
   updateAsset: { data: UpdateAssetData; responses: UpdateAssetResponses & UpdateAssetErrors };
   updateAssetType: { data: UpdateAssetTypeData; responses: UpdateAssetTypeResponses & UpdateAssetTypeErrors };
   updateIntegration: { data: UpdateIntegrationData; responses: UpdateIntegrationResponses & UpdateIntegrationErrors };
+  updateSchedule: { data: UpdateScheduleData; responses: UpdateScheduleResponses & UpdateScheduleErrors };
   updateSettings: { data: UpdateSettingsData; responses: UpdateSettingsResponses & UpdateSettingsErrors };
 }
 
@@ -204,11 +316,13 @@ export const operationIds: readonly OperationId[] = [
   'createIntegration',
   'createIntegrationModel',
   'createOrder',
+  'createSchedule',
   'createScriptModuleVersion',
   'deleteAsset',
   'deleteAssetType',
   'deleteIntegration',
   'deleteIntegrationModel',
+  'deleteSchedule',
   'getApiToken',
   'getAsset',
   'getAssetType',
@@ -218,6 +332,7 @@ export const operationIds: readonly OperationId[] = [
   'getIntegrationModel',
   'getOrder',
   'getReadiness',
+  'getSchedule',
   'getScriptModule',
   'getScriptModuleVersion',
   'getSettings',
@@ -231,16 +346,41 @@ export const operationIds: readonly OperationId[] = [
   'listIntegrationRoles',
   'listIntegrationTasks',
   'listIntegrations',
+  'listLeaverEvents',
   'listOrders',
+  'listScheduleRuns',
+  'listSchedules',
+  'listScimLogs',
   'listScriptModules',
   'listSettingsSections',
   'putIntegrationConfig',
+  'receiveGraphLeaverNotification',
+  'receiveHrLeaver',
   'receiveServiceNowOrder',
   'revokeApiToken',
   'revokeIntegrationRole',
+  'scimCreateGroup',
+  'scimCreateUser',
+  'scimDeleteGroup',
+  'scimDeleteUser',
+  'scimGetGroup',
+  'scimGetResourceType',
+  'scimGetSchema',
+  'scimGetServiceProviderConfig',
+  'scimGetUser',
+  'scimListGroups',
+  'scimListResourceTypes',
+  'scimListSchemas',
+  'scimListUsers',
+  'scimPatchGroup',
+  'scimPatchUser',
+  'scimReplaceGroup',
+  'scimReplaceUser',
   'setIntegrationLogLevel',
+  'triggerSchedule',
   'updateAsset',
   'updateAssetType',
   'updateIntegration',
+  'updateSchedule',
   'updateSettings',
 ];

@@ -103,6 +103,24 @@ export const SETTINGS_SECTIONS = {
       },
     },
   },
+  hr: {
+    description:
+      'HR leaver webhook: the clientState of the Microsoft Graph subscription (POST /hr/leaver/graph cannot be signed; ' +
+      'this shared value is how a notification proves it comes from our subscription). Signed deliveries use WEBHOOK_SECRET_TOKEN.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        graph_client_state: {
+          type: 'string',
+          minLength: 16,
+          maxLength: 128,
+          writeOnly: true,
+          description: 'The clientState given when creating the Graph subscription (Graph allows at most 128 characters).',
+        },
+      },
+    },
+  },
 } as const satisfies Record<string, SettingsSectionDef>;
 
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;

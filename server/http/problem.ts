@@ -122,7 +122,25 @@ function fromDirectoryError(err: DirectoryError): AppError {
   }
 }
 
-/** The one place errors become HTTP responses. */
+/**
+ * A SCIM Error message (RFC 7644 §3.12) for /scim paths: `status` as a string, a `scimType` where one applies.
+ * SCIM has no 422, so body validation failures are 400 invalidValue; a body that is not JSON is invalidSyntax.
+ */
+export function sendScimError(res: Response, err: AppError, original: unknown): void {
+  const status = err.status === 422 ? 400 : err.status;
+  let scimType = typeof err.extra?.['scimType'] === 'string' ? (err.extra['scimType'] as string) : undefined;
+  if (!scimType && status === 400) {
+    scimType = isBodyParserError(original) && original.type === 'entity.parse.failed' ? 'invalidSyntax' : 'invalidValue';
+  }
+  const detail = err.message || TITLES[status] || 'error';
+  res.locals['scimError'] = { scimType, detail };
+  res
+    .status(status)
+    .type('application/scim+json')
+    .json({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: String(status), ...(scimType ? { scimType } : {}), detail });
+}
+
+/** The one place errors become HTTP responses: SCIM errors on /scim paths, problem documents elsewhere. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const appErr = toAppError(err);
@@ -130,6 +148,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       logger.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err.stack : String(err) });
     }
     if (res.headersSent) return;
+    if (req.path.startsWith('/scim/')) return sendScimError(res, appErr, err);
     sendProblem(res, appErr, req.originalUrl.split('?')[0]);
   };
 }

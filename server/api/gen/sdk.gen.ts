@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
+import type { CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -276,6 +276,305 @@ export const updateAsset = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
+ * HR leaver event (Workday, SAP SuccessFactors, Microsoft Graph or the native format)
+ *
+ * Runs the leaver flow for the person an HR system reports as leaving: every active order they hold is
+ * revoked and its deprovision job dispatched (with the asset type's deprovision policy), their pending
+ * orders are cancelled, and one leaver event is recorded with its source and outcome. The flow is
+ * idempotent: the same event again (same `event_id` / Workday `Event_ID` / SuccessFactors `eventId`; without
+ * an id, the same identifiers and effective moment) is answered `duplicate` and changes nothing, and events
+ * from several sources for one person (HR and SCIM together) never revoke an order or dispatch a runbook twice.
+ *
+ * Payload adapters, chosen by the body's shape:
+ * - **native**: `{email, employee_id?, effective_at?, source?, reason?, event_id?}`; `source` names the sending
+ * system in the audit trail (`hr:<source>`, default `hr:native`).
+ * - **Workday** termination business-process event: `Event_Type` (a termination), `Event_ID`, `Worker`
+ * (`Employee_ID`, `Email_Address`, `User_Name`), `Termination_Date`, `Primary_Reason`.
+ * - **SAP SuccessFactors** Intelligent Services / event notification (JSON): `externalEventMeta.type` a
+ * termination event, `events[]` of `entityType` `EmpJob` with `effectiveStartDate` and `entityKeys`/`params`
+ * (`userId`, `personIdExternal`, `email`).
+ * - **Microsoft Graph** change notifications (`value[]` of user notifications), for relays that sign or hold a
+ * token; Graph itself posts to `POST /hr/leaver/graph`. `clientState` is checked here as well.
+ *
+ * A date without a time (`2026-06-30`) is a last working day: access ends when that day ends (UTC); a
+ * SuccessFactors `effectiveStartDate` is the first day without employment: access ends when it begins.
+ * `effective_at` in the future records the event as `scheduled`; the flow runs at that moment.
+ * A person nobody here knows is recorded with status `no_matching_user` (202) and nothing else changes;
+ * a notification that is not a leaver signal (e.g. a Graph update that leaves the account enabled) is
+ * answered `ignored` and not recorded.
+ *
+ * Authenticate with `Authorization: Bearer xpat_…` (scope `hr:leaver`), or with
+ * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` keyed with `WEBHOOK_SECRET_TOKEN`
+ * (as the ServiceNow webhook). When both are sent, Bearer is used.
+ *
+ */
+export const receiveHrLeaver = <ThrowOnError extends boolean = false>(options: Options<ReceiveHrLeaverData, ThrowOnError>) => (options.client ?? client).post<ReceiveHrLeaverResponses, ReceiveHrLeaverErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Hub-Signature-256', type: 'apiKey' }],
+    url: '/hr/leaver',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Microsoft Graph change notifications for users (the subscription's notificationUrl)
+ *
+ * The `notificationUrl` of a Microsoft Graph subscription on `users` (changeType `updated,deleted`). Graph
+ * cannot sign requests nor send a bearer token, so this operation is public and authenticated by the
+ * subscription's `clientState`: every notification must carry the value stored as the secret setting
+ * `hr.graph_client_state` (compared in constant time). A wrong or missing `clientState` is 401, logged, and
+ * nothing is processed; with no value configured every notification is refused.
+ *
+ * Subscription validation: when Graph creates the subscription it posts here with
+ * `?validationToken=<token>` and no body; the token is answered as `text/plain` with 200 at once, without
+ * any other check (the token proves only that this URL answers, which is what Graph asks).
+ *
+ * A user notification with `changeType: deleted`, or with `resourceData.accountEnabled: false`, runs the
+ * leaver flow (source `graph`, audited as `hr:graph`), matched by `resourceData.userPrincipalName`/`mail`
+ * and by the user's object id as SCIM `externalId`; other notifications are answered `ignored`.
+ *
+ */
+export const receiveGraphLeaverNotification = <ThrowOnError extends boolean = false>(options?: Options<ReceiveGraphLeaverNotificationData, ThrowOnError>) => (options?.client ?? client).post<ReceiveGraphLeaverNotificationResponses, ReceiveGraphLeaverNotificationErrors, ThrowOnError>({
+    responseType: 'text',
+    url: '/hr/leaver/graph',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options?.headers
+    }
+});
+
+/**
+ * Leaver events, newest first, with each order's outcome and deprovision job state
+ */
+export const listLeaverEvents = <ThrowOnError extends boolean = false>(options?: Options<ListLeaverEventsData, ThrowOnError>) => (options?.client ?? client).get<ListLeaverEventsResponses, ListLeaverEventsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/leavers',
+    ...options
+});
+
+/**
+ * SCIM service provider configuration (RFC 7643 §5)
+ */
+export const scimGetServiceProviderConfig = <ThrowOnError extends boolean = false>(options?: Options<ScimGetServiceProviderConfigData, ThrowOnError>) => (options?.client ?? client).get<ScimGetServiceProviderConfigResponses, ScimGetServiceProviderConfigErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/ServiceProviderConfig',
+    ...options
+});
+
+/**
+ * SCIM resource types (User with the enterprise extension, Group)
+ */
+export const scimListResourceTypes = <ThrowOnError extends boolean = false>(options?: Options<ScimListResourceTypesData, ThrowOnError>) => (options?.client ?? client).get<ScimListResourceTypesResponses, ScimListResourceTypesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/ResourceTypes',
+    ...options
+});
+
+/**
+ * One SCIM resource type
+ */
+export const scimGetResourceType = <ThrowOnError extends boolean = false>(options: Options<ScimGetResourceTypeData, ThrowOnError>) => (options.client ?? client).get<ScimGetResourceTypeResponses, ScimGetResourceTypeErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/ResourceTypes/{name}',
+    ...options
+});
+
+/**
+ * SCIM schemas (core User, enterprise User extension, Group)
+ */
+export const scimListSchemas = <ThrowOnError extends boolean = false>(options?: Options<ScimListSchemasData, ThrowOnError>) => (options?.client ?? client).get<ScimListSchemasResponses, ScimListSchemasErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Schemas',
+    ...options
+});
+
+/**
+ * One SCIM schema by its URN
+ */
+export const scimGetSchema = <ThrowOnError extends boolean = false>(options: Options<ScimGetSchemaData, ThrowOnError>) => (options.client ?? client).get<ScimGetSchemaResponses, ScimGetSchemaErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Schemas/{uri}',
+    ...options
+});
+
+/**
+ * List or filter SCIM users (RFC 7644 §3.4.2)
+ *
+ * `filter` supports eq, ne, co, sw, ew, pr, gt, ge, lt, le, and, or, not, parentheses and value paths
+ * such as `emails[type eq "work"].value eq "a@example.com"`; userName compares case-insensitively.
+ * An unsupported filter answers 400 `invalidFilter`. Deactivated users are listed with `active: false`.
+ *
+ */
+export const scimListUsers = <ThrowOnError extends boolean = false>(options?: Options<ScimListUsersData, ThrowOnError>) => (options?.client ?? client).get<ScimListUsersResponses, ScimListUsersErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users',
+    ...options
+});
+
+/**
+ * Create a SCIM user
+ *
+ * Stores a minimal SCIM record (never a password) and answers 201 with the full resource. A userName that
+ * is taken (case-insensitively) answers 409 `uniqueness`. `active` accepts `"True"`/`"False"` strings.
+ *
+ */
+export const scimCreateUser = <ThrowOnError extends boolean = false>(options: Options<ScimCreateUserData, ThrowOnError>) => (options.client ?? client).post<ScimCreateUserResponses, ScimCreateUserErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a SCIM user (runs the leaver flow; the userName may be created again)
+ */
+export const scimDeleteUser = <ThrowOnError extends boolean = false>(options: Options<ScimDeleteUserData, ThrowOnError>) => (options.client ?? client).delete<ScimDeleteUserResponses, ScimDeleteUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users/{id}',
+    ...options
+});
+
+/**
+ * Read a SCIM user (deactivated users too, with active false)
+ */
+export const scimGetUser = <ThrowOnError extends boolean = false>(options: Options<ScimGetUserData, ThrowOnError>) => (options.client ?? client).get<ScimGetUserResponses, ScimGetUserErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users/{id}',
+    ...options
+});
+
+/**
+ * Modify a SCIM user (RFC 7644 §3.5.2; active false runs the leaver flow)
+ *
+ * Operations apply in order, all or nothing. `op` is case-insensitive; ops without `path` take an object
+ * whose keys may be dotted or URN-qualified paths; value-filter paths such as `emails[type eq "work"].value`
+ * are supported; `"True"`/`"False"` strings are booleans.
+ *
+ */
+export const scimPatchUser = <ThrowOnError extends boolean = false>(options: Options<ScimPatchUserData, ThrowOnError>) => (options.client ?? client).patch<ScimPatchUserResponses, ScimPatchUserErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Replace a SCIM user (active false runs the leaver flow)
+ *
+ * Read-only attributes sent back (id, meta, groups) are ignored. `active` false deactivates and runs the leaver flow.
+ */
+export const scimReplaceUser = <ThrowOnError extends boolean = false>(options: Options<ScimReplaceUserData, ThrowOnError>) => (options.client ?? client).put<ScimReplaceUserResponses, ScimReplaceUserErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Users/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * List or filter SCIM groups
+ */
+export const scimListGroups = <ThrowOnError extends boolean = false>(options?: Options<ScimListGroupsData, ThrowOnError>) => (options?.client ?? client).get<ScimListGroupsResponses, ScimListGroupsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups',
+    ...options
+});
+
+/**
+ * Create a SCIM group
+ */
+export const scimCreateGroup = <ThrowOnError extends boolean = false>(options: Options<ScimCreateGroupData, ThrowOnError>) => (options.client ?? client).post<ScimCreateGroupResponses, ScimCreateGroupErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a SCIM group
+ */
+export const scimDeleteGroup = <ThrowOnError extends boolean = false>(options: Options<ScimDeleteGroupData, ThrowOnError>) => (options.client ?? client).delete<ScimDeleteGroupResponses, ScimDeleteGroupErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups/{id}',
+    ...options
+});
+
+/**
+ * Read a SCIM group
+ */
+export const scimGetGroup = <ThrowOnError extends boolean = false>(options: Options<ScimGetGroupData, ThrowOnError>) => (options.client ?? client).get<ScimGetGroupResponses, ScimGetGroupErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups/{id}',
+    ...options
+});
+
+/**
+ * Modify a SCIM group (rename, add and remove members); answers 204
+ */
+export const scimPatchGroup = <ThrowOnError extends boolean = false>(options: Options<ScimPatchGroupData, ThrowOnError>) => (options.client ?? client).patch<ScimPatchGroupResponses, ScimPatchGroupErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * Replace a SCIM group (with its full member list)
+ */
+export const scimReplaceGroup = <ThrowOnError extends boolean = false>(options: Options<ScimReplaceGroupData, ThrowOnError>) => (options.client ?? client).put<ScimReplaceGroupResponses, ScimReplaceGroupErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/scim/v2/Groups/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/scim+json',
+        ...options.headers
+    }
+});
+
+/**
+ * SCIM request log (method, path, status, scimType, time, token; never bodies)
+ */
+export const listScimLogs = <ThrowOnError extends boolean = false>(options?: Options<ListScimLogsData, ThrowOnError>) => (options?.client ?? client).get<ListScimLogsResponses, ListScimLogsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/scim/logs',
+    ...options
+});
+
+/**
  * List script modules (latest version of each)
  *
  * Each module once, by name, with its latest version's metadata (no body) and how many versions it has.
@@ -323,6 +622,107 @@ export const getScriptModuleVersion = <ThrowOnError extends boolean = false>(opt
     responseType: 'json',
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
     url: '/admin/script-modules/{name}/versions/{version}',
+    ...options
+});
+
+/**
+ * List schedules
+ */
+export const listSchedules = <ThrowOnError extends boolean = false>(options?: Options<ListSchedulesData, ThrowOnError>) => (options?.client ?? client).get<ListSchedulesResponses, ListSchedulesErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules',
+    ...options
+});
+
+/**
+ * Create a schedule
+ *
+ * The first fire is the first slot after now. Refused with 422 naming the field for a cron expression that is
+ * not 5 fields (seconds and year fields are not supported) or never fires, a time zone that is not an IANA
+ * name, or a workflow (or pinned version) that does not exist; 409 when the name is taken. Audited as
+ * `schedule` / `create`.
+ *
+ */
+export const createSchedule = <ThrowOnError extends boolean = false>(options: Options<CreateScheduleData, ThrowOnError>) => (options.client ?? client).post<CreateScheduleResponses, CreateScheduleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a schedule
+ *
+ * Deletes the schedule and its fire history; runs it started are kept. Audited as `schedule` / `delete`.
+ */
+export const deleteSchedule = <ThrowOnError extends boolean = false>(options: Options<DeleteScheduleData, ThrowOnError>) => (options.client ?? client).delete<DeleteScheduleResponses, DeleteScheduleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules/{id}',
+    ...options
+});
+
+/**
+ * Get a schedule
+ */
+export const getSchedule = <ThrowOnError extends boolean = false>(options: Options<GetScheduleData, ThrowOnError>) => (options.client ?? client).get<GetScheduleResponses, GetScheduleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules/{id}',
+    ...options
+});
+
+/**
+ * Change a schedule
+ *
+ * Changes the fields given. A new cron expression or time zone, or enabling, restarts the clock from now
+ * (slots passed while disabled are not caught up); disabling stops it (a buffered fire waits until the
+ * schedule is enabled again). Validated like create. Audited as `schedule` / `update` with the diff.
+ *
+ */
+export const updateSchedule = <ThrowOnError extends boolean = false>(options: Options<UpdateScheduleData, ThrowOnError>) => (options.client ?? client).patch<UpdateScheduleResponses, UpdateScheduleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * A schedule's fire history
+ *
+ * One entry per slot the scheduler handled (and per manual trigger), newest first: whether it started a run
+ * (with the run's current status), was skipped or buffered by the overlap policy, missed (older than the
+ * catch-up window, or collapsed into a later catch-up fire) or failed (the engine refused the run).
+ *
+ */
+export const listScheduleRuns = <ThrowOnError extends boolean = false>(options: Options<ListScheduleRunsData, ThrowOnError>) => (options.client ?? client).get<ListScheduleRunsResponses, ListScheduleRunsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules/{id}/runs',
+    ...options
+});
+
+/**
+ * Fire a schedule now
+ *
+ * Fires once now, outside the cron slots and even when the schedule is disabled, under the schedule's overlap
+ * policy: the answer is the fire recorded (`started` with its run, or `skipped_overlap` / `buffered`). 409 when
+ * the engine refuses the run (workflow gone, concurrency limit `reject`) or no workflow engine runs in this
+ * process; nothing is recorded then. Audited as `schedule` / `trigger`.
+ *
+ */
+export const triggerSchedule = <ThrowOnError extends boolean = false>(options: Options<TriggerScheduleData, ThrowOnError>) => (options.client ?? client).post<TriggerScheduleResponses, TriggerScheduleErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/schedules/{id}/trigger',
     ...options
 });
 

@@ -398,6 +398,280 @@ export type AssetList = {
 };
 
 /**
+ * The edge that reported the leaver.
+ */
+export type LeaverSource = 'scim' | 'workday' | 'successfactors' | 'graph' | 'native';
+
+/**
+ * `processed` (orders taken back), `scheduled` (effective later), `no_matching_user`.
+ */
+export type LeaverEventStatus = 'processed' | 'scheduled' | 'no_matching_user';
+
+/**
+ * One of the HR payload formats; the adapter is chosen by the body's shape.
+ */
+export type HrLeaverPayload = NativeLeaverEvent | WorkdayTerminationEvent | SuccessFactorsTerminationEvent | GraphChangeNotificationCollection;
+
+/**
+ * The native format.
+ */
+export type NativeLeaverEvent = {
+    email: string;
+    employee_id?: string;
+    /**
+     * When access ends; in the future the flow is scheduled.
+     */
+    effective_at?: string;
+    /**
+     * The sending system, for the audit trail (`hr:<source>`).
+     */
+    source?: string;
+    reason?: string;
+    /**
+     * The sender's id of the event: the idempotency key.
+     */
+    event_id?: string;
+};
+
+/**
+ * The terminated worker's identifiers (at least one).
+ */
+export type WorkdayWorker = {
+    Employee_ID?: string;
+    Email_Address?: string;
+    User_Name?: string;
+};
+
+/**
+ * A Workday termination business-process event (as an outbound integration sends it, JSON).
+ */
+export type WorkdayTerminationEvent = {
+    /**
+     * Must name a termination (e.g. `Termination`, `Terminate_Employee`).
+     */
+    Event_Type: string;
+    Event_ID?: string;
+    Worker: WorkdayWorker;
+    /**
+     * Last day of work (date) or the moment access ends (date-time).
+     */
+    Termination_Date?: string;
+    Primary_Reason?: string;
+};
+
+export type SuccessFactorsNameValue = {
+    name: string;
+    value: string;
+};
+
+export type SuccessFactorsEvent = {
+    eventId?: string;
+    entityType: string;
+    /**
+     * The first day without employment.
+     */
+    effectiveStartDate?: string;
+    entityKeys?: Array<SuccessFactorsNameValue>;
+    params?: Array<SuccessFactorsNameValue>;
+};
+
+export type SuccessFactorsEventMeta = {
+    externalEventId?: string;
+    /**
+     * A termination event type.
+     */
+    type: string;
+    publishedAt?: number;
+    effective?: string;
+};
+
+/**
+ * A SuccessFactors employment termination event (EmpJob), as Intelligent Services sends it, in JSON.
+ */
+export type SuccessFactorsTerminationEvent = {
+    externalEventMeta: SuccessFactorsEventMeta;
+    events: Array<SuccessFactorsEvent>;
+};
+
+export type GraphResourceData = {
+    id: string;
+    '@odata.type'?: string;
+    '@odata.id'?: string;
+    accountEnabled?: boolean;
+    userPrincipalName?: string;
+    mail?: string | null;
+};
+
+export type GraphChangeNotification = {
+    subscriptionId?: string;
+    subscriptionExpirationDateTime?: string;
+    changeType: 'created' | 'updated' | 'deleted';
+    resource: string;
+    resourceData: GraphResourceData;
+    /**
+     * Must equal the setting `hr.graph_client_state`.
+     */
+    clientState?: string;
+    tenantId?: string;
+};
+
+/**
+ * Microsoft Graph change notifications (a collection of user notifications).
+ */
+export type GraphChangeNotificationCollection = {
+    value: Array<GraphChangeNotification>;
+    validationTokens?: Array<string>;
+};
+
+/**
+ * Graph's validation request has no body.
+ */
+export type GraphValidationBody = string;
+
+/**
+ * The `validationToken` of the request, verbatim.
+ */
+export type GraphValidationToken = string;
+
+export type HrLeaverResult = {
+    status: 'processed' | 'scheduled' | 'duplicate' | 'no_matching_user' | 'ignored';
+    /**
+     * The leaver event (for `duplicate`, the original); null when ignored.
+     */
+    event_id: number | null;
+    source: LeaverSource;
+    revoked_orders: Array<number>;
+    cancelled_orders: Array<number>;
+    message: string;
+};
+
+export type HrLeaverResponse = {
+    results: Array<HrLeaverResult>;
+};
+
+export type LeaverIdentityView = {
+    email?: string | null;
+    userName?: string | null;
+    externalId?: string | null;
+    employeeId?: string | null;
+};
+
+export type LeaverEventOrder = {
+    order_id: number;
+    outcome: 'revoked' | 'cancelled' | 'superseded';
+    order_status: string;
+    deprovision_job_id: string | null;
+    /**
+     * The job's queue state (`created`, `retry`, `active`, `completed`, `cancelled`, `failed`); null when the job is gone from the queue tables.
+     */
+    deprovision_job_state: string | null;
+};
+
+export type LeaverEvent = {
+    id: number;
+    source: LeaverSource;
+    identity: LeaverIdentityView;
+    person_key: string | null;
+    dedupe_key: string;
+    effective_at: string | null;
+    status: LeaverEventStatus;
+    reason: string | null;
+    /**
+     * What the event did: `revokedOrders`, `cancelledOrders`, `supersededOrders`, `alreadyDeprovisioning`, `matchedEmails`.
+     */
+    outcome: {
+        [key: string]: unknown;
+    };
+    triggered_by: string;
+    created_at: string;
+    processed_at: string | null;
+    orders: Array<LeaverEventOrder>;
+};
+
+export type LeaverEventPage = {
+    items: Array<LeaverEvent>;
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+/**
+ * A SCIM resource (User, Group, Schema, ResourceType); attributes are dynamic (RFC 7643).
+ */
+export type ScimResource = {
+    [key: string]: unknown;
+};
+
+/**
+ * A SCIM User as an identity provider sends it; checked by the SCIM layer, which answers SCIM errors.
+ */
+export type ScimUserInput = {
+    [key: string]: unknown;
+};
+
+/**
+ * A SCIM Group as an identity provider sends it.
+ */
+export type ScimGroupInput = {
+    [key: string]: unknown;
+};
+
+/**
+ * A PatchOp message: `schemas` and `Operations` (RFC 7644 §3.5.2).
+ */
+export type ScimPatchOp = {
+    [key: string]: unknown;
+};
+
+/**
+ * A SCIM ListResponse.
+ */
+export type ScimListResponse = {
+    [key: string]: unknown;
+};
+
+/**
+ * The service provider configuration (RFC 7643 §5).
+ */
+export type ScimServiceProviderConfig = {
+    [key: string]: unknown;
+};
+
+/**
+ * A SCIM error (RFC 7644 §3.12); `status` is the HTTP status as a string.
+ */
+export type ScimErrorBody = {
+    schemas: Array<string>;
+    status: string;
+    scimType?: string;
+    detail?: string;
+    [key: string]: unknown;
+};
+
+export type ScimLogEntry = {
+    id: number;
+    method: string;
+    /**
+     * The request path without the query string.
+     */
+    path: string;
+    status: number;
+    scim_type: string | null;
+    /**
+     * The error detail answered, if any.
+     */
+    detail?: string | null;
+    token_name: string | null;
+    request_id?: string | null;
+    at: string;
+};
+
+export type ScimLogList = {
+    items: Array<ScimLogEntry>;
+    total: number;
+};
+
+/**
  * The interpreter: `pwsh` (PowerShell, on workers where it is installed), `bash`, `node` or `python3`.
  */
 export type ScriptRuntime = 'pwsh' | 'bash' | 'node' | 'python3';
@@ -456,6 +730,127 @@ export type ScriptModuleDetail = ScriptModule & {
 
 export type ScriptModuleList = {
     items: Array<ScriptModuleSummary>;
+};
+
+/**
+ * While an earlier run of the schedule is pending, running or waiting: `skip` records the fire
+ * `skipped_overlap`; `buffer_one` keeps one fire `buffered` until that run finishes (a further one meanwhile is
+ * skipped); `allow` starts it anyway.
+ *
+ */
+export type ScheduleOverlapPolicy = 'skip' | 'buffer_one' | 'allow';
+
+/**
+ * The workflow inputs every run of the schedule gets.
+ */
+export type ScheduleInputs = {
+    [key: string]: unknown;
+};
+
+export type ScheduleCreate = {
+    name: string;
+    /**
+     * The workflow to run.
+     */
+    workflow: string;
+    /**
+     * Pin this version; absent or null runs the latest version at each fire.
+     */
+    workflow_version?: number | null;
+    inputs?: ScheduleInputs;
+    /**
+     * Standard 5 fields: minute hour day-of-month month day-of-week (no seconds or year field, no @nicknames).
+     */
+    cron: string;
+    /**
+     * IANA zone the expression is read in. Across DST a wall time that does not exist fires once at the first
+     * valid time after the gap, and a wall time that happens twice fires once (its first occurrence); step and
+     * wildcard expressions fire every real slot (they skip the gap and repeat in the doubled hour).
+     *
+     */
+    time_zone?: string;
+    overlap_policy?: ScheduleOverlapPolicy;
+    /**
+     * How late a slot missed while no scheduler ran may still fire (0 = none). Missed slots collapse: after an
+     * outage only the latest slot within the window fires, once; every other missed slot is recorded `missed`.
+     *
+     */
+    catch_up_window_seconds?: number;
+    enabled?: boolean;
+};
+
+export type ScheduleUpdate = {
+    name?: string;
+    /**
+     * A new workflow (clears a pinned version unless one is given).
+     */
+    workflow?: string;
+    /**
+     * Pin a version; null runs the latest.
+     */
+    workflow_version?: number | null;
+    inputs?: ScheduleInputs;
+    cron?: string;
+    time_zone?: string;
+    overlap_policy?: ScheduleOverlapPolicy;
+    catch_up_window_seconds?: number;
+    enabled?: boolean;
+};
+
+export type Schedule = {
+    id: string;
+    name: string;
+    workflow: string;
+    workflow_version: number | null;
+    inputs: ScheduleInputs;
+    cron: string;
+    time_zone: string;
+    overlap_policy: ScheduleOverlapPolicy;
+    catch_up_window_seconds: number;
+    enabled: boolean;
+    /**
+     * The next slot; null while disabled.
+     */
+    next_fire_at: string | null;
+    /**
+     * When a run was last started.
+     */
+    last_fired_at: string | null;
+    created_by: string;
+    created_at: string;
+    updated_at: string;
+};
+
+export type ScheduleList = {
+    items: Array<Schedule>;
+};
+
+export type ScheduleFire = {
+    id: number;
+    schedule_id: string;
+    /**
+     * The cron slot, or when a manual trigger asked.
+     */
+    scheduled_for: string;
+    trigger: 'cron' | 'manual';
+    /**
+     * `started` (a run was created), `buffered` (waits for the schedule's active run; becomes `started`),
+     * `skipped_overlap`, `missed` (older than the catch-up window or collapsed into a later fire), `failed`
+     * (the engine refused the run; see `error`).
+     *
+     */
+    outcome: 'started' | 'skipped_overlap' | 'buffered' | 'missed' | 'failed';
+    fired_at: string | null;
+    run_id: string | null;
+    /**
+     * The run's status now (null without a run).
+     */
+    run_status: 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | null;
+    error: string | null;
+};
+
+export type ScheduleFireList = {
+    items: Array<ScheduleFire>;
 };
 
 /**
@@ -1849,6 +2244,940 @@ export type UpdateAssetResponses = {
 
 export type UpdateAssetResponse = UpdateAssetResponses[keyof UpdateAssetResponses];
 
+export type ReceiveHrLeaverData = {
+    body: HrLeaverPayload;
+    path?: never;
+    query?: never;
+    url: '/hr/leaver';
+};
+
+export type ReceiveHrLeaverErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ReceiveHrLeaverError = ReceiveHrLeaverErrors[keyof ReceiveHrLeaverErrors];
+
+export type ReceiveHrLeaverResponses = {
+    /**
+     * Accepted; one result per leaver event the delivery carried.
+     */
+    202: HrLeaverResponse;
+};
+
+export type ReceiveHrLeaverResponse = ReceiveHrLeaverResponses[keyof ReceiveHrLeaverResponses];
+
+export type ReceiveGraphLeaverNotificationData = {
+    body?: GraphChangeNotificationCollection;
+    path?: never;
+    query?: {
+        /**
+         * Sent by Graph only when the subscription is created or renewed; echoed as text/plain.
+         */
+        validationToken?: string;
+    };
+    url: '/hr/leaver/graph';
+};
+
+export type ReceiveGraphLeaverNotificationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ReceiveGraphLeaverNotificationError = ReceiveGraphLeaverNotificationErrors[keyof ReceiveGraphLeaverNotificationErrors];
+
+export type ReceiveGraphLeaverNotificationResponses = {
+    /**
+     * The validation handshake, the `validationToken` echoed.
+     */
+    200: GraphValidationToken;
+    /**
+     * Accepted; one result per notification.
+     */
+    202: HrLeaverResponse;
+};
+
+export type ReceiveGraphLeaverNotificationResponse = ReceiveGraphLeaverNotificationResponses[keyof ReceiveGraphLeaverNotificationResponses];
+
+export type ListLeaverEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only events from this edge.
+         */
+        source?: LeaverSource;
+        /**
+         * Only events in this status.
+         */
+        status?: LeaverEventStatus;
+        /**
+         * The matched person's email (case-insensitive), or an email or employee id the event named.
+         */
+        person?: string;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/leavers';
+};
+
+export type ListLeaverEventsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListLeaverEventsError = ListLeaverEventsErrors[keyof ListLeaverEventsErrors];
+
+export type ListLeaverEventsResponses = {
+    /**
+     * One page of events and the total matching.
+     */
+    200: LeaverEventPage;
+};
+
+export type ListLeaverEventsResponse = ListLeaverEventsResponses[keyof ListLeaverEventsResponses];
+
+export type ScimGetServiceProviderConfigData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/scim/v2/ServiceProviderConfig';
+};
+
+export type ScimGetServiceProviderConfigErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+};
+
+export type ScimGetServiceProviderConfigError = ScimGetServiceProviderConfigErrors[keyof ScimGetServiceProviderConfigErrors];
+
+export type ScimGetServiceProviderConfigResponses = {
+    /**
+     * What this SCIM server supports.
+     */
+    200: ScimServiceProviderConfig;
+};
+
+export type ScimGetServiceProviderConfigResponse = ScimGetServiceProviderConfigResponses[keyof ScimGetServiceProviderConfigResponses];
+
+export type ScimListResourceTypesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/scim/v2/ResourceTypes';
+};
+
+export type ScimListResourceTypesErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+};
+
+export type ScimListResourceTypesError = ScimListResourceTypesErrors[keyof ScimListResourceTypesErrors];
+
+export type ScimListResourceTypesResponses = {
+    /**
+     * A ListResponse of ResourceType resources.
+     */
+    200: ScimListResponse;
+};
+
+export type ScimListResourceTypesResponse = ScimListResourceTypesResponses[keyof ScimListResourceTypesResponses];
+
+export type ScimGetResourceTypeData = {
+    body?: never;
+    path: {
+        /**
+         * `User` or `Group`.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/scim/v2/ResourceTypes/{name}';
+};
+
+export type ScimGetResourceTypeErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+};
+
+export type ScimGetResourceTypeError = ScimGetResourceTypeErrors[keyof ScimGetResourceTypeErrors];
+
+export type ScimGetResourceTypeResponses = {
+    /**
+     * The resource type.
+     */
+    200: ScimResource;
+};
+
+export type ScimGetResourceTypeResponse = ScimGetResourceTypeResponses[keyof ScimGetResourceTypeResponses];
+
+export type ScimListSchemasData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/scim/v2/Schemas';
+};
+
+export type ScimListSchemasErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+};
+
+export type ScimListSchemasError = ScimListSchemasErrors[keyof ScimListSchemasErrors];
+
+export type ScimListSchemasResponses = {
+    /**
+     * A ListResponse of Schema resources.
+     */
+    200: ScimListResponse;
+};
+
+export type ScimListSchemasResponse = ScimListSchemasResponses[keyof ScimListSchemasResponses];
+
+export type ScimGetSchemaData = {
+    body?: never;
+    path: {
+        /**
+         * The schema URN.
+         */
+        uri: string;
+    };
+    query?: never;
+    url: '/scim/v2/Schemas/{uri}';
+};
+
+export type ScimGetSchemaErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+};
+
+export type ScimGetSchemaError = ScimGetSchemaErrors[keyof ScimGetSchemaErrors];
+
+export type ScimGetSchemaResponses = {
+    /**
+     * The schema.
+     */
+    200: ScimResource;
+};
+
+export type ScimGetSchemaResponse = ScimGetSchemaResponses[keyof ScimGetSchemaResponses];
+
+export type ScimListUsersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * SCIM filter, e.g. `userName eq "ann@example.com"`.
+         */
+        filter?: string;
+        /**
+         * 1-based index of the first result (below 1 counts as 1).
+         */
+        startIndex?: number;
+        /**
+         * Page size (default and maximum 200; negative counts as 0).
+         */
+        count?: number;
+        /**
+         * Comma-separated attributes to return (id and schemas always are).
+         */
+        attributes?: string;
+        /**
+         * Comma-separated attributes to leave out.
+         */
+        excludedAttributes?: string;
+    };
+    url: '/scim/v2/Users';
+};
+
+export type ScimListUsersErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+};
+
+export type ScimListUsersError = ScimListUsersErrors[keyof ScimListUsersErrors];
+
+export type ScimListUsersResponses = {
+    /**
+     * A ListResponse of users in a stable order (creation time, then id).
+     */
+    200: ScimListResponse;
+};
+
+export type ScimListUsersResponse = ScimListUsersResponses[keyof ScimListUsersResponses];
+
+export type ScimCreateUserData = {
+    body: ScimUserInput;
+    path?: never;
+    query?: never;
+    url: '/scim/v2/Users';
+};
+
+export type ScimCreateUserErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    413: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    415: ScimErrorBody;
+};
+
+export type ScimCreateUserError = ScimCreateUserErrors[keyof ScimCreateUserErrors];
+
+export type ScimCreateUserResponses = {
+    /**
+     * The created user.
+     */
+    201: ScimResource;
+};
+
+export type ScimCreateUserResponse = ScimCreateUserResponses[keyof ScimCreateUserResponses];
+
+export type ScimDeleteUserData = {
+    body?: never;
+    path: {
+        /**
+         * The SCIM id (an unknown id is 404).
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Users/{id}';
+};
+
+export type ScimDeleteUserErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimDeleteUserError = ScimDeleteUserErrors[keyof ScimDeleteUserErrors];
+
+export type ScimDeleteUserResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type ScimDeleteUserResponse = ScimDeleteUserResponses[keyof ScimDeleteUserResponses];
+
+export type ScimGetUserData = {
+    body?: never;
+    path: {
+        /**
+         * The SCIM id (an unknown id is 404).
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * Comma-separated attributes to return.
+         */
+        attributes?: string;
+        /**
+         * Comma-separated attributes to leave out.
+         */
+        excludedAttributes?: string;
+    };
+    url: '/scim/v2/Users/{id}';
+};
+
+export type ScimGetUserErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+};
+
+export type ScimGetUserError = ScimGetUserErrors[keyof ScimGetUserErrors];
+
+export type ScimGetUserResponses = {
+    /**
+     * The user.
+     */
+    200: ScimResource;
+};
+
+export type ScimGetUserResponse = ScimGetUserResponses[keyof ScimGetUserResponses];
+
+export type ScimPatchUserData = {
+    body: ScimPatchOp;
+    path: {
+        /**
+         * The SCIM id (an unknown id is 404).
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Users/{id}';
+};
+
+export type ScimPatchUserErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimPatchUserError = ScimPatchUserErrors[keyof ScimPatchUserErrors];
+
+export type ScimPatchUserResponses = {
+    /**
+     * The modified user.
+     */
+    200: ScimResource;
+};
+
+export type ScimPatchUserResponse = ScimPatchUserResponses[keyof ScimPatchUserResponses];
+
+export type ScimReplaceUserData = {
+    body: ScimUserInput;
+    path: {
+        /**
+         * The SCIM id (an unknown id is 404).
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Users/{id}';
+};
+
+export type ScimReplaceUserErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimReplaceUserError = ScimReplaceUserErrors[keyof ScimReplaceUserErrors];
+
+export type ScimReplaceUserResponses = {
+    /**
+     * The replaced user.
+     */
+    200: ScimResource;
+};
+
+export type ScimReplaceUserResponse = ScimReplaceUserResponses[keyof ScimReplaceUserResponses];
+
+export type ScimListGroupsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * SCIM filter, e.g. `displayName eq "Sales"`.
+         */
+        filter?: string;
+        /**
+         * 1-based index of the first result.
+         */
+        startIndex?: number;
+        /**
+         * Page size (default and maximum 200).
+         */
+        count?: number;
+        /**
+         * Comma-separated attributes to return.
+         */
+        attributes?: string;
+        /**
+         * Comma-separated attributes to leave out, e.g. `members`.
+         */
+        excludedAttributes?: string;
+    };
+    url: '/scim/v2/Groups';
+};
+
+export type ScimListGroupsErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+};
+
+export type ScimListGroupsError = ScimListGroupsErrors[keyof ScimListGroupsErrors];
+
+export type ScimListGroupsResponses = {
+    /**
+     * A ListResponse of groups.
+     */
+    200: ScimListResponse;
+};
+
+export type ScimListGroupsResponse = ScimListGroupsResponses[keyof ScimListGroupsResponses];
+
+export type ScimCreateGroupData = {
+    body: ScimGroupInput;
+    path?: never;
+    query?: never;
+    url: '/scim/v2/Groups';
+};
+
+export type ScimCreateGroupErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+};
+
+export type ScimCreateGroupError = ScimCreateGroupErrors[keyof ScimCreateGroupErrors];
+
+export type ScimCreateGroupResponses = {
+    /**
+     * The created group.
+     */
+    201: ScimResource;
+};
+
+export type ScimCreateGroupResponse = ScimCreateGroupResponses[keyof ScimCreateGroupResponses];
+
+export type ScimDeleteGroupData = {
+    body?: never;
+    path: {
+        /**
+         * The SCIM group id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Groups/{id}';
+};
+
+export type ScimDeleteGroupErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimDeleteGroupError = ScimDeleteGroupErrors[keyof ScimDeleteGroupErrors];
+
+export type ScimDeleteGroupResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type ScimDeleteGroupResponse = ScimDeleteGroupResponses[keyof ScimDeleteGroupResponses];
+
+export type ScimGetGroupData = {
+    body?: never;
+    path: {
+        /**
+         * The SCIM group id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * Comma-separated attributes to return.
+         */
+        attributes?: string;
+        /**
+         * Comma-separated attributes to leave out, e.g. `members`.
+         */
+        excludedAttributes?: string;
+    };
+    url: '/scim/v2/Groups/{id}';
+};
+
+export type ScimGetGroupErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+};
+
+export type ScimGetGroupError = ScimGetGroupErrors[keyof ScimGetGroupErrors];
+
+export type ScimGetGroupResponses = {
+    /**
+     * The group.
+     */
+    200: ScimResource;
+};
+
+export type ScimGetGroupResponse = ScimGetGroupResponses[keyof ScimGetGroupResponses];
+
+export type ScimPatchGroupData = {
+    body: ScimPatchOp;
+    path: {
+        /**
+         * The SCIM group id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Groups/{id}';
+};
+
+export type ScimPatchGroupErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimPatchGroupError = ScimPatchGroupErrors[keyof ScimPatchGroupErrors];
+
+export type ScimPatchGroupResponses = {
+    /**
+     * Modified.
+     */
+    204: void;
+};
+
+export type ScimPatchGroupResponse = ScimPatchGroupResponses[keyof ScimPatchGroupResponses];
+
+export type ScimReplaceGroupData = {
+    body: ScimGroupInput;
+    path: {
+        /**
+         * The SCIM group id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/scim/v2/Groups/{id}';
+};
+
+export type ScimReplaceGroupErrors = {
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    400: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    401: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    403: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    404: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    412: ScimErrorBody;
+};
+
+export type ScimReplaceGroupError = ScimReplaceGroupErrors[keyof ScimReplaceGroupErrors];
+
+export type ScimReplaceGroupResponses = {
+    /**
+     * The replaced group.
+     */
+    200: ScimResource;
+};
+
+export type ScimReplaceGroupResponse = ScimReplaceGroupResponses[keyof ScimReplaceGroupResponses];
+
+export type ListScimLogsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only requests answered with this HTTP status.
+         */
+        status?: number;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/scim/logs';
+};
+
+export type ListScimLogsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListScimLogsError = ListScimLogsErrors[keyof ListScimLogsErrors];
+
+export type ListScimLogsResponses = {
+    /**
+     * One page of SCIM requests, newest first, and the total matching.
+     */
+    200: ScimLogList;
+};
+
+export type ListScimLogsResponse = ListScimLogsResponses[keyof ListScimLogsResponses];
+
 export type ListScriptModulesData = {
     body?: never;
     path?: never;
@@ -2011,6 +3340,303 @@ export type GetScriptModuleVersionResponses = {
 };
 
 export type GetScriptModuleVersionResponse = GetScriptModuleVersionResponses[keyof GetScriptModuleVersionResponses];
+
+export type ListSchedulesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/schedules';
+};
+
+export type ListSchedulesErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListSchedulesError = ListSchedulesErrors[keyof ListSchedulesErrors];
+
+export type ListSchedulesResponses = {
+    /**
+     * Every schedule, ordered by name.
+     */
+    200: ScheduleList;
+};
+
+export type ListSchedulesResponse = ListSchedulesResponses[keyof ListSchedulesResponses];
+
+export type CreateScheduleData = {
+    body: ScheduleCreate;
+    path?: never;
+    query?: never;
+    url: '/admin/schedules';
+};
+
+export type CreateScheduleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateScheduleError = CreateScheduleErrors[keyof CreateScheduleErrors];
+
+export type CreateScheduleResponses = {
+    /**
+     * The schedule created.
+     */
+    201: Schedule;
+};
+
+export type CreateScheduleResponse = CreateScheduleResponses[keyof CreateScheduleResponses];
+
+export type DeleteScheduleData = {
+    body?: never;
+    path: {
+        /**
+         * Schedule id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/schedules/{id}';
+};
+
+export type DeleteScheduleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type DeleteScheduleError = DeleteScheduleErrors[keyof DeleteScheduleErrors];
+
+export type DeleteScheduleResponses = {
+    /**
+     * Deleted.
+     */
+    204: void;
+};
+
+export type DeleteScheduleResponse = DeleteScheduleResponses[keyof DeleteScheduleResponses];
+
+export type GetScheduleData = {
+    body?: never;
+    path: {
+        /**
+         * Schedule id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/schedules/{id}';
+};
+
+export type GetScheduleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetScheduleError = GetScheduleErrors[keyof GetScheduleErrors];
+
+export type GetScheduleResponses = {
+    /**
+     * The schedule.
+     */
+    200: Schedule;
+};
+
+export type GetScheduleResponse = GetScheduleResponses[keyof GetScheduleResponses];
+
+export type UpdateScheduleData = {
+    body: ScheduleUpdate;
+    path: {
+        /**
+         * Schedule id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/schedules/{id}';
+};
+
+export type UpdateScheduleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type UpdateScheduleError = UpdateScheduleErrors[keyof UpdateScheduleErrors];
+
+export type UpdateScheduleResponses = {
+    /**
+     * The schedule as changed.
+     */
+    200: Schedule;
+};
+
+export type UpdateScheduleResponse = UpdateScheduleResponses[keyof UpdateScheduleResponses];
+
+export type ListScheduleRunsData = {
+    body?: never;
+    path: {
+        /**
+         * Schedule id.
+         */
+        id: string;
+    };
+    query?: {
+        /**
+         * At most this many entries.
+         */
+        limit?: number;
+    };
+    url: '/admin/schedules/{id}/runs';
+};
+
+export type ListScheduleRunsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type ListScheduleRunsError = ListScheduleRunsErrors[keyof ListScheduleRunsErrors];
+
+export type ListScheduleRunsResponses = {
+    /**
+     * The fires, newest first.
+     */
+    200: ScheduleFireList;
+};
+
+export type ListScheduleRunsResponse = ListScheduleRunsResponses[keyof ListScheduleRunsResponses];
+
+export type TriggerScheduleData = {
+    body?: never;
+    path: {
+        /**
+         * Schedule id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/schedules/{id}/trigger';
+};
+
+export type TriggerScheduleErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type TriggerScheduleError = TriggerScheduleErrors[keyof TriggerScheduleErrors];
+
+export type TriggerScheduleResponses = {
+    /**
+     * The fire recorded.
+     */
+    201: ScheduleFire;
+};
+
+export type TriggerScheduleResponse = TriggerScheduleResponses[keyof TriggerScheduleResponses];
 
 export type ListIntegrationModelsData = {
     body?: never;

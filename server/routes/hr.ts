@@ -1,0 +1,105 @@
+import type { Logger } from '../../adapter';
+import type { RouteModule } from '../app';
+import type { GraphChangeNotification, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
+import type { Principal } from '../auth/principal';
+import { badRequest, unauthenticated } from '../errors';
+import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/leaver';
+import { graphClientStateMatches, graphItems, hrLeaverItems, isGraphCollection, type HrLeaverItem } from './hr-payloads';
+
+/** How the edge authenticated, for the leaver event's audit row (never the credential itself). */
+function credentialOf(p: Principal | undefined): string {
+  if (!p) return 'client_state';
+  return p.kind === 'token' ? `token:${p.name}` : p.kind === 'hmac' ? 'hmac' : 'admin_key';
+}
+
+function messageOf(r: { status: string; revokedOrders: number[]; cancelledOrders: number[] }): string {
+  switch (r.status) {
+    case 'no_matching_user':
+      return 'no matching user';
+    case 'duplicate':
+      return 'duplicate delivery: nothing changed';
+    case 'scheduled':
+      return 'scheduled for its effective time';
+    default:
+      return `${r.revokedOrders.length} order(s) revoked, ${r.cancelledOrders.length} cancelled`;
+  }
+}
+
+/** Runs each leaver event of a delivery in turn (each its own transaction); ignored items are only answered. */
+async function runItems(deps: LeaverDeps, items: HrLeaverItem[], credential: string, requestId: string | undefined): Promise<HrLeaverResult[]> {
+  const results: HrLeaverResult[] = [];
+  for (const item of items) {
+    if (item.kind === 'ignored') {
+      results.push({ status: 'ignored', event_id: null, source: item.source, revoked_orders: [], cancelled_orders: [], message: item.message });
+      continue;
+    }
+    const r = await processLeaverEvent(deps, { ...item.input, triggeredBy: item.triggeredBy, credential, ...(requestId ? { requestId } : {}) });
+    results.push({
+      status: r.status,
+      event_id: r.eventId,
+      source: item.input.source,
+      revoked_orders: r.revokedOrders,
+      cancelled_orders: r.cancelledOrders,
+      message: messageOf(r),
+    });
+  }
+  return results;
+}
+
+/** Refuses (401) a Graph delivery whose clientState is not ours, and logs it without the values sent. */
+async function checkGraph(deps: LeaverDeps, logger: Logger, notifications: readonly GraphChangeNotification[], ip: string | undefined) {
+  if (await graphClientStateMatches(deps.db, notifications)) return;
+  logger.warn('graph notification refused: clientState does not match hr.graph_client_state', {
+    subscriptionIds: [...new Set(notifications.map((n) => n.subscriptionId ?? null))],
+    notifications: notifications.length,
+    ip,
+  });
+  throw unauthenticated('clientState does not match this subscription');
+}
+
+const toLeaverEvent = (e: LeaverEventView): LeaverEvent => ({
+  ...e,
+  identity: {
+    email: e.identity.email ?? null,
+    userName: e.identity.userName ?? null,
+    externalId: e.identity.externalId ?? null,
+    employeeId: e.identity.employeeId ?? null,
+  },
+  effective_at: e.effective_at ? e.effective_at.toISOString() : null,
+  created_at: e.created_at.toISOString(),
+  processed_at: e.processed_at ? e.processed_at.toISOString() : null,
+});
+
+/**
+ * The HR edge of the leaver flow. `POST /hr/leaver` is authenticated before the handler (bearer `hr:leaver`
+ * or HMAC); `POST /hr/leaver/graph` is public and authenticated here by the Graph subscription's clientState.
+ */
+export const hrHandlers: RouteModule = ({ db, queue, logger }) => {
+  const deps: LeaverDeps = { db, queue, logger };
+  return {
+    receiveHrLeaver: async ({ body, principal, requestId, req }) => {
+      if (!principal) throw unauthenticated('credentials required');
+      if (isGraphCollection(body)) await checkGraph(deps, logger, body.value, req.ip);
+      const results = await runItems(deps, hrLeaverItems(body), credentialOf(principal), requestId);
+      return { status: 202, body: { results } };
+    },
+
+    receiveGraphLeaverNotification: async ({ body, query, requestId, req }) => {
+      // The subscription handshake: Graph waits for its token back, as text/plain, within 10 seconds.
+      if (query.validationToken !== undefined) {
+        return { status: 200, text: query.validationToken, contentType: 'text/plain; charset=utf-8', headers: { 'X-Content-Type-Options': 'nosniff' } };
+      }
+      if (!body || !Array.isArray(body.value)) throw badRequest('expected Graph change notifications (a JSON object with `value`)');
+      await checkGraph(deps, logger, body.value, req.ip);
+      const results = await runItems(deps, graphItems(body), credentialOf(undefined), requestId);
+      return { status: 202, body: { results } };
+    },
+
+    listLeaverEvents: async ({ query }) => {
+      const limit = query.limit ?? 50;
+      const offset = query.offset ?? 0;
+      const page = await listLeaverEvents(db, { source: query.source, status: query.status, person: query.person }, { limit, offset });
+      return { status: 200, body: { items: page.items.map(toLeaverEvent), total: page.total, limit, offset } };
+    },
+  };
+};
