@@ -1,15 +1,17 @@
 // Schedules on a real engine (PGlite, or PostgreSQL with DATABASE_URL): the scheduler tick with an injected clock
 // (on-time fires, overlap policies, catch-up after downtime, refused runs), at-most-once with two schedulers racing
 // on one database (on PostgreSQL each with its own pool and engine), and the HTTP API.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import request from 'supertest';
 import { createJobQueue, createLogger, createPostgresDatabase, type Database, type JobQueue } from '../../adapter';
 import { buildApp } from '../../server/app';
 import { buildConfig } from '../../server/config';
 import { hashSecret } from '../../server/domain/token-hash';
 import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engine';
-import { createSchedule, createScheduler, listScheduleFires, type Schedule, type ScheduleInput, type Scheduler } from '../../workflows/schedules';
+import { createSchedule, createScheduler, listScheduleFires, startScheduler, type Schedule, type ScheduleInput, type Scheduler, type TickReport } from '../../workflows/schedules';
 import { testEngine } from '../support/db';
-import { createEngineHarness, linear, type EngineHarness } from '../support/workflow-engine';
+import { createEngineHarness, linear, sleep, type EngineHarness } from '../support/workflow-engine';
 
 const ADMIN_KEY = 'schedules-admin-key-0123456789abcdef';
 const logger = createLogger({ silent: true });
@@ -22,6 +24,7 @@ const setClock = (s: string) => (clock = new Date(s));
 let openGate: () => void = () => undefined;
 let gate: Promise<void> = Promise.resolve();
 function closeGate(): void {
+  openGate();
   gate = new Promise<void>((r) => (openGate = r));
 }
 
@@ -39,6 +42,12 @@ beforeAll(async () => {
 afterAll(async () => {
   openGate();
   await h.close();
+});
+
+// Each test looks at its own schedules: earlier ones stop, so a later clock does not fire them too.
+afterEach(async () => {
+  openGate();
+  await h.t.db.query(`UPDATE schedules SET enabled = false, next_fire_at = NULL`);
 });
 
 let seq = 0;
@@ -79,6 +88,23 @@ describe('scheduler tick', () => {
   test('a time zone schedule fires at its local wall time', async () => {
     const s = await schedule({ cron: '0 9 * * *', timeZone: 'Europe/Berlin' }, '2026-07-01T05:00:00Z');
     expect(s.nextFireAt).toBe('2026-07-01T07:00:00.000Z');
+  });
+
+  test('Europe/Berlin across DST: 02:30 fires at 03:00 on spring-forward day and once on fall-back day', async () => {
+    const spring = await schedule({ cron: '30 2 * * *', timeZone: 'Europe/Berlin', overlapPolicy: 'allow' }, '2026-03-28T12:00:00Z');
+    expect(spring.nextFireAt).toBe('2026-03-29T01:00:00.000Z'); // 03:00 CEST: 02:30 does not exist that night
+    const sch = scheduler();
+    setClock('2026-03-29T01:00:05Z');
+    expect((await sch.tick()).started).toBe(1);
+    await h.t.db.query(`UPDATE schedules SET enabled = false WHERE id = $1`, [spring.id]);
+    const fall = await schedule({ cron: '30 2 * * *', timeZone: 'Europe/Berlin', overlapPolicy: 'allow' }, '2026-10-24T12:00:00Z');
+    setClock('2026-10-25T00:30:05Z'); // 02:30 CEST, the first 02:30
+    expect((await sch.tick()).started).toBe(1);
+    setClock('2026-10-25T01:30:05Z'); // 02:30 CET, the repeated 02:30: no second fire
+    expect((await sch.tick()).started).toBe(0);
+    expect((await fires(fall)).map((f) => f.scheduledFor)).toEqual(['2026-10-25T00:30:00.000Z']);
+    const { rows } = await h.t.db.query<{ next_fire_at: Date | string }>(`SELECT next_fire_at FROM schedules WHERE id = $1`, [fall.id]);
+    expect(new Date(rows[0]!.next_fire_at).toISOString()).toBe('2026-10-26T01:30:00.000Z');
   });
 
   test('overlap skip: a fire while the previous run is active is recorded skipped_overlap', async () => {
@@ -180,6 +206,49 @@ describe('scheduler tick', () => {
   });
 });
 
+describe('history retention', () => {
+  test('fires older than the retention are pruned; buffered ones are kept', async () => {
+    const s = await schedule({ cron: '0 * * * *' }, '2026-09-01T00:30:00Z');
+    setClock('2026-09-01T03:10:00Z'); // down since 00:30: 01:00, 02:00 and 03:00 are missed
+    await scheduler().tick();
+    expect(await fires(s)).toHaveLength(3);
+    await h.t.db.query(`INSERT INTO schedule_fires (schedule_id, scheduled_for, outcome) VALUES ($1, '2026-08-01T00:00:00Z', 'buffered')`, [s.id]);
+    setClock('2026-09-03T02:30:00Z');
+    const pruner = createScheduler({ db: h.t.db, engine: h.engine, logger, historyRetentionDays: 2, now: () => clock });
+    await h.t.db.query(`UPDATE schedules SET enabled = false WHERE id = $1`, [s.id]);
+    await pruner.tick();
+    // 01:00 and 02:00 on 09-01 are older than two days; 03:00 is not; the buffered fire stays.
+    expect((await fires(s)).map((f) => [f.scheduledFor, f.outcome])).toEqual([
+      ['2026-08-01T00:00:00.000Z', 'buffered'],
+      ['2026-09-01T03:00:00.000Z', 'missed'],
+    ]);
+    await h.t.db.query(`DELETE FROM schedule_fires WHERE schedule_id = $1 AND outcome = 'buffered'`, [s.id]);
+  });
+});
+
+describe('startScheduler', () => {
+  test('ticks on its own every tickMs until stopped', async () => {
+    const s = await schedule({ cron: '*/10 * * * *', overlapPolicy: 'allow' }, '2026-08-01T00:05:00Z');
+    const sch = startScheduler({ db: h.t.db, engine: h.engine, logger, tickMs: 20, lateToleranceMs: 60_000, now: () => clock });
+    try {
+      setClock('2026-08-01T00:10:01Z');
+      for (let i = 0; i < 100 && (await fires(s)).length < 1; i++) await sleep(20);
+      setClock('2026-08-01T00:20:01Z');
+      for (let i = 0; i < 100 && (await fires(s)).length < 2; i++) await sleep(20);
+    } finally {
+      await sch.stop();
+    }
+    expect((await fires(s)).map((f) => [f.scheduledFor.slice(11, 16), f.outcome])).toEqual([
+      ['00:10', 'started'],
+      ['00:20', 'started'],
+    ]);
+    // Stopped: a further due slot stays unfired.
+    setClock('2026-08-01T00:30:01Z');
+    await sleep(100);
+    expect(await fires(s)).toHaveLength(2);
+  });
+});
+
 describe('two schedulers on one database', () => {
   let second: { db: Database; queue: JobQueue; engine: WorkflowEngine } | undefined;
 
@@ -232,6 +301,43 @@ describe('two schedulers on one database', () => {
   });
 });
 
+describe('two scheduler processes', () => {
+  // Skipped on PGlite: it is an in-memory database inside this process, which no other process can reach (the
+  // two-schedulers-in-one-process test above covers PGlite).
+  const onPostgres = testEngine === 'postgres' ? test : test.skip;
+  onPostgres(`each slot fires at most once with two scheduler processes racing${testEngine === 'postgres' ? '' : ' (PostgreSQL only)'}`, async () => {
+    const many: Schedule[] = [];
+    for (let i = 0; i < 20; i++) many.push(await schedule({ cron: '* * * * *', overlapPolicy: 'allow' }, '2026-07-01T00:00:30Z'));
+    const clocks = [1, 2, 3].map((m) => `2026-07-01T00:0${m}:05Z`).join(',');
+    const startAt = String(Date.now() + 1500);
+    const run = () =>
+      new Promise<TickReport>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'support', 'scheduler-process.ts')], {
+          env: { ...process.env, SCHEDULER_DATABASE_URL: h.t.url, SCHEDULER_CLOCKS: clocks, TICKS_PER_CLOCK: '3', START_AT: startAt },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as TickReport) : reject(new Error(`scheduler process exited ${code}`))));
+      });
+    const reports = await Promise.all([run(), run()]);
+    expect(reports[0]!.started + reports[1]!.started).toBe(20 * 3);
+    for (const s of many) {
+      const list = await fires(s);
+      expect(list.map((f) => [f.scheduledFor.slice(11, 16), f.outcome])).toEqual([
+        ['00:01', 'started'],
+        ['00:02', 'started'],
+        ['00:03', 'started'],
+      ]);
+    }
+    const { rows } = await h.t.db.query<{ n: number }>(
+      `SELECT count(DISTINCT r.id)::int AS n FROM workflow_runs r JOIN schedule_fires f ON f.run_id = r.id WHERE f.schedule_id = ANY($1::uuid[])`,
+      [many.map((s) => s.id)],
+    );
+    expect(rows[0]?.n).toBe(60);
+  }, 60_000);
+});
+
 describe('HTTP API', () => {
   let http: () => request.Agent;
   const admin = { 'X-Admin-Key': ADMIN_KEY };
@@ -261,7 +367,7 @@ describe('HTTP API', () => {
       enabled: true,
       inputs: { pool: 'vdi' },
       last_fired_at: null,
-      created_by: 'admin:admin-key',
+      created_by: 'admin:key',
     });
     expect(typeof created.body.next_fire_at).toBe('string');
     const id = created.body.id as string;
@@ -288,7 +394,7 @@ describe('HTTP API', () => {
     );
     expect(rows.map((r) => r.action)).toEqual(['create', 'update', 'update']);
     expect(rows[2]?.diff).toEqual({ before: { enabled: false, cron: '30 2 * * *', workflow_version: null }, after: { enabled: true, cron: '0 3 * * *', workflow_version: 1 } });
-    expect(rows[0]?.triggered_by).toBe('admin:admin-key');
+    expect(rows[0]?.triggered_by).toBe('admin:key');
 
     const del = await http().delete(`/admin/schedules/${id}`).set(admin);
     expect(del.status).toBe(204);
@@ -353,6 +459,35 @@ describe('HTTP API', () => {
     expect(got.body.last_fired_at).toBe(t1.body.fired_at);
     expect((await http().post('/admin/schedules/00000000-0000-4000-8000-000000000000/trigger').set(admin)).status).toBe(404);
     expect((await http().get('/admin/schedules/00000000-0000-4000-8000-000000000000/runs').set(admin)).status).toBe(404);
+  });
+
+  test('roles: helpdesk and auditor read; only superadmin/admin write', async () => {
+    const mint = async (name: string, scopes: string[], role: string) => {
+      const res = await http().post('/admin/api-tokens').set(admin).send({ name, scopes, role });
+      expect(res.status).toBe(201);
+      return { Authorization: `Bearer ${res.body.token as string}` };
+    };
+    const helpdesk = await mint('sched-helpdesk', ['admin:read'], 'helpdesk');
+    const auditor = await mint('sched-auditor', ['admin:read'], 'auditor');
+    const approver = await mint('sched-approver', ['admin:read'], 'approver');
+    const writer = await mint('sched-admin', ['admin:*'], 'admin');
+    expect((await http().get('/admin/schedules').set(helpdesk)).status).toBe(200);
+    expect((await http().get('/admin/schedules').set(auditor)).status).toBe(200);
+    expect((await http().get('/admin/schedules').set(approver)).status).toBe(403);
+    expect((await http().post('/admin/schedules').set(helpdesk).send({ name: 'x-helpdesk', workflow: 'noop', cron: '0 0 * * *' })).status).toBe(403);
+    const made = await http().post('/admin/schedules').set(writer).send({ name: 'by-admin-token', workflow: 'noop', cron: '0 0 * * *' });
+    expect(made.status).toBe(201);
+    expect(made.body.created_by).toBe('admin:token:sched-admin');
+  });
+
+  test('trigger in a process without a workflow engine is 409 and records nothing', async () => {
+    const bare = buildApp({ db: h.t.db, queue: h.queue, logger, adminKeyHash: async () => hashSecret(ADMIN_KEY) }, buildConfig({ validateResponses: true, adminKey: ADMIN_KEY }));
+    const created = await request(bare).post('/admin/schedules').set(admin).send({ name: 'no-engine', workflow: 'noop', cron: '0 0 * * *' });
+    expect(created.status).toBe(201);
+    const res = await request(bare).post(`/admin/schedules/${created.body.id}/trigger`).set(admin);
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(/no workflow engine/);
+    expect((await request(bare).get(`/admin/schedules/${created.body.id}/runs`).set(admin)).body.items).toEqual([]);
   });
 
   test('without credentials: 401', async () => {

@@ -81,7 +81,7 @@ export async function createEngineHarness(config: Partial<EngineConfig> = {}, ho
       runFailed: async (_tx, run, error) => void hookLog.push(`failed:${run.id}:${error.code}`),
       runCancelled: async (_tx, run) => void hookLog.push(`cancelled:${run.id}`),
     },
-    config: { pollingIntervalSeconds: 0.5, leaseMs: 1500, sweepIntervalMs: 300, childRecheckMs: 5000, ...config },
+    config: { pollingIntervalSeconds: 0.5, leaseMs: 1500, sweepIntervalMs: 300, childRecheckMs: 5000, stopTimeoutMs: 3000, ...config },
   });
   await engine.startWorkers({ teamSize: 3 });
   return {

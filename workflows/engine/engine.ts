@@ -25,7 +25,7 @@ import type PgBoss from 'pg-boss';
 import { QueueName, redact, withLogContext, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { compileWorkflow, WorkflowValidationError, type CompileContext, type CompiledTask, type CompiledWorkflow } from '../document';
 import { renderValue, type TemplateVariables } from '../templating';
-import { BUILTIN_EXECUTORS, stepErrorOf, type BuiltinContext, type BuiltinExecutor, type ChildRunInfo } from './builtins';
+import { BUILTIN_EXECUTORS, stepErrorOf, type BuiltinContext, type ChildRunInfo } from './builtins';
 import { ConcurrencyLimitError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
 import type { ExecutorRegistry, StepContext, StepError, StepResult, TaskExecutor } from './executor';
 import { completeTask, initialState, normaliseState, retryDecision, type RunState } from './graph';
@@ -34,12 +34,10 @@ import type { RunRow } from './run-store';
 import type {
   ConcurrencyLimit,
   EngineHooks,
-  RunError,
   RunRecord,
   RunStatus,
   RunWithSteps,
   StartRunOptions,
-  StepRecord,
   StoredWorkflow,
   WorkflowSummary,
 } from './types';

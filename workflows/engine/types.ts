@@ -1,4 +1,4 @@
-import type { Logger, Queryable } from '../../adapter';
+import type { Queryable } from '../../adapter';
 import type { StepErrorCode, WorkflowDocument } from '../document';
 import type { StepVariables } from '../templating';
 

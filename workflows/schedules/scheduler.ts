@@ -19,6 +19,8 @@ export interface SchedulerOptions {
   lateToleranceMs?: number;
   /** Schedules handled per tick at most, per pass (ms-bounded ticks under a backlog). Default 100. */
   maxPerTick?: number;
+  /** Fire history older than this is deleted, at most once an hour per process (days). Default 90. */
+  historyRetentionDays?: number;
   /** The clock (tests inject one). */
   now?: () => Date;
 }
@@ -48,6 +50,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const lateToleranceMs = options.lateToleranceMs ?? Math.max(60_000, 2 * tickMs);
   const maxPerTick = options.maxPerTick ?? 100;
   const now = options.now ?? (() => new Date());
+  const retentionMs = (options.historyRetentionDays ?? 90) * 86_400_000;
+  let lastPrune = -Infinity;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> | null = null;
   let stopped = true;
@@ -143,6 +147,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const at = now();
     for (let i = 0; i < maxPerTick && (await promoteOneBuffered(at, report)); i++);
     for (let i = 0; i < maxPerTick && (await fireOneDue(at, report)); i++);
+    if (at.getTime() - lastPrune >= 3_600_000) {
+      lastPrune = at.getTime();
+      const pruned = await store.pruneFires(db, new Date(at.getTime() - retentionMs));
+      if (pruned > 0) logger.info('schedule history pruned', { fires: pruned });
+    }
     if (report.started + report.skipped_overlap + report.buffered + report.missed + report.failed > 0) logger.info('schedules fired', { ...report });
     return report;
   }

@@ -235,3 +235,15 @@ export async function selectFires(q: Queryable, scheduleId: string, limit: numbe
   );
   return rows.map(toFire);
 }
+
+/**
+ * Deletes fire history older than `before` (a buffered fire is kept until it starts). Safe for at-most-once: a
+ * schedule's clock never goes back to slots that old, so their keys are not needed any more.
+ */
+export async function pruneFires(q: Queryable, before: Date): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `WITH gone AS (DELETE FROM schedule_fires WHERE scheduled_for < $1 AND outcome <> 'buffered' RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+    [before],
+  );
+  return rows[0]?.n ?? 0;
+}
