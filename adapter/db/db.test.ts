@@ -1,5 +1,6 @@
 import { createTestDatabase, type TestDatabase } from '../../tests/support/db';
 import { listMigrations, migrate, pendingMigrations } from './index';
+import { StatementNames } from './postgres';
 
 describe('database (both engines)', () => {
   let t: TestDatabase;
@@ -38,5 +39,27 @@ describe('database (both engines)', () => {
   test('bigint ids come back as numbers on both engines', async () => {
     const { rows } = await t.db.query<{ n: number }>('SELECT $1::bigint AS n', [42]);
     expect(rows[0]?.n).toBe(42);
+  });
+});
+
+describe('prepared statement names (PostgreSQL)', () => {
+  test('a text is named once it is hot, always with the same name, and one-off texts are never named', () => {
+    const names = new StatementNames();
+    const hot = 'SELECT * FROM orders WHERE id = $1';
+    const seen = Array.from({ length: StatementNames.HOT_AFTER + 2 }, () => names.nameFor(hot));
+    expect(seen.slice(0, StatementNames.HOT_AFTER - 1)).toEqual(Array(StatementNames.HOT_AFTER - 1).fill(undefined));
+    const named = seen[StatementNames.HOT_AFTER - 1];
+    expect(named).toMatch(/^provisio_\d+$/);
+    expect(new Set(seen.slice(StatementNames.HOT_AFTER - 1))).toEqual(new Set([named]));
+    expect(names.nameFor('SELECT 1 WHERE $1::int = 1')).toBeUndefined();
+  });
+
+  test('no more than MAX_NAMES texts are ever named', () => {
+    const names = new StatementNames();
+    let named = 0;
+    for (let i = 0; i < StatementNames.MAX_NAMES + 50; i++) {
+      for (let k = 0; k < StatementNames.HOT_AFTER; k++) if (names.nameFor(`SELECT ${i} WHERE $1::int = 1`) && k === StatementNames.HOT_AFTER - 1) named++;
+    }
+    expect(named).toBe(StatementNames.MAX_NAMES);
   });
 });
