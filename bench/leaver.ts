@@ -6,42 +6,18 @@
 //     the counts are checked afterwards). Three rounds, three people. Target (issue 6): under 5 s.
 //   - SCIM `GET /scim/v2/Users?filter=userName eq "…"` latency (p50/p99) with 100,000 users stored. Target: p99 under 20 ms.
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { createJobQueue, createLogger, createPostgresDatabase, migrate, type Database } from '../adapter';
+import { createJobQueue, createLogger, type Database } from '../adapter';
 import { buildApp } from '../server/app';
 import { buildConfig } from '../server/config';
 import { mintToken } from '../server/domain/api-tokens';
 import type { Scope } from '../server/auth/principal';
+import { createBenchDatabase } from './support/database';
 
-const BASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ORDERS = Number(process.env['BENCH_ORDERS'] ?? 1000);
 const USERS = Number(process.env['BENCH_SCIM_USERS'] ?? 100_000);
 const QUERIES = Number(process.env['BENCH_SCIM_QUERIES'] ?? 2000);
 const ROUNDS = 3;
 const logger = createLogger({ silent: true });
-
-async function createDatabase(): Promise<{ db: Database; drop(): Promise<void> }> {
-  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: BASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(BASE_URL);
-  url.pathname = `/${name}`;
-  const db = createPostgresDatabase({ connectionString: url.toString(), max: 10 });
-  await migrate(db);
-  return {
-    db,
-    async drop() {
-      await db.close();
-      const c = new Client({ connectionString: BASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 async function token(db: Database, name: string, scopes: Scope[]): Promise<string> {
   const { token: raw } = await db.transaction((tx) =>
@@ -53,7 +29,7 @@ async function token(db: Database, name: string, scopes: Scope[]): Promise<strin
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 async function main(): Promise<void> {
-  const { db, drop } = await createDatabase();
+  const { db, drop } = await createBenchDatabase({ max: 10 });
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();
   const config = buildConfig({ validateResponses: false });

@@ -6,10 +6,8 @@ import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Client } from 'pg';
-import { createPostgresDatabase, migrate } from '../adapter';
+import { createBenchDatabase } from './support/database';
 
-const BASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CONNECTIONS = 50;
 const DURATION_S = Number(process.env['BENCH_DURATION_S'] ?? 10);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -21,21 +19,6 @@ interface Figures {
   p99: number;
   non2xx: number;
   errors: number;
-}
-
-async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: BASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(BASE_URL);
-  url.pathname = `/${name}`;
-  try {
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
 }
 
 function start(script: string, args: string[], env: Record<string, string>, readyLine?: RegExp): Promise<ChildProcess> {
@@ -104,15 +87,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(6)} req/s  p50 ${String(f.p50).padStart(3)} ms  p99 ${String(f.p99).padStart(3)} ms  non-2xx ${f.non2xx}  errors ${f.errors}`;
 
 async function main(): Promise<void> {
-  await withDatabase(async (dbUrl) => {
-    const db = createPostgresDatabase({ connectionString: dbUrl });
-    await migrate(db);
+  const { db, url: dbUrl, close, drop } = await createBenchDatabase({ defaultUrl: 'postgres://postgres@127.0.0.1:5432/postgres' });
+  try {
     // A personal type with a per-user quota: every request takes the quota lock, as real orders do.
     const { rows } = await db.query<{ id: number }>(
       `INSERT INTO asset_types (name, assignment_model, max_per_user, attributes)
        VALUES ('Bench seat', 'personal', 1, '[{"key": "project_code", "type": "string", "required": false}]') RETURNING id`,
     );
-    await db.close();
+    await close();
     const distDir = join(__dirname, '..');
     const baseline = await start(join(distDir, 'bench', 'baseline-server.js'), [], {
       DATABASE_URL: dbUrl, PORT: '18601', ASSET_TYPE_ID: String(rows[0]!.id),
@@ -143,7 +125,9 @@ async function main(): Promise<void> {
       await stop(service);
       await stop(baseline);
     }
-  });
+  } finally {
+    await drop();
+  }
 }
 
 main().catch((err: unknown) => {

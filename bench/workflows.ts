@@ -6,17 +6,15 @@
 //   - the engine in one and in two separate worker processes (`bench/workflows.ts --worker`): runs/s and the ratio.
 // Targets (issue 5): engine per step at most 2x the bare job; two worker processes at least 1.6x one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Client } from 'pg';
-import { createJobQueue, createLogger, createPostgresDatabase, migrate, type Database } from '../adapter';
+import { createJobQueue, createLogger, createPostgresDatabase, type Database } from '../adapter';
 import { createWorkflowEngine, type ExecutorRegistry } from '../workflows/engine';
+import { createBenchDatabase } from './support/database';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 1000);
 const STEPS = 5;
 const TEAM = Number(process.env['BENCH_TEAM'] ?? 4);
-const BASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const WORKFLOW = 'bench-noop';
 const logger = createLogger({ silent: true });
 const noop: ExecutorRegistry = { integration: async () => ({ ok: true, output: { ok: true, status: 200, body: null } }) };
@@ -49,29 +47,6 @@ async function worker(url: string): Promise<void> {
   });
 }
 
-async function createDatabase(): Promise<{ db: Database; url: string; drop(): Promise<void> }> {
-  const name = `provisio_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: BASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(BASE_URL);
-  url.pathname = `/${name}`;
-  const db = createPostgresDatabase({ connectionString: url.toString(), max: TEAM + 6 });
-  await migrate(db);
-  return {
-    db,
-    url: url.toString(),
-    async drop() {
-      await db.close();
-      const c = new Client({ connectionString: BASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitForRuns(db: Database, n: number): Promise<void> {
@@ -87,7 +62,7 @@ async function waitForRuns(db: Database, n: number): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3] as string);
-  const t = await createDatabase();
+  const t = await createBenchDatabase({ max: TEAM + 6 });
   const { db } = t;
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();

@@ -20,11 +20,12 @@
  * - `samba -M single` is one process to stop; it needs more than a second to exit after SIGTERM.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Attribute, Change, Client } from 'ldapts';
+import { withDirectoryLock } from './dir-lock';
 
 const run = promisify(execFile);
 
@@ -183,44 +184,9 @@ function runningPid(): number | undefined {
 
 // ---------------------------------------------------------------- lock
 
-/** Runs `fn` holding the machine-wide lock; mkdir is atomic, so concurrent workers and runs queue here. */
-async function withLock<T>(fn: () => Promise<T>, waitMs = 15 * 60_000): Promise<T> {
-  mkdirSync(join(LOCK_DIR, '..'), { recursive: true });
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(join(LOCK_DIR, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      // A holder that died (killed worker) must not block everyone forever.
-      let holder = 0;
-      try {
-        holder = Number(readFileSync(join(LOCK_DIR, 'pid'), 'utf8'));
-      } catch {
-        /* being created or removed right now */
-      }
-      const age = (() => {
-        try {
-          return Date.now() - statSync(LOCK_DIR).mtimeMs;
-        } catch {
-          return 0;
-        }
-      })();
-      if ((holder && !alive(holder)) || (!holder && age > 10_000)) {
-        rmSync(LOCK_DIR, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`samba-ad: lock ${LOCK_DIR} held by pid ${holder} for too long`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(LOCK_DIR, { recursive: true, force: true });
-  }
+/** Runs `fn` holding the machine-wide lock, so concurrent workers and runs queue here. */
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withDirectoryLock(LOCK_DIR, fn, { waitMs: 15 * 60_000, pollMs: 200, label: 'samba-ad: lock' });
 }
 
 // ---------------------------------------------------------------- install, TLS, provision

@@ -14,9 +14,10 @@
  * Run by hand: `npx tsx tests/support/vcsim.ts build` (prints the build time).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { withDirectoryLock } from './dir-lock';
 import { closedPort } from './loopback-server';
 
 const run = promisify(execFile);
@@ -41,52 +42,9 @@ export interface Vcsim {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Runs `fn` holding the build lock; mkdir is atomic, so concurrent workers queue here. */
-async function withLock<T>(fn: () => Promise<T>, waitMs = 10 * 60_000): Promise<T> {
-  mkdirSync(VCSIM_DIR, { recursive: true });
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(join(LOCK_DIR, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder = 0;
-      try {
-        holder = Number(readFileSync(join(LOCK_DIR, 'pid'), 'utf8'));
-      } catch {
-        /* being created or removed right now */
-      }
-      let age = 0;
-      try {
-        age = Date.now() - statSync(LOCK_DIR).mtimeMs;
-      } catch {
-        /* removed meanwhile */
-      }
-      // A holder that died (killed worker) must not block everyone forever.
-      if ((holder && !alive(holder)) || (!holder && age > 10_000)) {
-        rmSync(LOCK_DIR, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`vcsim: build lock ${LOCK_DIR} held by pid ${holder} for too long`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(LOCK_DIR, { recursive: true, force: true });
-  }
+/** Runs `fn` holding the build lock, so concurrent workers queue here. */
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withDirectoryLock(LOCK_DIR, fn, { waitMs: 10 * 60_000, pollMs: 250, label: 'vcsim: build lock' });
 }
 
 async function packagesInstalled(): Promise<boolean> {
