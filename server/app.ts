@@ -22,6 +22,10 @@ import { scriptModuleHandlers } from './routes/script-modules';
 import { scheduleHandlers } from './routes/schedules';
 import type { RequesterDirectory } from './domain/orders';
 import type { WorkflowEngine } from '../workflows/engine';
+// --- route modules: workflows ---
+import { workflowHandlers } from './routes/workflows';
+// --- route modules: approvals ---
+import { approvalHandlers } from './routes/approvals';
 // --- route modules: scim ---
 import { scimHandlers } from './scim/routes';
 import { scimEdge } from './scim/log';
@@ -61,6 +65,10 @@ const ROUTE_MODULES: RouteModule[] = [
   scriptModuleHandlers,
   // --- route modules: schedules ---
   scheduleHandlers,
+  // --- route modules: workflows ---
+  workflowHandlers,
+  // --- route modules: approvals ---
+  approvalHandlers,
   // --- route modules: scim ---
   scimHandlers,
 ];

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { configFromEnv, ConfigError } from './config';
 import { mintTokenFromCli } from './domain/api-tokens';
-import { openRuntime, serve } from './main';
+import { openRuntime, runWorker, serve } from './main';
 import { gatewayConfigFromEnv, serveGateway } from './gateway';
 
 const USAGE = `usage: provisio <command>
 
 commands:
   serve                                          run the HTTP API (and the embedded queue)
+  worker                                         run workflow step workers and the order consumers, without HTTP
   migrate                                        apply pending database migrations and exit
   ad-gateway                                     run the AD gateway (REST over LDAP, openapi/integrations/ad-gateway.yaml)
                                                  on AD_GATEWAY_PORT (default 8090), against the same database for tokens
@@ -29,6 +30,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       await serve(config);
+      return -1; // keeps running
+    case 'worker':
+      await runWorker(config);
       return -1; // keeps running
     case 'ad-gateway':
       await serveGateway(gatewayConfigFromEnv(config));

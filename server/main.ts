@@ -8,6 +8,9 @@ import { loadDemoData } from './domain/demo';
 import { loadIntegrationModelFiles } from './domain/integration-models';
 import { registerIntegrationHealthChecks } from './domain/integration-runtime';
 import { registerLeaverWorker } from './domain/leaver';
+import { supersedeApprovalsHook } from './domain/approvals';
+import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/workflow-runtime';
+import { startScheduler } from '../workflows/schedules';
 
 export interface Runtime {
   db: Database;
@@ -41,8 +44,15 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   await registerIntegrationHealthChecks(rt.queue, rt.db, rt.logger);
   // Leaver events recorded with a future effective_at run when their delayed job comes due.
-  await registerLeaverWorker(rt);
-  const app = buildApp({ ...rt, adminKeyHash: async () => adminKey.hash }, config);
+  // No requester directory is wired into serve() yet, so superseded approvals go to the fallback approver.
+  await registerLeaverWorker({ ...rt, approverHooks: [supersedeApprovalsHook(undefined)] });
+  // One engine per process; its step workers and the order consumers run here (the embedded default).
+  const workflows = createWorkflowRuntime(rt);
+  if (config.demo) await loadSampleWorkflows(workflows.engine, projectPath('workflows', 'definitions'), rt.logger);
+  await workflows.startWorkers();
+  // Cron schedules: every serving process ticks; each slot is claimed in the database, so it fires at most once.
+  const scheduler = startScheduler({ db: rt.db, engine: workflows.engine, logger: rt.logger });
+  const app = buildApp({ ...rt, workflowEngine: workflows.engine, adminKeyHash: async () => adminKey.hash }, config);
   const server = app.listen(config.port, config.host, () => {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });
   });
@@ -55,6 +65,8 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
     // Stop accepting connections; in-flight requests finish, idle keep-alive sockets close.
     server.close(async () => {
+      await scheduler.stop();
+      await workflows.stop();
       await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
       await rt.db.close();
       clearTimeout(force);
@@ -65,4 +77,32 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   return server;
+}
+
+/**
+ * `provisio worker`: the workflow engine's step workers and the order consumers, without HTTP, until SIGTERM or
+ * SIGINT. Run several against one PostgreSQL to scale out.
+ */
+export async function runWorker(config: Readonly<Config>): Promise<WorkflowRuntime> {
+  const rt = await openRuntime(config);
+  const workflows = createWorkflowRuntime(rt);
+  await workflows.startWorkers();
+  rt.logger.info('worker started', { database: rt.db.kind });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.logger.info('shutting down', { signal });
+    const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+    void (async () => {
+      await workflows.stop();
+      await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
+      await rt.db.close();
+      clearTimeout(force);
+      process.exit(0);
+    })();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return workflows;
 }

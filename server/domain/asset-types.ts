@@ -57,6 +57,8 @@ export interface AssetTypeRow {
   deprovision_runbook: string | null;
   reinstall_runbook: string | null;
   deprovision_policy: DeprovisionPolicy;
+  /** Lower-cased email an approval goes to when the requester (or a leaving approver) has no manager. */
+  fallback_approver: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -65,7 +67,7 @@ export interface AssetTypeRow {
 // survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
 const COLUMNS = `id, name, description, assignment_model, pool_size, max_per_user, requires_approval,
   monthly_cost::float8 AS monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
-  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, created_at, updated_at`;
+  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, fallback_approver, created_at, updated_at`;
 
 // jsonb stores object keys in its own order (shortest first); rebuild both JSON columns in a fixed shape so
 // that comparisons, audit diffs and responses do not depend on it.
@@ -201,6 +203,7 @@ export interface AssetTypeFields {
   deprovision_runbook?: string | null;
   reinstall_runbook?: string | null;
   deprovision_policy?: DeprovisionPolicy;
+  fallback_approver?: string | null;
 }
 
 export type AssetTypeCreateInput = AssetTypeFields & { name: string; assignment_model: AssignmentModel };
@@ -268,6 +271,7 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
   if (v.currency !== null && !CURRENCY.test(v.currency)) {
     throw invalidField('/body/currency', 'must be an ISO 4217 code of three capital letters, e.g. EUR');
   }
+  if (v.fallback_approver !== null && !EMAIL.test(v.fallback_approver)) throw invalidField('/body/fallback_approver', 'must be an email address');
   // A cost without a currency cannot be summed in a cost report.
   if (v.monthly_cost !== null && v.currency === null) throw invalidField('/body/currency', 'is required when monthly_cost is set');
   const seen = new Map<string, number>();
@@ -302,6 +306,7 @@ function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
     deprovision_runbook: input.deprovision_runbook ?? null,
     reinstall_runbook: input.reinstall_runbook ?? null,
     deprovision_policy: input.deprovision_policy ?? 'access_only',
+    fallback_approver: input.fallback_approver?.trim().toLowerCase() || null,
   };
 }
 
@@ -313,6 +318,7 @@ function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues
     if (v === undefined) continue;
     if (k === 'data_classification') next.data_classification = { ...current.data_classification, ...change.data_classification };
     else if (k === 'attributes') next.attributes = normaliseAttributes(change.attributes ?? []);
+    else if (k === 'fallback_approver') next.fallback_approver = change.fallback_approver?.trim().toLowerCase() || null;
     else (next as unknown as Record<string, unknown>)[k] = v;
   }
   return next;
@@ -322,7 +328,7 @@ function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues
 const VALUE_COLUMNS = [
   'name', 'description', 'assignment_model', 'pool_size', 'max_per_user', 'requires_approval', 'monthly_cost', 'currency',
   'cost_center', 'data_classification', 'attributes', 'allow_user_lists', 'provision_runbook', 'deprovision_runbook',
-  'reinstall_runbook', 'deprovision_policy',
+  'reinstall_runbook', 'deprovision_policy', 'fallback_approver',
 ] as const satisfies readonly (keyof AssetTypeValues)[];
 
 const params = (v: AssetTypeValues): unknown[] =>

@@ -115,7 +115,7 @@ async function hasScimUsers(q: Queryable): Promise<boolean> {
 
 /**
  * The lower-cased emails the identity resolves to: its email (and a userName that is an email) when the person
- * holds or held an order or is a SCIM user, the order requesters whose snapshot carries the employee id, and the
+ * holds or held an order, is to decide a pending approval, or is a SCIM user, the order requesters whose snapshot carries the employee id, and the
  * userName and emails of the SCIM users matching the userName/email, externalId or employee number.
  * Empty: nobody matched.
  */
@@ -128,7 +128,8 @@ export async function resolvePerson(q: Queryable, identity: LeaverIdentity): Pro
 
   const { rows } = await q.query<{ user_email: string }>(
     `SELECT DISTINCT user_email FROM orders WHERE user_email = ANY($1::text[])
-     UNION SELECT DISTINCT user_email FROM orders WHERE requester_employee_id = ANY($2::text[])`,
+     UNION SELECT DISTINCT user_email FROM orders WHERE requester_employee_id = ANY($2::text[])
+     UNION SELECT DISTINCT approver_email FROM approvals WHERE approver_email = ANY($1::text[]) AND status = 'pending'`,
     [direct, ids],
   );
   for (const r of rows) found.add(r.user_email.toLowerCase());

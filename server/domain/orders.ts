@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { AppError, ErrorCode, conflict, invalidField, notFound } from '../errors';
 import { validateOrderConfig, type AssetTypeRow, type AttributeDef } from './asset-types';
+import { routeNewApproval } from './approvals';
 import { stripSecrets } from './audit';
 import { ACTIVE_STATUSES, OrderStatus, transitionOrder } from './order-status';
 
@@ -17,6 +18,8 @@ export interface RequesterSnapshot {
 /** Looks people up in a directory (Active Directory, an HR system); undefined when the person is not found. */
 export interface RequesterDirectory {
   lookup(email: string): Promise<RequesterSnapshot | undefined>;
+  /** The person's manager (an email), when the directory knows one; approvals are routed to them. */
+  managerOf?(email: string): Promise<string | undefined>;
 }
 
 export type OrderSource = 'api' | 'servicenow' | 'portal';
@@ -369,7 +372,7 @@ async function placeOrder(tx: Queryable, o: PlaceOrder): Promise<OrderRow> {
  * Enqueues the order's job in the same transaction, so the job exists exactly when the order does. The job id was
  * chosen before the order's INSERT and stored by it, which saves an UPDATE on the hot path.
  */
-async function dispatch(deps: OrderDeps, tx: Queryable, row: OrderRow, queue: QueueName, data: object): Promise<void> {
+export async function dispatch(deps: OrderDeps, tx: Queryable, row: OrderRow, queue: QueueName, data: object): Promise<void> {
   if (!row.job_id) throw new Error(`order ${row.id} has no job id to dispatch under`);
   await deps.queue.send(tx, queue, data, { id: row.job_id });
 }
@@ -415,6 +418,7 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
       actor,
     });
     if (dispatched) await dispatch(deps, tx, row, QueueName.ORDER_PROVISION, { orderId: row.id });
+    else await routeNewApproval(tx, deps.directory, row, actor);
     return row;
   });
 }

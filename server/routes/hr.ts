@@ -3,6 +3,7 @@ import type { RouteModule } from '../app';
 import type { GraphChangeNotification, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
 import type { Principal } from '../auth/principal';
 import { badRequest, unauthenticated } from '../errors';
+import { supersedeApprovalsHook } from '../domain/approvals';
 import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/leaver';
 import { graphClientStateMatches, graphItems, hrLeaverItems, isGraphCollection, type HrLeaverItem } from './hr-payloads';
 
@@ -74,8 +75,8 @@ const toLeaverEvent = (e: LeaverEventView): LeaverEvent => ({
  * The HR edge of the leaver flow. `POST /hr/leaver` is authenticated before the handler (bearer `hr:leaver`
  * or HMAC); `POST /hr/leaver/graph` is public and authenticated here by the Graph subscription's clientState.
  */
-export const hrHandlers: RouteModule = ({ db, queue, logger }) => {
-  const deps: LeaverDeps = { db, queue, logger };
+export const hrHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => {
+  const deps: LeaverDeps = { db, queue, logger, approverHooks: [supersedeApprovalsHook(requesterDirectory)] };
   return {
     receiveHrLeaver: async ({ body, principal, requestId, req }) => {
       if (!principal) throw unauthenticated('credentials required');

@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { AppDeps, RouteModule } from '../app';
 import type { HandlerTable } from '../api/handler';
 import { attribution, type Principal } from '../auth/principal';
+import { supersedeApprovalsHook } from '../domain/approvals';
 import { processLeaverEvent } from '../domain/leaver';
 import { listOf, RESOURCE_TYPES, SCHEMAS, serviceProviderConfig } from './discovery';
 import { ScimError } from './errors';
@@ -47,7 +48,7 @@ function patchSetsInactive(ops: ReturnType<typeof readOperations>): boolean {
 async function leave(deps: AppDeps, w: UserWrite['leaver'], a: Actor): Promise<void> {
   if (!w) return;
   await processLeaverEvent(
-    { db: deps.db, queue: deps.queue, logger: deps.logger },
+    { db: deps.db, queue: deps.queue, logger: deps.logger, approverHooks: [supersedeApprovalsHook(deps.requesterDirectory)] },
     {
       source: 'scim',
       identity: w.identity,

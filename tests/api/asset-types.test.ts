@@ -59,6 +59,7 @@ describe('/admin/asset-types', () => {
       expect(res.status).toBe(201);
       expect(res.body).toEqual({
         ...vdi,
+        fallback_approver: null,
         id: expect.any(Number),
         data_classification: { pii: true, phi: false, pci: false },
         attributes: [
@@ -95,6 +96,7 @@ describe('/admin/asset-types', () => {
         deprovision_runbook: null,
         reinstall_runbook: null,
         deprovision_policy: 'access_only',
+        fallback_approver: null,
       });
     });
 

@@ -47,7 +47,7 @@ describe('DEMO=1 catalogue (loadDemoData)', () => {
         monthly_cost: 85,
         data_classification: { pii: true, phi: false, pci: false },
         deprovision_policy: 'reinstall',
-        reinstall_runbook: 'standard-vdi-reinstall',
+        reinstall_runbook: 'Standard VDI - reinstall',
         pool: { free: 5, in_use: 0, reinstall: 0, failed: 0, total: 5, fill_percent: 0, alert: 'none' },
       },
     ]);

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
+import type { ApproveOrderData, ApproveOrderErrors, ApproveOrderResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeclineOrderData, DeclineOrderErrors, DeclineOrderResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, ExportWorkflowData, ExportWorkflowErrors, ExportWorkflowResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetWorkflowData, GetWorkflowErrors, GetWorkflowResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, ImportWorkflowData, ImportWorkflowErrors, ImportWorkflowResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, ListWorkflowsData, ListWorkflowsErrors, ListWorkflowsResponses, ListWorkflowTasksData, ListWorkflowTasksErrors, ListWorkflowTasksResponses, ListWorkflowVersionsData, ListWorkflowVersionsErrors, ListWorkflowVersionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RerunRunData, RerunRunErrors, RerunRunResponses, ResumeRunStepData, ResumeRunStepErrors, ResumeRunStepResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SaveWorkflowData, SaveWorkflowErrors, SaveWorkflowResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, SetWorkflowConcurrencyData, SetWorkflowConcurrencyErrors, SetWorkflowConcurrencyResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -268,6 +268,265 @@ export const updateAsset = <ThrowOnError extends boolean = false>(options: Optio
     responseType: 'json',
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
     url: '/admin/assets/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Approve an order waiting for approval
+ *
+ * Moves the order from `pending_approval` to `processing` and enqueues its `order.provision` job (the job id
+ * is stored on the order), in one transaction with the approval's decision and the audit rows.
+ *
+ * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
+ * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
+ * `approver` must send `approver_email`, and it must be the pending approval's approver (403 otherwise):
+ * token names cannot hold an email, so the approver states who they decide as, and the audit records both
+ * the token and that email. 409 when the order is not waiting for approval.
+ *
+ */
+export const approveOrder = <ThrowOnError extends boolean = false>(options: Options<ApproveOrderData, ThrowOnError>) => (options.client ?? client).post<ApproveOrderResponses, ApproveOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/approve',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Decline an order waiting for approval
+ *
+ * Moves the order from `pending_approval` to `cancelled` (its `error_message` says it was declined and why).
+ *
+ * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
+ * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
+ * `approver` must send `approver_email`, and it must be the pending approval's approver (403 otherwise):
+ * token names cannot hold an email, so the approver states who they decide as, and the audit records both
+ * the token and that email. 409 when the order is not waiting for approval.
+ *
+ */
+export const declineOrder = <ThrowOnError extends boolean = false>(options: Options<DeclineOrderData, ThrowOnError>) => (options.client ?? client).post<DeclineOrderResponses, DeclineOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/decline',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Approvals, newest first
+ *
+ * Every routing of every order that waited for approval, with its decision; superseded rows point to the approval they were handed on to through the newer row's `routed_from_approval_id`.
+ */
+export const listApprovals = <ThrowOnError extends boolean = false>(options?: Options<ListApprovalsData, ThrowOnError>) => (options?.client ?? client).get<ListApprovalsResponses, ListApprovalsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/approvals',
+    ...options
+});
+
+/**
+ * List workflows
+ *
+ * Every stored workflow with its latest version, ordered by name.
+ */
+export const listWorkflows = <ThrowOnError extends boolean = false>(options?: Options<ListWorkflowsData, ThrowOnError>) => (options?.client ?? client).get<ListWorkflowsResponses, ListWorkflowsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows',
+    ...options
+});
+
+/**
+ * Save a workflow (a new version)
+ *
+ * Compiles the document against the configured integrations, script modules and stored workflows, and stores
+ * it as the next version of its name (runs pin the version they started with). A document that does not
+ * compile is refused with 422 whose `errors` point at the task (`/body/tasks/<id>/...`, or
+ * `/body/steps/<index>/...` for a steps document). The document is free-form here: its JSON Schema is the
+ * workflow document schema (draft 2020-12), which OpenAPI 3.0 cannot express.
+ *
+ */
+export const saveWorkflow = <ThrowOnError extends boolean = false>(options: Options<SaveWorkflowData, ThrowOnError>) => (options.client ?? client).post<SaveWorkflowResponses, SaveWorkflowErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The canvas palette
+ *
+ * Every task a designer can drop on a canvas, with its input and output JSON Schema: each built-in kind
+ * (`integration`, `directory`, `webhook`, `script`, `poll`, `evaluate`, `transform`, `child`, `wait`), then
+ * each operation of each configured integration as `<integration>/<operationId>`.
+ *
+ */
+export const listWorkflowTasks = <ThrowOnError extends boolean = false>(options?: Options<ListWorkflowTasksData, ThrowOnError>) => (options?.client ?? client).get<ListWorkflowTasksResponses, ListWorkflowTasksErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/tasks',
+    ...options
+});
+
+/**
+ * Import a workflow file
+ *
+ * Takes a workflow file in our format or an Itential workflow document (recognised by its `tasks` carrying
+ * Itential's `name`/`app`/`variables`). An Itential document is converted: the answer carries the converted
+ * document, the tasks that map onto none of our kinds (`unmapped`) and what changed meaning (`warnings`).
+ * The document is saved (as a new version) only when it compiles; otherwise `saved` is null and `issues`
+ * says why, so the converted document can be fixed and saved with `POST /admin/workflows`.
+ *
+ */
+export const importWorkflow = <ThrowOnError extends boolean = false>(options: Options<ImportWorkflowData, ThrowOnError>) => (options.client ?? client).post<ImportWorkflowResponses, ImportWorkflowErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/import',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get a workflow
+ *
+ * The latest version, or the one `version` names.
+ */
+export const getWorkflow = <ThrowOnError extends boolean = false>(options: Options<GetWorkflowData, ThrowOnError>) => (options.client ?? client).get<GetWorkflowResponses, GetWorkflowErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/{name}',
+    ...options
+});
+
+/**
+ * List a workflow's versions
+ */
+export const listWorkflowVersions = <ThrowOnError extends boolean = false>(options: Options<ListWorkflowVersionsData, ThrowOnError>) => (options.client ?? client).get<ListWorkflowVersionsResponses, ListWorkflowVersionsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/{name}/versions',
+    ...options
+});
+
+/**
+ * Export a workflow as a file
+ *
+ * The stable export (keys in a fixed order, two-space indent, trailing newline) of the latest version or the
+ * one `version` names, as a file download; importing it gives the same document back.
+ *
+ */
+export const exportWorkflow = <ThrowOnError extends boolean = false>(options: Options<ExportWorkflowData, ThrowOnError>) => (options.client ?? client).get<ExportWorkflowResponses, ExportWorkflowErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/{name}/export',
+    ...options
+});
+
+/**
+ * Set a workflow's concurrency limit
+ *
+ * At most `max_active` runs of the workflow (any version) running or waiting at once; a further run waits
+ * (`queue`) or is refused (`reject`). `max_active: null` removes the limit. Audited as `workflow` /
+ * `concurrency`.
+ *
+ */
+export const setWorkflowConcurrency = <ThrowOnError extends boolean = false>(options: Options<SetWorkflowConcurrencyData, ThrowOnError>) => (options.client ?? client).put<SetWorkflowConcurrencyResponses, SetWorkflowConcurrencyErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/workflows/{name}/concurrency',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List workflow runs
+ *
+ * Runs, newest first, filtered by workflow, status or order.
+ */
+export const listRuns = <ThrowOnError extends boolean = false>(options?: Options<ListRunsData, ThrowOnError>) => (options?.client ?? client).get<ListRunsResponses, ListRunsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/runs',
+    ...options
+});
+
+/**
+ * Get a run with its steps
+ *
+ * The run and every attempt of every step (input with secrets redacted, output, times, duration, error).
+ */
+export const getRun = <ThrowOnError extends boolean = false>(options: Options<GetRunData, ThrowOnError>) => (options.client ?? client).get<GetRunResponses, GetRunErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/runs/{id}',
+    ...options
+});
+
+/**
+ * Cancel a run
+ *
+ * A pending, running or waiting run (and its child runs) runs no further step; a step in flight is aborted
+ * and its outcome only recorded. 409 when the run has finished. Audited as `workflow_run` / `cancel`.
+ *
+ */
+export const cancelRun = <ThrowOnError extends boolean = false>(options: Options<CancelRunData, ThrowOnError>) => (options.client ?? client).post<CancelRunResponses, CancelRunErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/runs/{id}/cancel',
+    ...options
+});
+
+/**
+ * Rerun a failed or cancelled run
+ *
+ * Starts a NEW run linked by `rerun_of` (the old run and its steps are kept): `from: failed` keeps the steps
+ * that succeeded and runs the failed one and those it cut off; `from: start` runs everything again. An order's
+ * run moves its order back into the flow. 409 unless the run failed or was cancelled. Audited as
+ * `workflow_run` / `rerun`.
+ *
+ */
+export const rerunRun = <ThrowOnError extends boolean = false>(options: Options<RerunRunData, ThrowOnError>) => (options.client ?? client).post<RerunRunResponses, RerunRunErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/runs/{id}/rerun',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Resume a waiting step
+ *
+ * Resumes a `wait` task that waits until resumed; `data` becomes its output's `data`. 409 when the run is not
+ * active or the step is not such a wait. Audited as `workflow_run` / `resume`.
+ *
+ */
+export const resumeRunStep = <ThrowOnError extends boolean = false>(options: Options<ResumeRunStepData, ThrowOnError>) => (options.client ?? client).post<ResumeRunStepResponses, ResumeRunStepErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/runs/{id}/steps/{stepId}/resume',
     ...options,
     headers: {
         'Content-Type': 'application/json',

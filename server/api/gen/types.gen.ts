@@ -266,6 +266,10 @@ export type AssetTypeCreate = {
     deprovision_runbook?: string | null;
     reinstall_runbook?: string | null;
     deprovision_policy?: DeprovisionPolicy;
+    /**
+     * Approver of orders whose requester has no manager in the directory, and of approvals a leaving approver hands on; stored lower-cased.
+     */
+    fallback_approver?: string | null;
 };
 
 /**
@@ -288,6 +292,7 @@ export type AssetTypeUpdate = {
     deprovision_runbook?: string | null;
     reinstall_runbook?: string | null;
     deprovision_policy?: DeprovisionPolicy;
+    fallback_approver?: string | null;
 };
 
 /**
@@ -324,6 +329,7 @@ export type AssetType = {
     deprovision_runbook: string | null;
     reinstall_runbook: string | null;
     deprovision_policy: DeprovisionPolicy;
+    fallback_approver: string | null;
     pool: AssetPoolCounts;
     created_at: string;
     updated_at: string;
@@ -395,6 +401,269 @@ export type AssetList = {
     total: number;
     limit: number;
     offset: number;
+};
+
+/**
+ * `pending` (waiting for its approver), `approved`, `declined`, `superseded` (its approver left; re-routed).
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded';
+
+export type Approval = {
+    id: number;
+    order_id: number;
+    /**
+     * Lower-cased.
+     */
+    approver_email: string;
+    status: ApprovalStatus;
+    /**
+     * The superseded approval this one replaces.
+     */
+    routed_from_approval_id: number | null;
+    /**
+     * Why it went to this approver (`manager`, `fallback_approver`, …), or why it was decided or superseded.
+     */
+    reason: string | null;
+    decided_at: string | null;
+    /**
+     * Who decided or superseded it (`manager@example.com (approver:token:mgr)`, `admin:key`, `hr:workday`, …).
+     */
+    decided_by: string | null;
+    created_at: string;
+};
+
+export type ApprovalPage = {
+    items: Array<Approval>;
+    total: number;
+    limit: number;
+    offset: number;
+};
+
+export type ApprovalDecisionInput = {
+    /**
+     * The approver the caller decides as (required of `approver` tokens).
+     */
+    approver_email?: string;
+    reason?: string;
+};
+
+/**
+ * `approval` is the decided approval; left out for an order that had no approver (decided by an admin).
+ */
+export type ApprovalDecision = {
+    order_id: number;
+    order_status: 'processing' | 'cancelled';
+    /**
+     * The order's `order.provision` job (approved orders).
+     */
+    job_id: string | null;
+    approval?: Approval;
+};
+
+/**
+ * A workflow document (`name`, `description`, `inputSchema`, `tasks` + `transitions` or a linear `steps`
+ * list, `canvas`), or an Itential workflow document on import. Its schema is draft 2020-12 (see
+ * `WORKFLOW_DOCUMENT_SCHEMA`); the server checks it on save.
+ *
+ */
+export type WorkflowDocument = {
+    [key: string]: unknown;
+};
+
+export type WorkflowSummary = {
+    name: string;
+    latest_version: number;
+    description: string;
+    updated_at: string;
+};
+
+export type WorkflowList = {
+    items: Array<WorkflowSummary>;
+};
+
+export type StoredWorkflow = {
+    name: string;
+    version: number;
+    document: WorkflowDocument;
+    created_at: string;
+    created_by: string;
+};
+
+/**
+ * The stored version; null when the document does not compile.
+ */
+export type WorkflowImportSaved = {
+    name: string;
+    version: number;
+    document: WorkflowDocument;
+    created_at: string;
+    created_by: string;
+} | null;
+
+export type WorkflowVersionList = {
+    name: string;
+    versions: Array<number>;
+};
+
+export type WorkflowIssue = {
+    /**
+     * Pointer into the request body.
+     */
+    path: string;
+    message: string;
+};
+
+export type WorkflowUnmappedTask = {
+    task_id: string;
+    /**
+     * Itential's method name.
+     */
+    name: string;
+    app: string | null;
+    type: string | null;
+    reason: string;
+};
+
+export type WorkflowImportWarning = {
+    task_id: string | null;
+    message: string;
+};
+
+export type WorkflowImportResult = {
+    format: 'provisio' | 'itential';
+    document: WorkflowDocument;
+    unmapped: Array<WorkflowUnmappedTask>;
+    warnings: Array<WorkflowImportWarning>;
+    saved: WorkflowImportSaved;
+    /**
+     * Why it was not saved (empty when saved).
+     */
+    issues: Array<WorkflowIssue>;
+};
+
+export type WorkflowConcurrency = {
+    /**
+     * Runs running or waiting at once; null: no limit.
+     */
+    max_active: number | null;
+    on_limit?: 'queue' | 'reject';
+};
+
+export type WorkflowPaletteTask = {
+    /**
+     * The kind, or `<integration>/<operationId>`.
+     */
+    name: string;
+    source: 'builtin' | 'integration';
+    /**
+     * The task kind to write in the document.
+     */
+    kind: string;
+    description: string;
+    /**
+     * For integration operations.
+     */
+    integration?: string;
+    operationId?: string;
+    method?: string;
+    path?: string;
+    /**
+     * JSON Schema of the task input.
+     */
+    inputSchema: {
+        [key: string]: unknown;
+    };
+    /**
+     * JSON Schema of the task output.
+     */
+    outputSchema: {
+        [key: string]: unknown;
+    };
+};
+
+export type WorkflowPalette = {
+    items: Array<WorkflowPaletteTask>;
+};
+
+export type RunStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+
+export type RunErrorInfo = {
+    code: string;
+    message: string;
+    step_id: string | null;
+} | null;
+
+export type WorkflowRun = {
+    id: string;
+    workflow: string;
+    version: number;
+    status: RunStatus;
+    inputs: {
+        [key: string]: unknown;
+    };
+    /**
+     * {order, asset, params}
+     */
+    variables: {
+        [key: string]: unknown;
+    };
+    lock_key: string | null;
+    error: RunErrorInfo;
+    created_by: string | null;
+    created_at: string;
+    started_at: string | null;
+    finished_at: string | null;
+    parent_run_id: string | null;
+    rerun_of: string | null;
+    /**
+     * The order whose phase the run carries out.
+     */
+    order_id: number | null;
+};
+
+export type WorkflowRunList = {
+    items: Array<WorkflowRun>;
+};
+
+export type RunStepError = {
+    code: string;
+    message: string;
+} | null;
+
+export type WorkflowRunStep = {
+    id: number;
+    step_id: string;
+    kind: string;
+    attempt: number;
+    status: 'running' | 'waiting' | 'succeeded' | 'failed' | 'abandoned' | 'cancelled';
+    /**
+     * The rendered input, secrets redacted.
+     */
+    input: unknown;
+    /**
+     * The structured output.
+     */
+    output: unknown;
+    error: RunStepError;
+    started_at: string;
+    finished_at: string | null;
+    duration_ms: number | null;
+    idempotency_key: string;
+};
+
+export type WorkflowRunDetail = WorkflowRun & {
+    steps: Array<WorkflowRunStep>;
+};
+
+export type RunRerun = {
+    from: 'failed' | 'start';
+};
+
+export type RunResume = {
+    /**
+     * Becomes the wait task's output `data`.
+     */
+    data?: unknown;
 };
 
 /**
@@ -2243,6 +2512,692 @@ export type UpdateAssetResponses = {
 };
 
 export type UpdateAssetResponse = UpdateAssetResponses[keyof UpdateAssetResponses];
+
+export type ApproveOrderData = {
+    body?: ApprovalDecisionInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/approve';
+};
+
+export type ApproveOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ApproveOrderError = ApproveOrderErrors[keyof ApproveOrderErrors];
+
+export type ApproveOrderResponses = {
+    /**
+     * The decision, the order's new status and (on approval) its provision job.
+     */
+    200: ApprovalDecision;
+};
+
+export type ApproveOrderResponse = ApproveOrderResponses[keyof ApproveOrderResponses];
+
+export type DeclineOrderData = {
+    body?: ApprovalDecisionInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/decline';
+};
+
+export type DeclineOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type DeclineOrderError = DeclineOrderErrors[keyof DeclineOrderErrors];
+
+export type DeclineOrderResponses = {
+    /**
+     * The decision, the order's new status and (on approval) its provision job.
+     */
+    200: ApprovalDecision;
+};
+
+export type DeclineOrderResponse = DeclineOrderResponses[keyof DeclineOrderResponses];
+
+export type ListApprovalsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only approvals routed to this email (case-insensitive).
+         */
+        approver?: string;
+        /**
+         * Only approvals in this status.
+         */
+        status?: ApprovalStatus;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/approvals';
+};
+
+export type ListApprovalsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListApprovalsError = ListApprovalsErrors[keyof ListApprovalsErrors];
+
+export type ListApprovalsResponses = {
+    /**
+     * One page of approvals and the total matching.
+     */
+    200: ApprovalPage;
+};
+
+export type ListApprovalsResponse = ListApprovalsResponses[keyof ListApprovalsResponses];
+
+export type ListWorkflowsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/workflows';
+};
+
+export type ListWorkflowsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListWorkflowsError = ListWorkflowsErrors[keyof ListWorkflowsErrors];
+
+export type ListWorkflowsResponses = {
+    /**
+     * The workflows.
+     */
+    200: WorkflowList;
+};
+
+export type ListWorkflowsResponse = ListWorkflowsResponses[keyof ListWorkflowsResponses];
+
+export type SaveWorkflowData = {
+    body: WorkflowDocument;
+    path?: never;
+    query?: never;
+    url: '/admin/workflows';
+};
+
+export type SaveWorkflowErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type SaveWorkflowError = SaveWorkflowErrors[keyof SaveWorkflowErrors];
+
+export type SaveWorkflowResponses = {
+    /**
+     * The stored version.
+     */
+    201: StoredWorkflow;
+};
+
+export type SaveWorkflowResponse = SaveWorkflowResponses[keyof SaveWorkflowResponses];
+
+export type ListWorkflowTasksData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/workflows/tasks';
+};
+
+export type ListWorkflowTasksErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListWorkflowTasksError = ListWorkflowTasksErrors[keyof ListWorkflowTasksErrors];
+
+export type ListWorkflowTasksResponses = {
+    /**
+     * The palette.
+     */
+    200: WorkflowPalette;
+};
+
+export type ListWorkflowTasksResponse = ListWorkflowTasksResponses[keyof ListWorkflowTasksResponses];
+
+export type ImportWorkflowData = {
+    body: WorkflowDocument;
+    path?: never;
+    query?: never;
+    url: '/admin/workflows/import';
+};
+
+export type ImportWorkflowErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ImportWorkflowError = ImportWorkflowErrors[keyof ImportWorkflowErrors];
+
+export type ImportWorkflowResponses = {
+    /**
+     * The import outcome.
+     */
+    200: WorkflowImportResult;
+};
+
+export type ImportWorkflowResponse = ImportWorkflowResponses[keyof ImportWorkflowResponses];
+
+export type GetWorkflowData = {
+    body?: never;
+    path: {
+        /**
+         * Workflow name (URL-encoded).
+         */
+        name: string;
+    };
+    query?: {
+        /**
+         * A stored version; absent means the latest.
+         */
+        version?: number;
+    };
+    url: '/admin/workflows/{name}';
+};
+
+export type GetWorkflowErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetWorkflowError = GetWorkflowErrors[keyof GetWorkflowErrors];
+
+export type GetWorkflowResponses = {
+    /**
+     * The stored version.
+     */
+    200: StoredWorkflow;
+};
+
+export type GetWorkflowResponse = GetWorkflowResponses[keyof GetWorkflowResponses];
+
+export type ListWorkflowVersionsData = {
+    body?: never;
+    path: {
+        /**
+         * Workflow name (URL-encoded).
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/admin/workflows/{name}/versions';
+};
+
+export type ListWorkflowVersionsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type ListWorkflowVersionsError = ListWorkflowVersionsErrors[keyof ListWorkflowVersionsErrors];
+
+export type ListWorkflowVersionsResponses = {
+    /**
+     * The versions, oldest first.
+     */
+    200: WorkflowVersionList;
+};
+
+export type ListWorkflowVersionsResponse = ListWorkflowVersionsResponses[keyof ListWorkflowVersionsResponses];
+
+export type ExportWorkflowData = {
+    body?: never;
+    path: {
+        /**
+         * Workflow name (URL-encoded).
+         */
+        name: string;
+    };
+    query?: {
+        /**
+         * A stored version; absent means the latest.
+         */
+        version?: number;
+    };
+    url: '/admin/workflows/{name}/export';
+};
+
+export type ExportWorkflowErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type ExportWorkflowError = ExportWorkflowErrors[keyof ExportWorkflowErrors];
+
+export type ExportWorkflowResponses = {
+    /**
+     * The workflow file (`Content-Disposition: attachment`).
+     */
+    200: WorkflowDocument;
+};
+
+export type ExportWorkflowResponse = ExportWorkflowResponses[keyof ExportWorkflowResponses];
+
+export type SetWorkflowConcurrencyData = {
+    body: WorkflowConcurrency;
+    path: {
+        /**
+         * Workflow name (URL-encoded).
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/admin/workflows/{name}/concurrency';
+};
+
+export type SetWorkflowConcurrencyErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type SetWorkflowConcurrencyError = SetWorkflowConcurrencyErrors[keyof SetWorkflowConcurrencyErrors];
+
+export type SetWorkflowConcurrencyResponses = {
+    /**
+     * The limit now in force.
+     */
+    200: WorkflowConcurrency;
+};
+
+export type SetWorkflowConcurrencyResponse = SetWorkflowConcurrencyResponses[keyof SetWorkflowConcurrencyResponses];
+
+export type ListRunsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Workflow name.
+         */
+        workflow?: string;
+        status?: RunStatus;
+        /**
+         * Runs carrying out a phase of this order (provision, deprovision, reinstall).
+         */
+        order_id?: number;
+        limit?: number;
+    };
+    url: '/admin/runs';
+};
+
+export type ListRunsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListRunsError = ListRunsErrors[keyof ListRunsErrors];
+
+export type ListRunsResponses = {
+    /**
+     * The runs.
+     */
+    200: WorkflowRunList;
+};
+
+export type ListRunsResponse = ListRunsResponses[keyof ListRunsResponses];
+
+export type GetRunData = {
+    body?: never;
+    path: {
+        /**
+         * Run id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/runs/{id}';
+};
+
+export type GetRunErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+};
+
+export type GetRunError = GetRunErrors[keyof GetRunErrors];
+
+export type GetRunResponses = {
+    /**
+     * The run.
+     */
+    200: WorkflowRunDetail;
+};
+
+export type GetRunResponse = GetRunResponses[keyof GetRunResponses];
+
+export type CancelRunData = {
+    body?: never;
+    path: {
+        /**
+         * Run id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/runs/{id}/cancel';
+};
+
+export type CancelRunErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type CancelRunError = CancelRunErrors[keyof CancelRunErrors];
+
+export type CancelRunResponses = {
+    /**
+     * The run as cancelled.
+     */
+    200: WorkflowRun;
+};
+
+export type CancelRunResponse = CancelRunResponses[keyof CancelRunResponses];
+
+export type RerunRunData = {
+    body: RunRerun;
+    path: {
+        /**
+         * Run id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/admin/runs/{id}/rerun';
+};
+
+export type RerunRunErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid; `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type RerunRunError = RerunRunErrors[keyof RerunRunErrors];
+
+export type RerunRunResponses = {
+    /**
+     * The new run.
+     */
+    201: WorkflowRun;
+};
+
+export type RerunRunResponse = RerunRunResponses[keyof RerunRunResponses];
+
+export type ResumeRunStepData = {
+    body?: RunResume;
+    path: {
+        /**
+         * Run id.
+         */
+        id: string;
+        /**
+         * The id of a `wait` task (until resumed).
+         */
+        stepId: string;
+    };
+    query?: never;
+    url: '/admin/runs/{id}/steps/{stepId}/resume';
+};
+
+export type ResumeRunStepErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type ResumeRunStepError = ResumeRunStepErrors[keyof ResumeRunStepErrors];
+
+export type ResumeRunStepResponses = {
+    /**
+     * The run.
+     */
+    200: WorkflowRun;
+};
+
+export type ResumeRunStepResponse = ResumeRunStepResponses[keyof ResumeRunStepResponses];
 
 export type ReceiveHrLeaverData = {
     body: HrLeaverPayload;

@@ -1,0 +1,47 @@
+import type { RouteModule } from '../app';
+import type { Approval, ApprovalDecision } from '../api/gen/types.gen';
+import { attribution, scopeGrants, type Principal } from '../auth/principal';
+import { decideApproval, listApprovals, type ApprovalRow, type Decision } from '../domain/approvals';
+import { forbidden, unauthenticated } from '../errors';
+
+const toApproval = (a: ApprovalRow): Approval => ({
+  ...a,
+  decided_at: a.decided_at ? new Date(a.decided_at).toISOString() : null,
+  created_at: new Date(a.created_at).toISOString(),
+});
+
+/**
+ * Admins (scope `admin:*`, not an approver-role token) decide any waiting order; an `approver` token only the
+ * approvals routed to the `approver_email` it names (see the spec's description of approveOrder).
+ */
+function deciderOf(p: Principal | undefined): { admin: boolean; triggeredBy: string } {
+  if (!p) throw unauthenticated('credentials required');
+  if (p.role === 'approver') return { admin: false, triggeredBy: attribution('approver', p) };
+  if (scopeGrants(p.scopes, 'admin:*')) return { admin: true, triggeredBy: attribution('admin', p) };
+  throw forbidden('deciding an approval requires scope admin:* or role approver');
+}
+
+export const approvalHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => {
+  const deps = { db, queue, logger, directory: requesterDirectory };
+  const decide = async (decision: Decision, input: { path: { id: number }; body?: { approver_email?: string; reason?: string } | undefined; principal?: Principal | undefined; requestId?: string | undefined }) => {
+    const who = deciderOf(input.principal);
+    const r = await decideApproval(deps, Number(input.path.id), decision, { ...who, requestId: input.requestId, approverEmail: input.body?.approver_email }, input.body?.reason);
+    const body: ApprovalDecision = {
+      order_id: Number(r.order.id),
+      order_status: decision === 'approved' ? 'processing' : 'cancelled',
+      job_id: r.order.job_id,
+      ...(r.approval ? { approval: toApproval(r.approval) } : {}),
+    };
+    return { status: 200 as const, body };
+  };
+  return {
+    approveOrder: (input) => decide('approved', input),
+    declineOrder: (input) => decide('declined', input),
+    listApprovals: async ({ query }) => {
+      const limit = query.limit ?? 50;
+      const offset = query.offset ?? 0;
+      const page = await listApprovals(db, { approver: query.approver, status: query.status, limit, offset });
+      return { status: 200, body: { items: page.items.map(toApproval), total: page.total, limit, offset } };
+    },
+  };
+};
