@@ -22,11 +22,8 @@ import { scriptModuleHandlers } from './routes/script-modules';
 import { scheduleHandlers } from './routes/schedules';
 import type { RequesterDirectory } from './domain/orders';
 import type { WorkflowEngine } from '../workflows/engine';
-// --- route modules: workflows ---
 import { workflowHandlers } from './routes/workflows';
-// --- route modules: approvals ---
 import { approvalHandlers } from './routes/approvals';
-// --- route modules: scim ---
 import { scimHandlers } from './scim/routes';
 import { scimEdge } from './scim/log';
 
@@ -47,29 +44,19 @@ export interface AppDeps {
 export type RouteModule = (deps: AppDeps, config: Readonly<Config>) => HandlerTable;
 const ROUTE_MODULES: RouteModule[] = [
   healthHandlers,
-  // --- route modules: api-tokens, settings, audit ---
   apiTokenHandlers,
   settingsHandlers,
   auditHandlers,
-  // --- route modules: asset-types, assets ---
   assetTypeHandlers,
   assetHandlers,
-  // --- route modules: orders, webhooks ---
   orderHandlers,
   webhookHandlers,
-  // --- route modules: hr ---
   hrHandlers,
-  // --- route modules: integrations ---
   integrationHandlers,
-  // --- route modules: script-modules ---
   scriptModuleHandlers,
-  // --- route modules: schedules ---
   scheduleHandlers,
-  // --- route modules: workflows ---
   workflowHandlers,
-  // --- route modules: approvals ---
   approvalHandlers,
-  // --- route modules: scim ---
   scimHandlers,
 ];
 
@@ -84,7 +71,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   const operations = listOperations(spec);
 
   app.use(requestContext(deps.logger));
-  // --- middleware: scim --- (trailing-slash tolerance and the SCIM request log)
+  // SCIM: trailing-slash tolerance and the SCIM request log.
   app.use(scimEdge(deps.db, deps.logger));
 
   app.get('/openapi.json', (_req, res) => res.json(spec));
