@@ -44,6 +44,8 @@ const oauthClientFields = {
   // Pre-set in the advanced view when the operator already holds a valid token.
   access_token: { type: 'string' },
   refresh_token: { type: 'string' },
+  // When the held access token expires (ms since the epoch), persisted with the tokens so a restart refreshes in time.
+  expires_at: { type: 'integer', minimum: 0 },
 } as const;
 
 export const integrationConfigSchema = {
@@ -285,6 +287,7 @@ interface OAuthClientFields {
   auth_method: 'client_secret_basic' | 'client_secret_post';
   access_token?: string;
   refresh_token?: string;
+  expires_at?: number;
 }
 
 export type AuthenticationConfig =
@@ -474,6 +477,7 @@ export const SECRET_CONFIG_PATHS: readonly string[] = Object.freeze([
   '/authentication/client_secret',
   '/authentication/access_token',
   '/authentication/refresh_token',
+  '/authentication/expires_at',
   '/mtls/key',
   '/proxy/auth/password',
 ]);

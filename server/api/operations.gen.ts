@@ -3,6 +3,9 @@ import type {
   ApproveOrderData,
   ApproveOrderResponses,
   ApproveOrderErrors,
+  AuthorizeIntegrationOAuthData,
+  AuthorizeIntegrationOAuthResponses,
+  AuthorizeIntegrationOAuthErrors,
   CancelRunData,
   CancelRunResponses,
   CancelRunErrors,
@@ -12,6 +15,9 @@ import type {
   CloneIntegrationData,
   CloneIntegrationResponses,
   CloneIntegrationErrors,
+  CompleteIntegrationOAuthData,
+  CompleteIntegrationOAuthResponses,
+  CompleteIntegrationOAuthErrors,
   CreateApiTokenData,
   CreateApiTokenResponses,
   CreateApiTokenErrors,
@@ -277,9 +283,11 @@ import type {
 /** Request data and responses of every operation, keyed by operationId. */
 export interface Operations {
   approveOrder: { data: ApproveOrderData; responses: ApproveOrderResponses & ApproveOrderErrors };
+  authorizeIntegrationOAuth: { data: AuthorizeIntegrationOAuthData; responses: AuthorizeIntegrationOAuthResponses & AuthorizeIntegrationOAuthErrors };
   cancelRun: { data: CancelRunData; responses: CancelRunResponses & CancelRunErrors };
   checkIntegrationHealth: { data: CheckIntegrationHealthData; responses: CheckIntegrationHealthResponses & CheckIntegrationHealthErrors };
   cloneIntegration: { data: CloneIntegrationData; responses: CloneIntegrationResponses & CloneIntegrationErrors };
+  completeIntegrationOAuth: { data: CompleteIntegrationOAuthData; responses: CompleteIntegrationOAuthResponses & CompleteIntegrationOAuthErrors };
   createApiToken: { data: CreateApiTokenData; responses: CreateApiTokenResponses & CreateApiTokenErrors };
   createAsset: { data: CreateAssetData; responses: CreateAssetResponses & CreateAssetErrors };
   createAssetType: { data: CreateAssetTypeData; responses: CreateAssetTypeResponses & CreateAssetTypeErrors };
@@ -373,9 +381,11 @@ export type OperationId = keyof Operations;
 
 export const operationIds: readonly OperationId[] = [
   'approveOrder',
+  'authorizeIntegrationOAuth',
   'cancelRun',
   'checkIntegrationHealth',
   'cloneIntegration',
+  'completeIntegrationOAuth',
   'createApiToken',
   'createAsset',
   'createAssetType',

@@ -9,6 +9,7 @@ import {
   type IntegrationClient,
   type JobQueue,
   type Logger,
+  type OAuthTokens,
   type Queryable,
 } from '../../adapter';
 import {
@@ -22,6 +23,7 @@ import {
 import { AppError, ErrorCode, notFound, validationFailed } from '../errors';
 import { fullConfig, loadIntegration, recordHealth, type HealthResult, type IntegrationRecord } from './integrations';
 import { ModelCache } from './integration-models';
+import { storeOAuthTokens } from './integration-oauth';
 
 /**
  * The integrations' runtime in this process: one client per integration (kept so tokens and connections are
@@ -32,9 +34,15 @@ export class IntegrationRuntime {
   readonly models = new ModelCache();
   readonly #clients = new Map<number, { revision: number; client: IntegrationClient }>();
   readonly #logger: Logger;
+  readonly #db: Database | undefined;
+  /** Token sets a caller takes over itself (the OAuth callback stores them with its audit row). */
+  readonly #captures = new Map<number, (tokens: OAuthTokens) => void>();
+  readonly #persisting = new Set<Promise<void>>();
 
-  constructor(deps: { logger: Logger }) {
+  /** With `db`, tokens a client obtains (refreshes) are persisted so other processes and restarts keep them. */
+  constructor(deps: { logger: Logger; db?: Database }) {
     this.#logger = deps.logger;
+    this.#db = deps.db;
   }
 
   /** The model an integration is built on. @throws AppError NOT_FOUND (404) when the row is gone. */
@@ -51,9 +59,57 @@ export class IntegrationRuntime {
       return cached.client;
     }
     cached?.client.close();
-    const client = createIntegrationClient(fullConfig(integration), { logger: this.#logger, name: integration.name });
+    const client = createIntegrationClient(fullConfig(integration), {
+      logger: this.#logger,
+      name: integration.name,
+      onTokens: (tokens) => this.#tokensReceived(integration.id, tokens),
+    });
     this.#clients.set(integration.id, { revision: integration.config_revision, client });
     return client;
+  }
+
+  #tokensReceived(id: number, tokens: OAuthTokens): void {
+    const capture = this.#captures.get(id);
+    if (capture) return capture(tokens);
+    const db = this.#db;
+    if (!db) return;
+    const p = db
+      .transaction((tx) => storeOAuthTokens(tx, id, tokens))
+      .catch((e: unknown) => {
+        // Deleted meanwhile, or the database is away: the tokens still serve this process until they expire.
+        this.#logger.error('integration tokens could not be persisted', { integration_id: id, error: e instanceof Error ? e.message : String(e) });
+      })
+      .finally(() => this.#persisting.delete(p));
+    this.#persisting.add(p);
+  }
+
+  /** Resolves when every token set received so far has been persisted (or failed to be). */
+  async tokensPersisted(): Promise<void> {
+    await Promise.all([...this.#persisting]);
+  }
+
+  /** The provider URL an operator is sent to; undefined when the integration does not use the authorization-code flow. */
+  authorizationUrl(integration: IntegrationRecord, state: string): string | undefined {
+    return this.clientFor(integration).authorizationUrl(state);
+  }
+
+  /**
+   * Exchanges an authorization code through the integration's client. Resolves the tokens for the caller to store,
+   * or the failed token call (its envelope, or a string when it could not be made).
+   */
+  async completeAuthorization(integration: IntegrationRecord, code: string): Promise<{ tokens: OAuthTokens } | { failed: IntegrationCallResult }> {
+    let tokens: OAuthTokens | undefined;
+    this.#captures.set(integration.id, (t) => {
+      tokens = t;
+    });
+    try {
+      const failed = await this.clientFor(integration).completeAuthorizationCode(code);
+      if (failed !== undefined) return { failed };
+      if (!tokens) throw new Error('unreachable: the code exchange succeeded without tokens');
+      return { tokens };
+    } finally {
+      this.#captures.delete(integration.id);
+    }
   }
 
   /** Applies a new log level to the cached client at once (other processes pick it up on their next call). */
@@ -134,8 +190,11 @@ function findOperation(model: IntegrationModel, operationId: string): ModelOpera
   throw notFound(dropped ? `operation '${operationId}' was dropped from model '${model.id}': ${dropped.reason}` : `model '${model.id}' has no operation '${operationId}'`);
 }
 
-/** The envelope stub mode answers: the model's example for the first 2xx that has one, or a string when none. */
-function stubResult(
+/**
+ * The envelope stub mode answers: the model's example for the first 2xx that has one, or a string when none.
+ * Used by {@link IntegrationRuntime.invoke} and by the stub client workflow runs get, so both answer alike.
+ */
+export function stubResult(
   model: IntegrationModel,
   op: ModelOperation,
   integration: IntegrationRecord,
@@ -198,7 +257,7 @@ export async function runDueHealthChecks(db: Database, runtime: IntegrationRunti
 
 /** Schedules {@link runDueHealthChecks} once a minute across all processes (pg-boss cron), worked here. */
 export async function registerIntegrationHealthChecks(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
-  const runtime = new IntegrationRuntime({ logger });
+  const runtime = new IntegrationRuntime({ logger, db });
   await queue.boss.schedule(QueueName.INTEGRATION_HEALTH, '* * * * *', {});
   await queue.boss.work(QueueName.INTEGRATION_HEALTH, async () => {
     await runDueHealthChecks(db, runtime, logger);

@@ -9,7 +9,7 @@
  * applied to the asset) and `reinstall` (asset `reinstall` -> `free`, or `failed` when the runbook fails).
  */
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { ConcurrencyLimitError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../workflows/engine';
+import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../workflows/engine';
 import { claimFreeAsset, finishReinstall, releaseAsset } from './assets';
 import { stripSecrets, writeAudit } from './audit';
 import { OrderStatus, transitionOrder } from './order-status';
@@ -134,20 +134,6 @@ async function runVariables(q: Queryable, o: OrderForRun, assetId: number | null
   return { order, asset, params };
 }
 
-/**
- * An order run has no inputs of its own: it gets the defaults its workflow's `inputSchema` declares (endpoints,
- * group names, collection ids), read from the latest version, which is the one the run pins.
- */
-async function inputDefaults(tx: Queryable, workflow: string): Promise<Record<string, unknown>> {
-  const { rows } = await tx.query<{ schema: { properties?: Record<string, { default?: unknown }> } | null }>(
-    `SELECT document->'inputSchema' AS schema FROM workflows WHERE name = $1 ORDER BY version DESC LIMIT 1`,
-    [workflow],
-  );
-  const out: Record<string, unknown> = {};
-  for (const [k, p] of Object.entries(rows[0]?.schema?.properties ?? {})) if (p && typeof p === 'object' && p.default !== undefined) out[k] = p.default;
-  return out;
-}
-
 const lockKeyOf = (o: OrderForRun, assetId: number | null): string => (assetId !== null ? `asset:${assetId}` : `order:${o.id}`);
 
 async function firstRunOf(tx: Queryable, orderId: number, phase: OrderRunPhase): Promise<string | undefined> {
@@ -265,7 +251,8 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     try {
       const run = await engine().startRun(tx, {
         workflow,
-        inputs: await inputDefaults(tx, workflow),
+        // No inputs of its own: the engine fills in the defaults of the pinned version's inputSchema.
+        inputs: {},
         variables: await runVariables(tx, o, link.assetId),
         lockKey: lockKeyOf(o, link.assetId),
         createdBy,
@@ -273,7 +260,7 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
       await recordRun(tx, { run_id: run.id, order_id: o.id, request_order_id: link.requestOrderId, phase, asset_id: link.assetId, policy: link.policy, first: true });
       return { runId: run.id };
     } catch (e) {
-      if (e instanceof WorkflowNotFoundError || e instanceof ConcurrencyLimitError) return { error: `${phase} runbook: ${e.message}` };
+      if (e instanceof WorkflowNotFoundError || e instanceof ConcurrencyLimitError || e instanceof RunInputError) return { error: `${phase} runbook: ${e.message}` };
       throw e;
     }
   }

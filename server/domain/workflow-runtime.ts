@@ -12,7 +12,7 @@ import type { CompileContext, IntegrationInfo, JsonSchema } from '../../workflow
 import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../workflows/engine';
 import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../workflows/executors';
 import { readDirectorySettings } from '../gateway/settings';
-import { IntegrationRuntime } from './integration-runtime';
+import { IntegrationRuntime, stubResult } from './integration-runtime';
 import { loadIntegration, type IntegrationRecord } from './integrations';
 import { createOrderRuns, type OrderRuns } from './order-runs';
 
@@ -118,9 +118,15 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
             ...(op.requestBody ? { requestBody: { contentType: op.requestBody.contentType } } : {}),
           };
         },
-        async getClient(name) {
+        async getClient(name, operationId) {
           const integration = await integrationByName(db, name);
-          return integration ? integrations.clientFor(integration) : undefined;
+          if (!integration) return undefined;
+          if (!integration.stub_mode) return integrations.clientFor(integration);
+          // Stub mode: no request at all; the answer is the operation's example, exactly as the invoke API gives it.
+          const model = await integrations.modelOf(db, integration);
+          const op = model.operations.find((o) => o.operationId === operationId);
+          if (!op) return undefined;
+          return { call: async (request) => stubResult(model, op, integration, request.path, request.query) };
         },
         async validateInput(name, operationId, input) {
           const found = await modelByName(db, integrations, name);

@@ -1,7 +1,7 @@
-import { isEnvelope } from '../../adapter';
+import { isEnvelope, type IntegrationCallResult } from '../../adapter';
 import { integrationTasks, type TaskInput } from '../../integration-model';
 import type { RouteModule } from '../app';
-import { AppError, ErrorCode } from '../errors';
+import { AppError, ErrorCode, badRequest, conflict } from '../errors';
 import { writeAudit } from '../domain/audit';
 import {
   createIntegrationModel,
@@ -10,6 +10,7 @@ import {
   parseModelUpload,
   readIntegrationModel,
 } from '../domain/integration-models';
+import { consumeOAuthState, createOAuthState, storeOAuthTokens } from '../domain/integration-oauth';
 import { IntegrationRuntime } from '../domain/integration-runtime';
 import {
   assertMayInvoke,
@@ -35,7 +36,7 @@ import { adminActorOf } from './asset-types';
  * client per integration.
  */
 export const integrationHandlers: RouteModule = ({ db, logger }) => {
-  const runtime = new IntegrationRuntime({ logger });
+  const runtime = new IntegrationRuntime({ logger, db });
 
   return {
     listIntegrationModels: async () => ({ status: 200, body: { items: await listIntegrationModels(db) } }),
@@ -156,6 +157,48 @@ export const integrationHandlers: RouteModule = ({ db, logger }) => {
       return { status: 200, body: await recordHealth(db, integration.id, result) };
     },
 
+    authorizeIntegrationOAuth: async (input) => {
+      const actor = adminActorOf(input);
+      const integration = await loadIntegration(db, Number(input.path.id));
+      if ((integration.config['authentication'] as { type?: unknown } | undefined)?.type !== 'oauth2_authorization_code') {
+        throw conflict(`integration '${integration.name}' does not use the OAuth 2.0 authorization-code flow`);
+      }
+      const state = await db.transaction((tx) => createOAuthState(tx, integration.id, actor));
+      const url = runtime.authorizationUrl(integration, state);
+      if (url === undefined) throw conflict(`integration '${integration.name}' does not use the OAuth 2.0 authorization-code flow`);
+      // Swagger UI cannot follow a redirect to another site, so it gets the URL to open instead.
+      if (input.req.accepts(['text/html', 'application/json']) === 'application/json') return { status: 200, body: { authorization_url: url } };
+      return { status: 302, text: '', contentType: 'text/plain', headers: { Location: url } };
+    },
+
+    completeIntegrationOAuth: async (input) => {
+      const { state, code, error, error_description: errorDescription } = input.query;
+      // Consumed first and committed at once: whatever follows, this state cannot be replayed.
+      const consumed = await consumeOAuthState(db, state);
+      if (error !== undefined && error !== '') {
+        throw badRequest(`the provider refused the authorization with error '${error}'${errorDescription ? `: ${errorDescription}` : ''}`);
+      }
+      if (code === undefined) throw badRequest('the callback carries neither a code nor an error');
+      const integration = await loadIntegration(db, consumed.integration_id);
+      const outcome = await runtime.completeAuthorization(integration, code);
+      if ('failed' in outcome) throw badRequest(`the code exchange failed: ${exchangeFailure(outcome.failed)}`);
+      const { tokens } = outcome;
+      const expiresAt = tokens.expires_at === undefined ? null : new Date(tokens.expires_at).toISOString();
+      await db.transaction(async (tx) => {
+        await storeOAuthTokens(tx, integration.id, tokens);
+        await writeAudit(tx, {
+          entity: 'integration',
+          entityId: integration.id,
+          action: 'oauth_authorized',
+          after: { expires_at: expiresAt, refreshable: tokens.refresh_token !== undefined },
+          // The callback is public; the operator who started the flow is who authorized it.
+          triggeredBy: consumed.created_by,
+          requestId: input.requestId,
+        });
+      });
+      return { status: 200, body: { integration_id: integration.id, integration_name: integration.name, authorized: true, expires_at: expiresAt } };
+    },
+
     listIntegrationRoles: async ({ path }) => ({ status: 200, body: { items: await listIntegrationRoles(db, Number(path.id)) } }),
 
     grantIntegrationRole: async (input) => {
@@ -171,3 +214,11 @@ export const integrationHandlers: RouteModule = ({ db, logger }) => {
     },
   };
 };
+
+/** Why a code exchange failed, in words that carry no token or secret (the token endpoint's error code only). */
+function exchangeFailure(failed: IntegrationCallResult): string {
+  if (!isEnvelope(failed)) return failed;
+  const body = failed.body as { error?: unknown } | null | undefined;
+  const code = typeof body?.error === 'string' ? ` (${body.error})` : '';
+  return `${failed.method} ${failed.url} answered ${failed.status}${code}`;
+}

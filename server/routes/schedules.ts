@@ -1,4 +1,4 @@
-import { ConcurrencyLimitError, WorkflowNotFoundError } from '../../workflows/engine';
+import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError } from '../../workflows/engine';
 import {
   createSchedule,
   deleteSchedule,
@@ -66,6 +66,8 @@ function mapError(e: unknown): never {
   if (e instanceof ScheduleNotFoundError) throw notFound(e.message);
   if (e instanceof ScheduleConflictError) throw conflict(e.message);
   if (e instanceof WorkflowNotFoundError || e instanceof ConcurrencyLimitError) throw conflict(e.message);
+  // The schedule's stored inputs no longer satisfy the workflow's inputSchema: a refusal of the run, like the above.
+  if (e instanceof RunInputError) throw conflict(e.message, { field: `/inputs${e.field}` });
   throw e;
 }
 

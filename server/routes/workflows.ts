@@ -8,6 +8,7 @@ import {
 } from '../../workflows/document';
 import {
   ConcurrencyLimitError,
+  RunInputError,
   RunNotFoundError,
   RunStateError,
   WorkflowNotFoundError,
@@ -38,6 +39,8 @@ function mapError(e: unknown): never {
   if (e instanceof WorkflowNotFoundError || e instanceof RunNotFoundError) throw notFound(e.message);
   if (e instanceof RunStateError) throw conflict(e.message, { run_status: e.runStatus });
   if (e instanceof ConcurrencyLimitError) throw conflict(e.message);
+  // The run's inputs (not the request body) fail the pinned version's inputSchema: 422 naming the input.
+  if (e instanceof RunInputError) throw validationFailed(e.message, [{ path: `/inputs${e.field}`, message: e.reason }]);
   throw e;
 }
 

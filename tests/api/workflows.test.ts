@@ -254,6 +254,45 @@ describe('runs', () => {
   });
 });
 
+describe('integration tasks in stub mode', () => {
+  test('a run against a stub-mode integration completes with the example body, and the host sees no request', async () => {
+    // The "real" host answers 503 to anything: a request that got through would fail the step and be recorded.
+    const host = await startLoopbackServer((_req, res) => sendJson(res, 503, { error: 'should not be called' }));
+    try {
+      const created = await http()
+        .post('/admin/integrations')
+        .set(admin)
+        .send({ name: 'inventory-stub', model_id: 'Hello Inventory:1.0.0', stub_mode: true, config: { server: { host: '127.0.0.1', port: host.port, base_path: '/api' } } });
+      expect(created.status).toBe(201);
+      const saved = await http()
+        .post('/admin/workflows')
+        .set(admin)
+        .send({ name: 'Stubbed lookup', steps: [{ id: 'get', kind: 'integration', operation: 'inventory-stub/getItem', incoming: { path: { id: 7 } } }] });
+      expect(saved.status).toBe(201);
+
+      const run = await waitForRun((await t.db.transaction((tx) => wf.engine.startRun(tx, { workflow: 'Stubbed lookup', createdBy: 'test' }))).id, ['succeeded', 'failed']);
+      expect(run['status']).toBe('succeeded');
+      const step = (run['steps'] as { step_id: string; status: string; output: Record<string, unknown> }[])[0]!;
+      expect(step).toMatchObject({ step_id: 'get', status: 'succeeded' });
+      expect(step.output).toMatchObject({ ok: true, method: 'GET', url: `http://127.0.0.1:${host.port}/api/items/7`, status: 200, body: { id: 7, name: 'lotus' } });
+      expect((step.output['headers'] as Record<string, string>)['x-provisio-stub']).toBe('true');
+      expect(host.requests).toHaveLength(0);
+
+      // Out of stub mode the same runbook really calls the host (and fails on its 503): the stub was what kept it away.
+      expect((await http().patch(`/admin/integrations/${created.body.id as number}`).set(admin).send({ stub_mode: false })).status).toBe(200);
+      await http()
+        .post('/admin/workflows')
+        .set(admin)
+        .send({ name: 'Stubbed lookup', steps: [{ id: 'get', kind: 'integration', operation: 'inventory-stub/getItem', incoming: { path: { id: 7 } }, retry: { maxAttempts: 1 } }] });
+      const real = await waitForRun((await t.db.transaction((tx) => wf.engine.startRun(tx, { workflow: 'Stubbed lookup', createdBy: 'test' }))).id, ['succeeded', 'failed']);
+      expect(real).toMatchObject({ status: 'failed', error: { code: 'HTTP_5XX', step_id: 'get' } });
+      expect(host.requests.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
 describe('orders driven by runs, seen through the API', () => {
   test('GET /orders/{id} shows the runbook step with its duration; the run is listed by order', async () => {
     const { rows } = await t.db.query<{ id: number }>(

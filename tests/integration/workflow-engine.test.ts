@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowValidationError } from '../../workflows/document';
-import { ConcurrencyLimitError, RunStateError, type StepRecord } from '../../workflows/engine';
+import { ConcurrencyLimitError, RunInputError, RunStateError, type StepRecord } from '../../workflows/engine';
+import { createSchedule, triggerSchedule } from '../../workflows/schedules';
 import { testEngine } from '../support/db';
 import { createEngineHarness, linear, sleep, type EngineHarness } from '../support/workflow-engine';
 
@@ -326,6 +327,61 @@ describe(`workflow engine (${testEngine})`, () => {
     const paused = await h.waitFor(await h.start('pause'), ['succeeded', 'failed']);
     expect(paused.status).toBe('succeeded');
     expect((steps(paused, 'w')[0]?.output as { waitedMs: number }).waitedMs).toBeGreaterThanOrEqual(400);
+  });
+
+  describe('inputs against the inputSchema', () => {
+    const schema = {
+      type: 'object',
+      properties: { group: { type: 'string', default: 'VDI-Users' }, retries: { type: 'integer', minimum: 0, default: 2 }, user: { type: 'string' } },
+      required: ['user'],
+    };
+    beforeAll(async () => {
+      await h.engine.saveWorkflow(linear('with-inputs', [['a', 'ok', { incoming: { body: { group: '{{inputs.group}}', user: '{{inputs.user}}' } } }]], schema), 'test');
+    });
+
+    it('fills in the defaults and stores them on the run; what the caller gave wins', async () => {
+      const given = { user: 'jdoe' };
+      const run = await h.waitFor(await h.start('with-inputs', { inputs: given }), ['succeeded', 'failed']);
+      expect(run.status).toBe('succeeded');
+      expect(run.inputs).toEqual({ user: 'jdoe', group: 'VDI-Users', retries: 2 });
+      expect(steps(run, 'a')[0]?.input).toEqual({ body: { group: 'VDI-Users', user: 'jdoe' } });
+      expect(given).toEqual({ user: 'jdoe' }); // the caller's object is not mutated
+      const own = await h.waitFor(await h.start('with-inputs', { inputs: { user: 'x', group: 'Own' } }), ['succeeded', 'failed']);
+      expect(own.inputs).toEqual({ user: 'x', group: 'Own', retries: 2 });
+    });
+
+    it('rejects invalid inputs with a RunInputError naming the field, and writes nothing', async () => {
+      const before = (await h.engine.listRuns({ workflow: 'with-inputs' })).length;
+      const start = (inputs: Record<string, unknown>) =>
+        h.t.db.transaction((tx) => h.engine.startRun(tx, { workflow: 'with-inputs', inputs, createdBy: 'test' })).catch((e: unknown) => e);
+      const wrongType = await start({ user: 'jdoe', retries: 'three' });
+      expect(wrongType).toBeInstanceOf(RunInputError);
+      expect(wrongType).toMatchObject({ code: 'RUN_INPUT_INVALID', status: 422, workflow: 'with-inputs', field: '/retries', reason: 'must be integer' });
+      expect((wrongType as Error).message).toContain('/retries');
+      expect(await start({ group: 'G' })).toMatchObject({ field: '/user', reason: "must have required property 'user'" });
+      expect(await start({ user: 'jdoe', retries: -1 })).toMatchObject({ field: '/retries' });
+      expect((await h.engine.listRuns({ workflow: 'with-inputs' })).length).toBe(before);
+    });
+
+    it('a schedule fire and a child run get the defaults too; a child with invalid inputs fails its step', async () => {
+      const s = await h.t.db.transaction((tx) => createSchedule(tx, { name: 'inputs-defaults', workflow: 'with-inputs', inputs: { user: 'sched' }, cron: '0 3 * * *', enabled: false }, 'test'));
+      const fire = await h.t.db.transaction((tx) => triggerSchedule(tx, h.engine, s.id, 'test'));
+      const fired = await h.waitFor(fire.runId as string, ['succeeded', 'failed']);
+      expect(fired.inputs).toEqual({ user: 'sched', group: 'VDI-Users', retries: 2 });
+
+      await h.engine.saveWorkflow({ name: 'parent-inputs', steps: [{ id: 'kid', kind: 'child', workflow: 'with-inputs', incoming: { inputs: { user: 'kid' } } }] }, 'test');
+      const parent = await h.waitFor(await h.start('parent-inputs'), ['succeeded', 'failed']);
+      expect(parent.status).toBe('succeeded');
+      const out = steps(parent, 'kid')[0]?.output as { runs: { runId: string }[] };
+      expect((await h.engine.getRun(out.runs[0]!.runId)).inputs).toEqual({ user: 'kid', group: 'VDI-Users', retries: 2 });
+
+      await h.engine.saveWorkflow({ name: 'parent-bad-inputs', steps: [{ id: 'kid', kind: 'child', workflow: 'with-inputs', incoming: { inputs: { user: 'kid', retries: 'x' } } }] }, 'test');
+      const bad = await h.waitFor(await h.start('parent-bad-inputs'), ['succeeded', 'failed']);
+      expect(bad.status).toBe('failed');
+      expect(bad.error).toMatchObject({ code: 'INVALID_INPUT', stepId: 'kid' });
+      expect(bad.error?.message).toContain('/retries');
+      expect(steps(bad, 'kid')).toHaveLength(1); // not retried
+    });
   });
 
   it('runs child workflows over an array, in parallel and in sequence, and fails on a failed child', async () => {

@@ -49,7 +49,7 @@ export type { JsonSchema } from './templatable';
 export { parseDuration } from './duration';
 export { WORKFLOW_ISSUE_CODES, WorkflowValidationError } from './issues';
 export type { WorkflowIssue, WorkflowIssueCode } from './issues';
-export { validateWorkflowDocument } from './validate';
+export { compileInputValidator, validateWorkflowDocument } from './validate';
 export { compileWorkflow, DEFAULT_RETRYABLE_ERRORS } from './compile';
 export type { ChildWorkflowInfo, CompileContext, CompileResult, CompiledTask, CompiledWorkflow, IntegrationInfo, OperationInfo, ResolvedRetryPolicy } from './compile';
 export { staticCompileContext } from './context';

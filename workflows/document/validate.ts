@@ -16,6 +16,10 @@ const validateDocumentSchema: ValidateFunction = documentAjv.compile(WORKFLOW_DO
 const foreignAjv = new Ajv({ allErrors: true, verbose: true, strict: false, logger: false, allowUnionTypes: true });
 addFormats(foreignAjv);
 
+/** A run's inputs are checked with defaults filled in (`useDefaults`), so a run records what it really ran with. */
+const inputAjv = new Ajv({ allErrors: true, strict: false, logger: false, allowUnionTypes: true, useDefaults: true });
+addFormats(inputAjv);
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -102,4 +106,25 @@ export function compileForeignSchema(schema: JsonSchema): ValidateFunction | str
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/**
+ * Compiles a workflow's `inputSchema` into a validator that fills in defaults. The returned function checks a COPY
+ * of the inputs and answers the defaulted copy, or the first problem as a pointer under the inputs and a message.
+ */
+export function compileInputValidator(
+  schema: JsonSchema,
+): (inputs: Record<string, unknown>) => { ok: true; inputs: Record<string, unknown> } | { ok: false; path: string; message: string } {
+  const anonymous = isRecord(schema) ? (({ $id: _id, ...rest }) => rest)(schema) : schema;
+  const validate = inputAjv.compile(anonymous as object);
+  inputAjv.removeSchema(anonymous as object);
+  return (inputs) => {
+    const copy = structuredClone(inputs);
+    if (validate(copy)) return { ok: true, inputs: copy };
+    const first = formatSchemaErrors(validate.errors ?? [])[0];
+    if (!first) return { ok: false, path: '', message: 'is invalid' };
+    // A missing input is about that input, not the object holding it.
+    const path = first.keyword === 'required' ? `${first.path}/${escapePointer(String(first.params.missingProperty))}` : first.path;
+    return { ok: false, path, message: first.message };
+  };
 }

@@ -14,6 +14,7 @@ import {
   type WorkflowTask,
 } from '../document';
 import { MissingVariableError, TemplateError, renderValue } from '../templating';
+import { RunInputError } from './errors';
 import type { ExecutorRegistry, StepContext, StepError, StepResult } from './executor';
 import type { PendingState } from './graph';
 import type { RunStatus } from './types';
@@ -49,6 +50,8 @@ export function stepErrorOf(e: unknown): StepResult | null {
   if (e instanceof MissingVariableError) return fail('TEMPLATE', e.message, { retryable: false });
   if (e instanceof TemplateError) return fail('TEMPLATE', e.message, { retryable: false });
   if (e instanceof ConditionError || e instanceof TransformError) return fail('INVALID_INPUT', e.message, { retryable: false });
+  // A child's inputs that its workflow's inputSchema rejects: retrying would render the same inputs again.
+  if (e instanceof RunInputError) return fail('INVALID_INPUT', e.message, { retryable: false });
   return null;
 }
 

@@ -23,10 +23,10 @@
 import { randomUUID } from 'node:crypto';
 import type PgBoss from 'pg-boss';
 import { QueueName, redact, withLogContext, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { compileWorkflow, WorkflowValidationError, type CompileContext, type CompiledTask, type CompiledWorkflow } from '../document';
+import { compileInputValidator, compileWorkflow, WorkflowValidationError, type CompileContext, type CompiledTask, type CompiledWorkflow } from '../document';
 import { renderValue, type TemplateVariables } from '../templating';
 import { BUILTIN_EXECUTORS, stepErrorOf, type BuiltinContext, type ChildRunInfo } from './builtins';
-import { ConcurrencyLimitError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
+import { ConcurrencyLimitError, RunInputError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
 import type { ExecutorRegistry, StepContext, StepError, StepResult, TaskExecutor } from './executor';
 import { completeTask, initialState, normaliseState, retryDecision, type RunState } from './graph';
 import * as runs from './run-store';
@@ -112,7 +112,9 @@ export interface WorkflowEngine {
    * Creates a run of the latest (or given) version inside the caller's transaction, and enqueues its first steps
    * in it, so the run exists and starts exactly when the caller commits. The run is `running`, or `pending` while
    * its lock key is held or its workflow's limit (behaviour `queue`) is reached.
-   * @throws WorkflowNotFoundError; ConcurrencyLimitError when the limit is reached and its behaviour is `reject`.
+   * The inputs are validated against the pinned version's `inputSchema` and stored with its defaults filled in.
+   * @throws WorkflowNotFoundError; RunInputError (422) naming the field when the inputs do not validate;
+   * ConcurrencyLimitError when the limit is reached and its behaviour is `reject`.
    */
   startRun(tx: Queryable, opts: StartRunOptions): Promise<RunRecord>;
   /**
@@ -194,6 +196,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
   const registry: ExecutorRegistry = { ...(BUILTIN_EXECUTORS as ExecutorRegistry), ...options.executors };
   // Stored versions never change, so their compiled graphs can be kept (a cache, not coordination).
   const compiled = new Map<string, Promise<CompiledWorkflow>>();
+  const inputValidators = new Map<string, ReturnType<typeof compileInputValidator>>();
   // This process's step workers: loops, each idle between polls unless woken.
   const loops: Promise<void>[] = [];
   const sleepers = new Set<() => void>();
@@ -215,6 +218,24 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       compiled.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * The run's inputs checked against the version's own `inputSchema`, with its defaults filled in. A version
+   * without one takes its inputs as given (the compiled graph's closed fallback schema is not applied).
+   */
+  function checkedInputs(wf: StoredWorkflow, inputs: Record<string, unknown>): Record<string, unknown> {
+    const schema = wf.document.inputSchema;
+    if (!schema) return inputs;
+    const key = `${wf.name}@${wf.version}`;
+    let validate = inputValidators.get(key);
+    if (!validate) {
+      validate = compileInputValidator(schema);
+      inputValidators.set(key, validate);
+    }
+    const r = validate(inputs);
+    if (!r.ok) throw new RunInputError(wf.name, wf.version, r.path, r.message);
+    return r.inputs;
   }
 
   async function loadCompiled(q: Queryable, name: string, version: number): Promise<CompiledWorkflow> {
@@ -302,6 +323,8 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     const stored = await store.selectWorkflow(tx, opts.workflow, opts.version);
     if (!stored) throw new WorkflowNotFoundError(opts.workflow, opts.version);
     const wf = await compileStored(stored);
+    // Before anything is written: invalid inputs leave nothing behind even if the caller commits.
+    const inputs = checkedInputs(stored, opts.inputs ?? {});
     const lockKey = opts.lockKey ?? null;
     const limit = await store.selectLimit(tx, stored.name);
     if (lockKey !== null || limit !== null) await admissionLock(tx);
@@ -319,7 +342,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       id: randomUUID(),
       workflow: stored.name,
       version: stored.version,
-      inputs: opts.inputs ?? {},
+      inputs,
       variables: opts.variables ?? {},
       state,
       lockKey,

@@ -3,7 +3,7 @@
  * the data the caller needs (no parsing of messages). A workflow document that does not compile is the document
  * layer's `WorkflowValidationError` (code WORKFLOW_INVALID, 422) with every issue.
  */
-export type EngineErrorCode = 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'RUN_STATE_CONFLICT' | 'WORKFLOW_CONCURRENCY_LIMIT';
+export type EngineErrorCode = 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'RUN_STATE_CONFLICT' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'RUN_INPUT_INVALID';
 
 export abstract class EngineError extends Error {
   abstract readonly code: EngineErrorCode;
@@ -57,5 +57,21 @@ export class ConcurrencyLimitError extends EngineError {
   ) {
     super(`workflow '${workflow}' already has ${limit} active run(s), its limit`);
     this.name = 'ConcurrencyLimitError';
+  }
+}
+
+/** Thrown by startRun (and a child task's start) when the inputs do not satisfy the pinned version's `inputSchema`. */
+export class RunInputError extends EngineError {
+  readonly code = 'RUN_INPUT_INVALID' as const;
+  readonly status = 422;
+  constructor(
+    readonly workflow: string,
+    readonly version: number,
+    /** JSON pointer into the inputs, e.g. `/group`; empty for the inputs as a whole. */
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`inputs of workflow '${workflow}' version ${version}: ${field || '(inputs)'} ${reason}`);
+    this.name = 'RunInputError';
   }
 }

@@ -3,7 +3,7 @@
 export { createWorkflowEngine, DEFAULT_ENGINE_CONFIG, resumeFromFailure } from './engine';
 export type { EngineConfig, RerunOptions, WorkflowEngine, WorkflowEngineOptions } from './engine';
 export type { ExecutorRegistry, StepContext, StepError, StepResult, TaskExecutor } from './executor';
-export { ConcurrencyLimitError, EngineError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
+export { ConcurrencyLimitError, EngineError, RunInputError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
 export type { EngineErrorCode } from './errors';
 export { ACTIVE_RUN_STATUSES, FINISHED_RUN_STATUSES, RUN_STATUSES, STEP_STATUSES } from './types';
 export type {

@@ -40,9 +40,10 @@ export interface IntegrationExecutorDeps {
   resolveOperation(integrationName: string, operationId: string): MaybePromise<ResolvedOperation | undefined>;
   /**
    * The runtime client of the integration (cached by the caller, so tokens and connections are reused). Only
-   * `call` is used, so a stub-mode integration can hand out an object that answers from the model's examples.
+   * `call` is used, so a stub-mode integration can hand out an object that answers from the model's examples
+   * (which is why the operation is named: the example is the operation's).
    */
-  getClient(integrationName: string): MaybePromise<Pick<IntegrationClient, 'call'> | undefined>;
+  getClient(integrationName: string, operationId: string): MaybePromise<Pick<IntegrationClient, 'call'> | undefined>;
   /**
    * Checks the rendered input against the operation's task input schema (integration-model `validateTaskInput`);
    * each problem as `<pointer> <message>`. Absent: only the path parameters are checked.
@@ -134,7 +135,7 @@ export function createIntegrationExecutor(deps: IntegrationExecutorDeps): TaskEx
     if (!op) return failed('INVALID_INPUT', `integration '${ref.integration}' has no operation '${ref.operationId}'`, { retryable: false });
     const issues = deps.validateInput ? await deps.validateInput(ref.integration, ref.operationId, input) : [];
     if (issues.length > 0) return failed('INVALID_INPUT', `${task.operation}: the input does not match the operation: ${issues.join('; ')}`, { retryable: false });
-    const client = await deps.getClient(ref.integration);
+    const client = await deps.getClient(ref.integration, ref.operationId);
     if (!client) return failed('INVALID_INPUT', `integration '${ref.integration}' is not configured`, { retryable: false });
 
     let request: IntegrationCallRequest;

@@ -34,7 +34,14 @@ export function createOAuthAuth(
   onTokens?: (tokens: OAuthTokens) => void,
 ): OAuthProvider {
   let tokens: { access: string; refresh?: string; expiresAt?: number; refreshAt?: number } | undefined =
-    auth.access_token !== undefined ? { access: auth.access_token, refresh: auth.refresh_token } : undefined;
+    auth.access_token !== undefined
+      ? {
+          access: auth.access_token,
+          refresh: auth.refresh_token,
+          expiresAt: auth.expires_at,
+          refreshAt: auth.expires_at === undefined ? undefined : auth.expires_at - EXPIRY_MARGIN_MS,
+        }
+      : undefined;
   let refreshToken = auth.refresh_token;
   let tokenUrl: string | undefined = auth.type === 'openid_connect' ? undefined : auth.token_url;
   let pending: Promise<void> | undefined;

@@ -1270,6 +1270,23 @@ export type IntegrationHealthStatus = {
     latency_ms: number | null;
 };
 
+export type OAuthAuthorization = {
+    /**
+     * Where to send the operator's browser; carries the single-use `state`.
+     */
+    authorization_url: string;
+};
+
+export type OAuthCallbackResult = {
+    integration_id: number;
+    integration_name: IntegrationName;
+    authorized: true;
+    /**
+     * When the access token expires; null when the provider did not say.
+     */
+    expires_at: string | null;
+};
+
 /**
  * Unique; names the integration's tasks (`<name>/<operationId>`) and roles (`<name>:<VERB>`).
  */
@@ -5276,6 +5293,106 @@ export type CheckIntegrationHealthResponses = {
 };
 
 export type CheckIntegrationHealthResponse = CheckIntegrationHealthResponses[keyof CheckIntegrationHealthResponses];
+
+export type AuthorizeIntegrationOAuthData = {
+    body?: never;
+    path: {
+        /**
+         * Integration id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/integrations/{id}/oauth/authorize';
+};
+
+export type AuthorizeIntegrationOAuthErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type AuthorizeIntegrationOAuthError = AuthorizeIntegrationOAuthErrors[keyof AuthorizeIntegrationOAuthErrors];
+
+export type AuthorizeIntegrationOAuthResponses = {
+    /**
+     * The authorization URL (for `Accept: application/json`).
+     */
+    200: OAuthAuthorization;
+};
+
+export type AuthorizeIntegrationOAuthResponse = AuthorizeIntegrationOAuthResponses[keyof AuthorizeIntegrationOAuthResponses];
+
+export type CompleteIntegrationOAuthData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * The state `authorizeIntegrationOAuth` issued.
+         */
+        state: string;
+        /**
+         * The authorization code; absent when the provider answers an error.
+         */
+        code?: string;
+        /**
+         * The provider's error code (RFC 6749 section 4.1.2.1).
+         */
+        error?: string;
+        /**
+         * The provider's explanation of the error.
+         */
+        error_description?: string;
+        /**
+         * The issuer, sent by providers implementing RFC 9207; not relied on.
+         */
+        iss?: string;
+    };
+    url: '/oauth/callback';
+};
+
+export type CompleteIntegrationOAuthErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type CompleteIntegrationOAuthError = CompleteIntegrationOAuthErrors[keyof CompleteIntegrationOAuthErrors];
+
+export type CompleteIntegrationOAuthResponses = {
+    /**
+     * The integration is authorized; its tokens are stored.
+     */
+    200: OAuthCallbackResult;
+};
+
+export type CompleteIntegrationOAuthResponse = CompleteIntegrationOAuthResponses[keyof CompleteIntegrationOAuthResponses];
 
 export type ListIntegrationRolesData = {
     body?: never;
