@@ -8,7 +8,9 @@ const USAGE = `usage: provisio <command>
 
 commands:
   serve                                          run the HTTP API (and the embedded queue)
-  worker                                         run workflow step workers and the order consumers, without HTTP
+  worker [--cluster ID]                          run workflow step workers and the order consumers, without HTTP;
+                                                 with --cluster, also execute integration calls routed to gateway
+                                                 cluster ID
   migrate                                        apply pending database migrations and exit
   ad-gateway                                     run the AD gateway (REST over LDAP, openapi/integrations/ad-gateway.yaml)
                                                  on AD_GATEWAY_PORT (default 8090), against the same database for tokens
@@ -31,9 +33,15 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       await serve(config);
       return -1; // keeps running
-    case 'worker':
-      await runWorker(config);
+    case 'worker': {
+      const cluster = flag(rest, 'cluster');
+      if (rest.includes('--cluster') && (cluster === undefined || cluster === '' || cluster.startsWith('--'))) {
+        process.stderr.write(`--cluster needs a cluster id\n${USAGE}\n`);
+        return 2;
+      }
+      await runWorker(config, cluster !== undefined ? { cluster } : {});
       return -1; // keeps running
+    }
     case 'ad-gateway':
       await serveGateway(gatewayConfigFromEnv(config));
       return -1; // keeps running

@@ -6,7 +6,7 @@ import { ensureAdminKey } from './domain/admin-key';
 import { registerTokenPurge } from './domain/api-tokens';
 import { loadDemoData } from './domain/demo';
 import { loadIntegrationModelFiles } from './domain/integration-models';
-import { registerIntegrationHealthChecks } from './domain/integration-runtime';
+import { registerClusterWorker, registerIntegrationHealthChecks } from './domain/integration-runtime';
 import { registerLeaverWorker } from './domain/leaver';
 import { supersedeApprovalsHook } from './domain/approvals';
 import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/workflow-runtime';
@@ -81,13 +81,15 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
 
 /**
  * `provisio worker`: the workflow engine's step workers and the order consumers, without HTTP, until SIGTERM or
- * SIGINT. Run several against one PostgreSQL to scale out.
+ * SIGINT. Run several against one PostgreSQL to scale out. With `cluster`, it also executes the integration calls
+ * routed to that gateway cluster (queue `integration.call.<cluster>`).
  */
-export async function runWorker(config: Readonly<Config>): Promise<WorkflowRuntime> {
+export async function runWorker(config: Readonly<Config>, opts: { cluster?: string } = {}): Promise<WorkflowRuntime> {
   const rt = await openRuntime(config);
   const workflows = createWorkflowRuntime(rt);
   await workflows.startWorkers();
-  rt.logger.info('worker started', { database: rt.db.kind });
+  if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });
+  rt.logger.info('worker started', { database: rt.db.kind, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -129,6 +129,9 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     // Redirects are returned, not followed: following one would carry credentials (API key headers, signatures) to
     // wherever the server points, and the envelope should show the call that was actually made.
     maxRedirects: 0,
+    // OpenAPI's default for query arrays (form, explode): `names=a&names=b`, not axios's `names[]=a&names[]=b`,
+    // which servers such as vCenter do not read as the parameter.
+    paramsSerializer: { indexes: null },
   };
   const instance = axios.create({ ...common, ...(baseURL !== undefined ? { baseURL } : {}) });
   const side = axios.create({

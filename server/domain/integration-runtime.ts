@@ -1,10 +1,12 @@
 import {
   NOT_MADE,
   QueueName,
+  DEFAULT_TIMEOUT_MS,
   buildEnvelope,
   createIntegrationClient,
   isEnvelope,
   type Database,
+  type IntegrationCallRequest,
   type IntegrationCallResult,
   type IntegrationClient,
   type JobQueue,
@@ -12,6 +14,7 @@ import {
   type OAuthTokens,
   type Queryable,
 } from '../../adapter';
+import type PgBoss from 'pg-boss';
 import {
   buildTaskRequest,
   responseExample,
@@ -35,14 +38,31 @@ export class IntegrationRuntime {
   readonly #clients = new Map<number, { revision: number; client: IntegrationClient }>();
   readonly #logger: Logger;
   readonly #db: Database | undefined;
+  readonly #queue: JobQueue | undefined;
   /** Token sets a caller takes over itself (the OAuth callback stores them with its audit row). */
   readonly #captures = new Map<number, (tokens: OAuthTokens) => void>();
   readonly #persisting = new Set<Promise<void>>();
 
-  /** With `db`, tokens a client obtains (refreshes) are persisted so other processes and restarts keep them. */
-  constructor(deps: { logger: Logger; db?: Database }) {
+  /**
+   * With `db`, tokens a client obtains (refreshes) are persisted so other processes and restarts keep them. With
+   * `queue`, calls of cluster-routed integrations are sent to that cluster's workers (without it they fail, saying so).
+   */
+  constructor(deps: { logger: Logger; db?: Database; queue?: JobQueue }) {
     this.#logger = deps.logger;
     this.#db = deps.db;
+    this.#queue = deps.queue;
+  }
+
+  /**
+   * Makes one call the way the integration's configuration routes it: from this process (`direct`), or by a worker
+   * of its gateway cluster through the queue. A cluster nobody answers for is a string error after the timeout,
+   * never a call from here instead (this process may not be able to reach that network segment, or must not).
+   */
+  async call(integration: IntegrationRecord, request: IntegrationCallRequest): Promise<IntegrationCallResult> {
+    const cluster = clusterOf(integration);
+    if (cluster === undefined) return this.clientFor(integration).call(request);
+    if (!this.#queue) return `${NOT_MADE}: this integration's calls are routed to gateway cluster '${cluster}', and this process has no queue to send them to`;
+    return callViaCluster(this.#queue, cluster, integration, request);
   }
 
   /** The model an integration is built on. @throws AppError NOT_FOUND (404) when the row is gone. */
@@ -143,11 +163,7 @@ export class IntegrationRuntime {
     }
     const request = buildTaskRequest(op, input);
     if (integration.stub_mode) return stubResult(model, op, integration, request.path, request.query);
-    const cluster = clusterOf(integration);
-    // Calls routed to a gateway cluster are executed by that cluster's workers; this process cannot reach their
-    // network segment, so calling directly instead would be a silent fallback to the wrong place.
-    if (cluster !== undefined) return `${NOT_MADE}: this integration's calls are routed to gateway cluster '${cluster}', and this server does not execute cluster-routed calls`;
-    return this.clientFor(integration).call(request);
+    return this.call(integration, request);
   }
 
   /**
@@ -175,12 +191,135 @@ export class IntegrationRuntime {
   }
 }
 
-/** The cluster an integration's calls must run on, if its configuration routes them to one. */
-function clusterOf(integration: IntegrationRecord): string | undefined {
+/**
+ * The cluster an integration's calls must run on, if its configuration routes them to one: the cluster override,
+ * or a proxy override whose mode executes through the gateway (`cluster_no_proxy`, `proxy`; its cluster is the
+ * override's id when one is set, else `default`).
+ */
+export function clusterOf(integration: Pick<IntegrationRecord, 'config'>): string | undefined {
   const c = integration.config as { cluster?: { override?: boolean; cluster_id?: string }; proxy?: { override?: boolean; mode?: string } };
   if (c.cluster?.override === true) return c.cluster.cluster_id ?? '';
-  if (c.proxy?.override === true && c.proxy.mode === 'cluster_no_proxy') return c.cluster?.cluster_id ?? 'default';
+  if (c.proxy?.override === true && (c.proxy.mode === 'cluster_no_proxy' || c.proxy.mode === 'proxy')) return c.cluster?.cluster_id ?? 'default';
   return undefined;
+}
+
+/** The queue a cluster's workers consume calls from. */
+export function clusterQueueName(cluster: string): string {
+  return `integration.call.${cluster}`;
+}
+
+/**
+ * One call for a cluster's worker: the request is built here; auth, TLS and proxy are applied by the worker. It is
+ * JSON in the queue, so the abort signal stays with the caller and a Buffer body travels as base64.
+ */
+interface ClusterCallJob {
+  integrationId: number;
+  revision: number;
+  request: Omit<IntegrationCallRequest, 'signal'>;
+  bodyBase64?: string;
+}
+
+function toJob(integration: IntegrationRecord, request: IntegrationCallRequest): ClusterCallJob {
+  const { signal: _signal, body, ...rest } = request;
+  void _signal;
+  if (Buffer.isBuffer(body)) return { integrationId: integration.id, revision: integration.config_revision, request: rest, bodyBase64: body.toString('base64') };
+  return { integrationId: integration.id, revision: integration.config_revision, request: body === undefined ? rest : { ...rest, body } };
+}
+
+function fromJob(job: ClusterCallJob): IntegrationCallRequest {
+  return job.bodyBase64 !== undefined ? { ...job.request, body: Buffer.from(job.bodyBase64, 'base64') } : job.request;
+}
+
+/** What a worker completes a call job with (pg-boss keeps objects only, so the result is wrapped). */
+interface ClusterCallOutput {
+  result: IntegrationCallResult;
+}
+
+const CLUSTER_POLL_MS = 50;
+// Queues are created once per process; createQueue is idempotent, this only saves the round trip.
+const createdQueues = new WeakMap<JobQueue, Set<string>>();
+
+async function ensureClusterQueue(queue: JobQueue, name: string): Promise<void> {
+  let seen = createdQueues.get(queue);
+  if (!seen) createdQueues.set(queue, (seen = new Set()));
+  if (seen.has(name)) return;
+  await queue.boss.createQueue(name);
+  seen.add(name);
+}
+
+function timeoutOf(integration: Pick<IntegrationRecord, 'config'>): number {
+  const t = (integration.config as { timeout?: unknown }).timeout;
+  return typeof t === 'number' && t > 0 ? t : DEFAULT_TIMEOUT_MS;
+}
+
+/**
+ * Sends the call to `integration.call.<cluster>` and polls the job (pg-boss `getJobById`; its `output` carries the
+ * result, so no table of our own is needed) until the integration's timeout. A job nobody took in time is deleted,
+ * so a worker that starts later never makes a call its caller has given up on; a finished job is deleted too, so
+ * responses are not kept in the queue's tables.
+ */
+async function callViaCluster(queue: JobQueue, cluster: string, integration: IntegrationRecord, request: IntegrationCallRequest): Promise<IntegrationCallResult> {
+  const name = clusterQueueName(cluster);
+  const timeout = timeoutOf(integration);
+  await ensureClusterQueue(queue, name);
+  const data = toJob(integration, request);
+  const id = await queue.boss.send(name, data, { retryLimit: 0, expireInSeconds: Math.max(1, Math.ceil(timeout / 1000) + 5) });
+  if (!id) return `${NOT_MADE}: the queue of gateway cluster '${cluster}' refused the call`;
+  const deadline = Date.now() + timeout;
+  try {
+    for (;;) {
+      const job = await queue.boss.getJobById<ClusterCallJob>(name, id);
+      if (job?.state === 'completed') {
+        const out = job.output as Partial<ClusterCallOutput> | undefined;
+        if (out && out.result !== undefined) return out.result;
+        return `${NOT_MADE}: a worker of cluster '${cluster}' answered without a result`;
+      }
+      if (job?.state === 'failed') return `${NOT_MADE}: a worker of cluster '${cluster}' failed to make the call`;
+      if (!job || job.state === 'cancelled') return `${NOT_MADE}: the call for cluster '${cluster}' was withdrawn from its queue`;
+      if (Date.now() >= deadline) return `no worker of cluster '${cluster}' answered within ${timeout} ms`;
+      if (request.signal?.aborted) return `${NOT_MADE}: the call was aborted before a worker of cluster '${cluster}' answered`;
+      await new Promise((r) => setTimeout(r, CLUSTER_POLL_MS));
+    }
+  } finally {
+    await queue.boss.deleteJob(name, id).catch(() => undefined);
+  }
+}
+
+/**
+ * `provisio worker --cluster <id>`: consumes `integration.call.<id>`, making each call with this process's own
+ * client of the integration (loaded with its secrets from the database, cached per integration and revision, so
+ * proxy, TLS and auth settings apply here). Every outcome completes the job: the envelope, or the string error.
+ */
+export async function registerClusterWorker(deps: { db: Database; queue: JobQueue; logger: Logger; cluster: string; teamSize?: number }): Promise<IntegrationRuntime> {
+  const { db, queue, logger, cluster } = deps;
+  const runtime = new IntegrationRuntime({ logger, db });
+  const name = clusterQueueName(cluster);
+  await ensureClusterQueue(queue, name);
+  const handle = async (data: ClusterCallJob): Promise<IntegrationCallResult> => {
+    let integration: IntegrationRecord;
+    try {
+      integration = await loadIntegration(db, data.integrationId);
+    } catch (e) {
+      return `${NOT_MADE}: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    // Re-routed since the call was sent: this cluster is no longer where its calls belong.
+    if (clusterOf(integration) !== cluster) return `${NOT_MADE}: integration '${integration.name}' is no longer routed to gateway cluster '${cluster}'`;
+    return runtime.clientFor(integration).call(fromJob(data));
+  };
+  const work = async (jobs: PgBoss.Job<ClusterCallJob>[]): Promise<ClusterCallOutput | undefined> => {
+    const job = jobs[0];
+    if (!job) return undefined;
+    try {
+      return { result: await handle(job.data) };
+    } catch (e) {
+      logger.error('cluster call failed', { cluster, integration_id: job.data.integrationId, error: e instanceof Error ? e.message : String(e) });
+      return { result: `${NOT_MADE}: the worker of cluster '${cluster}' could not make the call` };
+    }
+  };
+  // Several calls in flight at once; the minimum polling interval keeps the pick-up well inside short timeouts.
+  for (let i = 0; i < (deps.teamSize ?? 4); i += 1) await queue.boss.work<ClusterCallJob>(name, { batchSize: 1, pollingIntervalSeconds: 0.5 }, work);
+  logger.info('cluster worker started', { cluster, queue: name });
+  return runtime;
 }
 
 function findOperation(model: IntegrationModel, operationId: string): ModelOperation {

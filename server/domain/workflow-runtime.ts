@@ -82,7 +82,7 @@ export function workflowCompileContext(db: Database, runtime: IntegrationRuntime
 
 export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntime {
   const { db, queue, logger } = deps;
-  const integrations = deps.integrations ?? new IntegrationRuntime({ logger });
+  const integrations = deps.integrations ?? new IntegrationRuntime({ logger, queue });
   const orderRuns = createOrderRuns({ db, queue, logger });
   // Opened on first use and kept: the directory pools its LDAP connections.
   let directory: Promise<Directory | undefined> | undefined;
@@ -121,7 +121,8 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
         async getClient(name, operationId) {
           const integration = await integrationByName(db, name);
           if (!integration) return undefined;
-          if (!integration.stub_mode) return integrations.clientFor(integration);
+          // Routed as the configuration says: from here, or by a worker of the integration's gateway cluster.
+          if (!integration.stub_mode) return { call: (request) => integrations.call(integration, request) };
           // Stub mode: no request at all; the answer is the operation's example, exactly as the invoke API gives it.
           const model = await integrations.modelOf(db, integration);
           const op = model.operations.find((o) => o.operationId === operationId);

@@ -35,8 +35,8 @@ import { adminActorOf } from './asset-types';
  * `/admin/integration-models` and `/admin/integrations`. One runtime per app: it caches loaded models and one
  * client per integration.
  */
-export const integrationHandlers: RouteModule = ({ db, logger }) => {
-  const runtime = new IntegrationRuntime({ logger, db });
+export const integrationHandlers: RouteModule = ({ db, logger, queue }) => {
+  const runtime = new IntegrationRuntime({ logger, db, queue });
 
   return {
     listIntegrationModels: async () => ({ status: 200, body: { items: await listIntegrationModels(db) } }),

@@ -84,7 +84,7 @@ describe('integration executor through a real integration client', () => {
     expect(result.ok).toBe(true);
     const req = server.requests[0]!;
     expect(req.method).toBe('PATCH');
-    expect(decodeURIComponent(req.url)).toBe('/api/now/table/sc_req_item/abc?names[]=a&names[]=b');
+    expect(decodeURIComponent(req.url)).toBe('/api/now/table/sc_req_item/abc?names=a&names=b');
     expect(req.headers['x-trace']).toBe('7');
     expect(req.headers['cookie']).toBe('session=a%20b');
     expect(req.headers['idempotency-key']).toBe('run-1:t1:1');
