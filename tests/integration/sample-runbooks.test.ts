@@ -25,7 +25,7 @@ import { TEST_ADMIN_KEY } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { mintTestToken, nextRitm, snowPayload } from '../support/orders';
-import { ensureSambaAd, type SambaAd } from '../support/samba-ad';
+import { ensureSambaAd, SEED_USER_PASSWORD, type SambaAd } from '../support/samba-ad';
 import { startVcsim, type Vcsim } from '../support/vcsim';
 import { seen } from '../support/vendor-mocks';
 
@@ -35,8 +35,9 @@ const admin = { 'X-Admin-Key': TEST_ADMIN_KEY };
 const SAMPLES = projectPath('workflows/definitions');
 const SAAS_SECRET = 'saas-seat-signing-secret';
 const RDP_GROUP = 'VDI-Users'; // the samples' default rdpGroup input
-// Two runs (one per engine) may share the one Samba: each engine orders for its own seeded user.
-const AD_USER = process.env['DATABASE_URL'] ? 'ttoggle' : 'mmember';
+// The one Samba is shared by every directory test and by both engine runs: this file orders for a user of its own
+// per engine, so no other test sees its group changes.
+const AD_USER = process.env['DATABASE_URL'] ? 'sample-pg' : 'sample-pglite';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let t: TestDatabase;
@@ -176,10 +177,23 @@ async function userDn(sam: string): Promise<string> {
   }
 }
 
-/** The group the samples grant RDP access with, created once in the shared Samba; this run's user not in it. */
+/** This run's own enabled user (created once, then reused), and the samples' RDP group without it. */
 async function prepareGroup(): Promise<void> {
   const c = await ldapClient();
   try {
+    try {
+      await c.add(`CN=${AD_USER},${ad.seed.ou}`, [
+        new Attribute({ type: 'objectClass', values: ['top', 'person', 'organizationalPerson', 'user'] }),
+        new Attribute({ type: 'sAMAccountName', values: [AD_USER] }),
+        new Attribute({ type: 'userPrincipalName', values: [`${AD_USER}@test.local`] }),
+        new Attribute({ type: 'mail', values: [`${AD_USER}@test.local`] }),
+        new Attribute({ type: 'displayName', values: [`Sample ${AD_USER}`] }),
+        new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${SEED_USER_PASSWORD}"`, 'utf16le')] }),
+        new Attribute({ type: 'userAccountControl', values: ['512'] }),
+      ]);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 68) throw e;
+    }
     try {
       await c.add(groupDn(), { objectClass: ['top', 'group'], cn: RDP_GROUP, sAMAccountName: RDP_GROUP, groupType: '-2147483646' });
     } catch (e) {
