@@ -103,6 +103,24 @@ export const SETTINGS_SECTIONS = {
       },
     },
   },
+  webhooks: {
+    description:
+      'Signing secrets of outbound provisioning webhooks: a webhook task names one as `secretRef: webhooks.<key>` and ' +
+      'its payloads are HMAC-signed with it.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        saas_seat_secret: {
+          type: 'string',
+          minLength: 16,
+          maxLength: 1024,
+          writeOnly: true,
+          description: 'Signs the SaaS seat sample runbooks\' provisioning webhooks (workflows/definitions/saas-seat-*.json).',
+        },
+      },
+    },
+  },
   hr: {
     description:
       'HR leaver webhook: the clientState of the Microsoft Graph subscription (POST /hr/leaver/graph cannot be signed; ' +

@@ -297,11 +297,10 @@ beforeAll(async () => {
     .set(admin)
     .send({ server: ad.host, port: 636, use_tls: true, bind_dn: ad.bindDn, bind_password: ad.bindPassword, base_dn: ad.seed.ou, ca_cert_pem: await readFile(ad.caCertPath, 'utf8') });
   if (dir.status !== 200) throw new Error(`active_directory settings: ${dir.status} ${JSON.stringify(dir.body)}`);
-  // The settings API has no `webhooks` section yet: the signing secret goes straight into app_config, where the
-  // webhook executor reads `<section>.<name>` refs.
-  await t.db.query(`INSERT INTO app_config (key, section, value, is_secret, updated_by) VALUES ('webhooks.saas_seat_secret', 'webhooks', $1, true, 'system:test')`, [
-    JSON.stringify(SAAS_SECRET),
-  ]);
+  // The samples sign their webhooks with the `webhooks.saas_seat_secret` setting, which is write-only.
+  const secret = await http().put('/admin/settings/webhooks').set(admin).send({ saas_seat_secret: SAAS_SECRET });
+  if (secret.status !== 200) throw new Error(`webhooks settings: ${secret.status} ${JSON.stringify(secret.body)}`);
+  expect(JSON.stringify(secret.body)).not.toContain(SAAS_SECRET);
 
   // Children first: the provision runbooks run the RITM note as a child workflow.
   await saveSample('servicenow-ritm-note.json');
