@@ -3,6 +3,7 @@ import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type 
 import { buildApp } from './app';
 import type { Config } from './config';
 import { ensureAdminKey } from './domain/admin-key';
+import { closeServer, exitOnSignal } from './shutdown';
 import { registerTokenPurge } from './domain/api-tokens';
 import { loadDemoData } from './domain/demo';
 import { loadIntegrationModelFiles } from './domain/integration-models';
@@ -57,25 +58,14 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });
   });
 
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    rt.logger.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-    // Stop accepting connections; in-flight requests finish, idle keep-alive sockets close.
-    server.close(async () => {
-      await scheduler.stop();
-      await workflows.stop();
-      await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
-      await rt.db.close();
-      clearTimeout(force);
-      process.exit(0);
-    });
-    server.closeIdleConnections();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
+    // In-flight requests finish first; then no new schedule fires, steps in flight finish, the queue stops.
+    await closeServer(server);
+    await scheduler.stop();
+    await workflows.stop();
+    await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
+    await rt.db.close();
+  });
   return server;
 }
 
@@ -90,21 +80,10 @@ export async function runWorker(config: Readonly<Config>, opts: { cluster?: stri
   await workflows.startWorkers();
   if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });
   rt.logger.info('worker started', { database: rt.db.kind, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) });
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    rt.logger.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-    void (async () => {
-      await workflows.stop();
-      await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
-      await rt.db.close();
-      clearTimeout(force);
-      process.exit(0);
-    })();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
+    await workflows.stop();
+    await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
+    await rt.db.close();
+  });
   return workflows;
 }

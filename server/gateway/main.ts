@@ -4,6 +4,7 @@ import { createDirectory } from '../../adapter/directory';
 import { buildConfig, ConfigError, type Config } from '../config';
 import { buildGatewayApp } from './app';
 import { readDirectorySettings } from './settings';
+import { closeServer, exitOnSignal } from '../shutdown';
 
 /** Port of the AD gateway when `AD_GATEWAY_PORT` is unset. */
 export const DEFAULT_GATEWAY_PORT = 8090;
@@ -37,22 +38,11 @@ export async function serveGateway(config: Readonly<Config>, env: NodeJS.Process
         database: db.kind,
       });
     });
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info('shutting down', { signal });
-      const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
-      server.close(async () => {
-        await directory.close();
-        await db.close();
-        clearTimeout(force);
-        process.exit(0);
-      });
-      server.closeIdleConnections();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    exitOnSignal(logger, config.shutdownTimeoutMs, async () => {
+      await closeServer(server);
+      await directory.close();
+      await db.close();
+    });
     return server;
   } catch (e) {
     await db.close();
