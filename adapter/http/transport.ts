@@ -227,14 +227,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
         if (proxy && res.status === 407) {
           return `${NOT_REACHED}: ${target}: the proxy ${proxy.host}:${proxy.port} refused the request (407 Proxy Authentication Required)`;
         }
-        return buildEnvelope({
-          method,
-          url,
-          status: res.status,
-          statusText: res.statusText,
-          headers: AxiosHeaders.from(res.headers as Record<string, string>).toJSON(),
-          raw: res.data as Buffer,
-        });
+        return envelopeOf(method, url, res);
       } catch (e) {
         if (e instanceof TokenRequestError) return e.envelope;
         if (e instanceof CallNotMadeError) return e.message;
@@ -354,14 +347,7 @@ async function sendSide(side: AxiosInstance, log: IntegrationLog, req: SideReque
       status: res.status,
       duration_ms: Date.now() - started,
     });
-    return buildEnvelope({
-      method,
-      url,
-      status: res.status,
-      statusText: res.statusText,
-      headers: AxiosHeaders.from(res.headers as Record<string, string>).toJSON(),
-      raw: res.data as Buffer,
-    });
+    return envelopeOf(method, url, res);
   } catch (e) {
     const why = explainNetworkError(e, `${method} ${url}`, timeout);
     log.log('warn', 'integration auth request failed', { method, url, error: why.code, detail: why.message });
@@ -465,4 +451,16 @@ class IntegrationLog {
     }
     return JSON.parse(text) as Record<string, unknown>;
   }
+}
+
+/** The envelope of a response read as raw bytes (`responseType: 'arraybuffer'`), for calls and auth requests alike. */
+function envelopeOf(method: string, url: string, res: AxiosResponse): IntegrationEnvelope {
+  return buildEnvelope({
+    method,
+    url,
+    status: res.status,
+    statusText: res.statusText,
+    headers: AxiosHeaders.from(res.headers as Record<string, string>).toJSON(),
+    raw: res.data as Buffer,
+  });
 }
