@@ -1,71 +1,66 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
+import winston from 'winston';
+import { Syslog } from 'winston-syslog';
 import type { LogLevel, SyslogConfig } from './config';
 
 /*
- * A small RFC 5424 syslog sender for an integration's optional external log target. winston-syslog is not among our
- * dependencies, and what an integration needs is only this: one line per log record, UDP or TCP, no buffering
- * guarantees beyond the socket's (syslog over UDP is lossy by design).
+ * An integration's optional external log target: a winston logger of its own with one winston-syslog transport,
+ * sending RFC 5424 messages whose body is the (already redacted) log record as JSON. Over UDP this is lossy by
+ * design; over TCP each message ends with a newline (RFC 6587 non-transparent framing, what rsyslog and syslog-ng
+ * accept by default) and winston-syslog queues lines while it (re)connects.
  */
 
-export const SYSLOG_FACILITIES = {
-  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11,
-  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
-} as const;
-export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
-
-// winston's npm levels onto syslog severities (RFC 5424 §6.2.1).
-const SEVERITY: Record<LogLevel, number> = { error: 3, warn: 4, info: 6, http: 6, verbose: 7, debug: 7, silly: 7 };
+// winston's npm levels onto the syslog level names winston-syslog accepts (RFC 5424 §6.2.1 severities).
+const SYSLOG_LEVEL: Record<LogLevel, string> = {
+  error: 'error', warn: 'warning', info: 'info', http: 'info', verbose: 'debug', debug: 'debug', silly: 'debug',
+};
 
 export interface SyslogSender {
   send(level: LogLevel, record: Record<string, unknown>): void;
   close(): void;
 }
 
-/** Formats one RFC 5424 message; the record (already redacted) is the JSON message body. */
-export function formatSyslog(cfg: Pick<SyslogConfig, 'facility' | 'app_name'>, level: LogLevel, record: Record<string, unknown>, now = new Date()): string {
-  const facility = SYSLOG_FACILITIES[cfg.facility as SyslogFacility] ?? SYSLOG_FACILITIES.local0;
-  const pri = facility * 8 + SEVERITY[level];
-  const app = (cfg.app_name ?? 'provisio').replace(/\s/g, '_').slice(0, 48) || '-';
-  const host = os.hostname().replace(/\s/g, '_').slice(0, 255) || '-';
-  return `<${pri}>1 ${now.toISOString()} ${host} ${app} ${process.pid} - - ${JSON.stringify(record)}`;
-}
-
 export function createSyslogSender(cfg: SyslogConfig): SyslogSender {
-  const port = cfg.port ?? 514;
-  if (cfg.protocol === 'udp4') {
-    let socket: dgram.Socket | undefined;
-    return {
-      send(level, record) {
-        if (!socket) {
-          socket = dgram.createSocket('udp4');
-          socket.on('error', () => undefined);
-          socket.unref();
-        }
-        socket.send(formatSyslog(cfg, level, record), port, cfg.host);
-      },
-      close() {
-        socket?.close();
-        socket = undefined;
-      },
-    };
-  }
-  // TCP with octet-counting framing (RFC 6587 §3.4.1); reconnects on the next line after an error.
-  let socket: net.Socket | undefined;
+  const transport = new Syslog({
+    host: cfg.host,
+    port: cfg.port ?? 514,
+    protocol: cfg.protocol,
+    type: '5424',
+    facility: cfg.facility,
+    app_name: (cfg.app_name ?? 'provisio').replace(/\s/g, '_').slice(0, 48) || 'provisio',
+    localhost: os.hostname(),
+    eol: cfg.protocol === 'tcp4' ? '\n' : undefined,
+  });
+  // winston-syslog's own close() waits up to 4 s for datagrams it never stops counting as in flight (lines queued
+  // before its socket was bound) and then reconnects a TCP socket from its 'close' handler. Closing an integration
+  // should let go at once: end the TCP stream (pending lines still go out) or close the UDP socket, once.
+  transport.close = () => {
+    const socket = transport.socket as (net.Socket | dgram.Socket | null);
+    (transport as { socket: unknown }).socket = null;
+    if (!socket) return;
+    socket.removeAllListeners('close');
+    if (socket instanceof net.Socket) socket.end();
+    else socket.close();
+  };
+  const logger = winston.createLogger({
+    levels: winston.config.syslog.levels,
+    level: 'debug',
+    format: winston.format.printf((info) => String(info.message)),
+    transports: [transport],
+  });
+  // A syslog collector that is down must never disturb the integration's calls: its errors are dropped here.
+  logger.on('error', () => undefined);
+  transport.on('error', () => undefined);
   return {
     send(level, record) {
-      if (!socket || socket.destroyed) {
-        socket = net.connect({ host: cfg.host, port });
-        socket.on('error', () => socket?.destroy());
-        socket.unref();
-      }
-      const msg = formatSyslog(cfg, level, record);
-      socket.write(`${Buffer.byteLength(msg)} ${msg}`);
+      logger.log(SYSLOG_LEVEL[level], JSON.stringify(record));
+      // The transport opens its socket on the first line; a log target must not keep the process alive.
+      transport.socket?.unref();
     },
     close() {
-      socket?.end();
-      socket = undefined;
+      logger.close(); // unpipes the transport, which calls the close above
     },
   };
 }

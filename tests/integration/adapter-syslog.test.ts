@@ -17,6 +17,7 @@ describe('per-integration syslog target (real UDP and TCP listeners on loopback)
   let tcp: net.Server;
   const udpLines: string[] = [];
   const tcpLines: string[] = [];
+  const tcpConnections: net.Socket[] = [];
   const clients: IntegrationClient[] = [];
   const mem = createMemoryLogger();
   const client = (syslog: Record<string, unknown>, level = 'info'): IntegrationClient => {
@@ -38,13 +39,14 @@ describe('per-integration syslog target (real UDP and TCP listeners on loopback)
     udp.on('message', (m) => udpLines.push(m.toString('utf8')));
     await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
     tcp = net.createServer((s) => {
+      tcpConnections.push(s);
       let buf = '';
       s.on('data', (d: Buffer) => {
         buf += d.toString('utf8');
-        // Octet counting: "<length> <message>" repeated.
-        for (let m = /^(\d+) /.exec(buf); m && buf.length >= m[0].length + Number(m[1]); m = /^(\d+) /.exec(buf)) {
-          tcpLines.push(buf.slice(m[0].length, m[0].length + Number(m[1])));
-          buf = buf.slice(m[0].length + Number(m[1]));
+        // Non-transparent framing (RFC 6587 §3.4.2): one message per line.
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          tcpLines.push(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
         }
       });
     });
@@ -69,7 +71,7 @@ describe('per-integration syslog target (real UDP and TCP listeners on loopback)
     expect(lines.join('\n')).not.toContain('syslog-secret-token');
   });
 
-  test('TCP with octet counting; the syslog level is set apart from the log level at run time', async () => {
+  test('TCP, one message per line; the syslog level is set apart from the log level at run time', async () => {
     const c = client({ host: '127.0.0.1', port: (tcp.address() as AddressInfo).port, protocol: 'tcp4', level: 'warn' });
     await c.call({ method: 'GET', path: '/ok' });
     await c.call({ method: 'GET', path: '/missing' });
@@ -81,5 +83,19 @@ describe('per-integration syslog target (real UDP and TCP listeners on loopback)
     c.setSyslogLevel('info');
     await c.call({ method: 'GET', path: '/ok' });
     expect((await atLeast(tcpLines, 2))[1]).toMatch(/^<134>1 .*"status":200/);
+  });
+
+  test('closing the integration ends its TCP syslog connection for good (winston-syslog would reconnect)', async () => {
+    const before = tcpConnections.length;
+    const c = client({ host: '127.0.0.1', port: (tcp.address() as AddressInfo).port, protocol: 'tcp4' });
+    await c.call({ method: 'GET', path: '/ok' });
+    await atLeast(tcpLines, tcpLines.length + 1);
+    expect(tcpConnections.length).toBe(before + 1);
+    const ended = new Promise<void>((resolve) => tcpConnections[before]!.once('end', resolve));
+    c.close();
+    await ended;
+    // winston-syslog's own reconnect timer fires one second after a close.
+    await new Promise((r) => setTimeout(r, 1_300));
+    expect(tcpConnections.length).toBe(before + 1);
   });
 });

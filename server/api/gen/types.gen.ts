@@ -1230,8 +1230,11 @@ export type IntegrationModelList = {
  * oauth2_authorization_code|openid_connect, and that type's fields}; `mtls` {cert, key, ca as PEM data
  * URLs}; `tls` {enabled (default false), reject_unauthorized (default true)}; `timeout` (milliseconds);
  * `cluster` {override, cluster_id}; `proxy` {override, mode direct|cluster_no_proxy|proxy, host, port,
- * auth {mode none|basic|secrets_manager, username, password}}; `logging` {level, syslog}. Secret fields
- * (passwords, client secrets, keys, tokens) read back as `[redacted]`.
+ * auth {mode none|basic|secrets_manager, username, password}}; `logging` {level (default info), syslog
+ * {host (required), port (default 514), protocol udp4|tcp4 (default udp4), facility (default local0),
+ * app_name, level}}: the optional syslog target receives each log line as an RFC 5424 message (winston-syslog;
+ * one message per line over TCP). Secret fields (passwords, client secrets, keys, tokens) read back as
+ * `[redacted]`.
  *
  */
 export type IntegrationConfigDocument = {
