@@ -23,7 +23,10 @@ interface Figures {
 
 function start(script: string, args: string[], env: Record<string, string>, readyLine?: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = fork(script, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    // BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of each server for a look at where the time goes.
+    const profDir = process.env['BENCH_CPU_PROF_DIR'];
+    const execArgv = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const child = fork(script, args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
     const ready = () => {
       clearTimeout(timer);

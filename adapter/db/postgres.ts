@@ -12,7 +12,7 @@ export interface PostgresOptions {
 
 /**
  * Names for the statements worth preparing. A named statement is parsed and planned once per connection and then
- * only bound and executed; on the ServiceNow webhook's path (five statements a request) that raised throughput by
+ * only bound and executed; on the ServiceNow webhook's path (then five statements a request) that raised throughput by
  * about half. A text is named only after it has been run HOT_AFTER times, and names are capped, so one-off texts
  * (ad hoc filters) never pile up as prepared statements on the server's connections.
  */

@@ -130,9 +130,10 @@ export function duplicateServiceNowRef(ref: string): AppError {
   return conflict(`Order with servicenow_ref '${ref}' already exists`);
 }
 
-/** What creating an order reads of its asset type. */
+/** What creating an order reads of its asset type; `version` is the row's `xmin`, which any change moves on. */
 interface OrderType {
   id: number;
+  version: string;
   name: string;
   assignment_model: AssetTypeRow['assignment_model'];
   pool_size: number | null;
@@ -142,36 +143,62 @@ interface OrderType {
   allow_user_lists: boolean;
 }
 
+const ORDER_TYPE_COLUMNS = `xmin::text AS version, id, name, assignment_model, pool_size, max_per_user, requires_approval,
+  attributes, allow_user_lists`;
+
 /**
- * Reads the asset type and, in the same statement, takes the per-user lock when the type has a quota (or when
- * `alwaysLockUser`). The lock serialises the orders of one user for one type across transactions and processes,
- * so a quota check and the insert it allows happen as one step. It is transaction-scoped: released at
- * COMMIT/ROLLBACK, when the new row is already visible to the next holder, whose later statements take a new
- * snapshot (READ COMMITTED). The statement that takes the lock must not be the one that counts: its snapshot
- * predates the lock. One round trip instead of two matters on the webhook's hot path.
+ * Asset types as order placement reads them, kept per database. Validating an order needs its type before the
+ * statement that places it; reading the type each time would cost a round trip on the webhook's path. A cached type
+ * is safe because placement checks its version in the same statement and answers PV001 when the row has changed
+ * since (edited, renamed, deleted, whichever process did it); the order is then validated again against a fresh
+ * read. Unknown names are never cached.
+ */
+class OrderTypeCache {
+  static readonly MAX_ENTRIES = 500;
+  readonly #byRef = new Map<string, OrderType>();
+
+  async get(q: Queryable, ref: AssetTypeRef, fresh: boolean): Promise<OrderType> {
+    const key = 'name' in ref ? `name:${ref.name}` : `id:${ref.id}`;
+    const cached = fresh ? undefined : this.#byRef.get(key);
+    if (cached) return cached;
+    const { rows } = await q.query<OrderType>(
+      `SELECT ${ORDER_TYPE_COLUMNS} FROM asset_types WHERE ${'name' in ref ? 'name = $1::text' : 'id = $1::bigint'}`,
+      ['name' in ref ? ref.name : ref.id],
+    );
+    const type = rows[0];
+    if (!type) {
+      this.#byRef.delete(key);
+      throw unknownAssetType(ref);
+    }
+    if (this.#byRef.size >= OrderTypeCache.MAX_ENTRIES) this.#byRef.clear();
+    this.#byRef.set(key, type);
+    return type;
+  }
+}
+
+const typeCaches = new WeakMap<Queryable, OrderTypeCache>();
+function typeCacheOf(db: Queryable): OrderTypeCache {
+  let cache = typeCaches.get(db);
+  if (!cache) typeCaches.set(db, (cache = new OrderTypeCache()));
+  return cache;
+}
+
+/**
+ * Reads the asset type and, in the same statement, takes the per-user lock (a take-back always takes it, as
+ * quota-checked placements do). The lock is transaction-scoped: released at COMMIT/ROLLBACK, when the new row is
+ * already visible to the next holder, whose later statements take a new snapshot (READ COMMITTED).
  * Throws UNKNOWN_ASSET_TYPE (400) naming the field the type was given by.
  */
-async function lookupTypeAndLockUser(tx: Queryable, ref: AssetTypeRef, userEmail: string, alwaysLockUser: boolean): Promise<OrderType> {
+async function lookupTypeAndLockUser(tx: Queryable, ref: AssetTypeRef, userEmail: string): Promise<OrderType> {
   const { rows } = await tx.query<OrderType>(
-    `SELECT id, name, assignment_model, pool_size, max_per_user, requires_approval, attributes, allow_user_lists,
-            CASE WHEN $3::boolean OR max_per_user IS NOT NULL
-                 THEN pg_advisory_xact_lock(hashtextextended('order-user:' || id || ':' || $2::text, 0)) END AS user_lock
+    `SELECT ${ORDER_TYPE_COLUMNS},
+            pg_advisory_xact_lock(hashtextextended('order-user:' || id || ':' || $2::text, 0)) AS user_lock
        FROM asset_types WHERE ${'name' in ref ? 'name = $1::text' : 'id = $1::bigint'}`,
-    ['name' in ref ? ref.name : ref.id, userEmail, alwaysLockUser],
+    ['name' in ref ? ref.name : ref.id, userEmail],
   );
   const type = rows[0];
   if (!type) throw unknownAssetType(ref);
   return type;
-}
-
-/**
- * Serialises the creators of orders of one pooled type on its row (FOR NO KEY UPDATE: exclusive among them, yet
- * inserts that reference the row still proceed) and re-reads the pool size under the lock, so a concurrent edit
- * of the type is honoured. Always taken after the per-user lock, so the two never deadlock.
- */
-async function lockPool(tx: Queryable, assetTypeId: number): Promise<number | null> {
-  const { rows } = await tx.query<{ pool_size: number | null }>('SELECT pool_size FROM asset_types WHERE id = $1 FOR NO KEY UPDATE', [assetTypeId]);
-  return rows[0]?.pool_size ?? null;
 }
 
 function parseInstant(field: string, value: string | null | undefined): Date | null {
@@ -227,9 +254,7 @@ async function requesterSnapshot(deps: OrderDeps, email: string, explicit: Reque
 
 interface PlaceOrder {
   jobId: string | null;
-  assetTypeId: number;
-  /** For the 429 details. */
-  assetTypeName: string;
+  type: OrderType;
   action: OrderAction;
   targetOrderId: number | null;
   status: OrderStatus;
@@ -242,55 +267,28 @@ interface PlaceOrder {
   ownerName: string | null;
   v: Validated;
   snapshot: RequesterSnapshot;
-  /** Pool size to stay under (null: no pool check). The caller holds the pool lock. */
-  poolSize: number | null;
-  /** Per-user quota to stay under (null: no quota check). The caller holds the per-user lock. */
-  maxPerUser: number | null;
+  /** Apply the type's pool size and per-user quota (a take-back does not count against them). */
+  checkLimits: boolean;
+  /** Take the per-user lock even when the type has no quota (a take-back; the caller may already hold it). */
+  lockUser: boolean;
+  /** The order's job, written by the same statement; `orderId` is added to its data. */
+  job: { queue: QueueName; data: object } | null;
   actor: OrderActor;
 }
 
+/** The type changed between reading and placing (PV001): validate against a fresh read and place again. */
+class AssetTypeChanged extends Error {}
+
 /**
- * Checks and writes in one statement: the duplicate check, the counts the limits need (each only when its limit
- * exists: the per-user count is an index lookup, the pool count reads the type's active orders), the INSERT that
- * happens only when they pass, and its audit row. Answers why nothing was inserted, or the new row.
- *
- * The audit row is what `writeAudit` writes for a creation ({before: null, after}, secrets stripped), with the id
- * the INSERT assigned; it is written here, in the same statement, because every round trip counts on this path.
+ * Places the order with `provisio_place_order` (migration 014): the type's version check, the per-user and pool
+ * locks, the duplicate, pool and quota checks, the INSERT, its audit row and its job, in one statement and so one
+ * round trip. The audit row is what `writeAudit` writes for a creation ({before: null, after}, secrets stripped),
+ * with the id the INSERT assigned. Maps the function's refusals onto the API's errors.
  */
-async function placeOrder(tx: Queryable, o: PlaceOrder): Promise<OrderRow> {
-  const params: unknown[] = [];
-  const $ = (value: unknown, cast: string): string => {
-    params.push(value);
-    return `$${params.length}::${cast}`;
-  };
-  const values = {
-    asset_type_id: $(o.assetTypeId, 'bigint'),
-    action: $(o.action, 'text'),
-    target_order_id: $(o.targetOrderId, 'bigint'),
-    status: $(o.status, 'text'),
-    source: $(o.source, 'text'),
-    servicenow_ref: $(o.servicenowRef, 'text'),
-    snow_req: $(o.snowReq, 'text'),
-    user_email: $(o.userEmail, 'text'),
-    user_name: $(o.userName, 'text'),
-    owner_email: $(o.ownerEmail, 'text'),
-    owner_name: $(o.ownerName, 'text'),
-    rdp_users: $(o.v.rdpUsers, 'text[]'),
-    admin_users: $(o.v.adminUsers, 'text[]'),
-    requested_from: $(o.v.requestedFrom, 'timestamptz'),
-    requested_until: $(o.v.requestedUntil, 'timestamptz'),
-    config: $(JSON.stringify(o.v.config), 'jsonb'),
-    job_id: $(o.jobId, 'text'),
-    requester_department: $(o.snapshot.department ?? null, 'text'),
-    requester_cost_center: $(o.snapshot.cost_center ?? null, 'text'),
-    requester_company: $(o.snapshot.company ?? null, 'text'),
-    requester_employee_id: $(o.snapshot.employee_id ?? null, 'text'),
-    requester_title: $(o.snapshot.title ?? null, 'text'),
-    created_by: $(o.actor.triggeredBy, 'text'),
-  };
+async function placeOrder(q: Queryable, o: PlaceOrder): Promise<OrderRow> {
   const after = {
     id: null,
-    asset_type_id: o.assetTypeId,
+    asset_type_id: o.type.id,
     action: o.action,
     target_order_id: o.targetOrderId,
     status: o.status,
@@ -316,94 +314,85 @@ async function placeOrder(tx: Queryable, o: PlaceOrder): Promise<OrderRow> {
     requester_title: o.snapshot.title ?? null,
     created_by: o.actor.triggeredBy,
   };
-  const diff = $(JSON.stringify(stripSecrets({ before: null, after })), 'jsonb');
-  const refParam = $(o.servicenowRef, 'text');
-  const poolLimit = o.poolSize !== null ? $(o.poolSize, 'int') : null;
-  const quotaLimit = o.maxPerUser !== null ? $(o.maxPerUser, 'int') : null;
-  // Only when a count is asked: PostgreSQL cannot type a parameter the text does not use.
-  const active = poolLimit || quotaLimit
-    ? `asset_type_id = ${values.asset_type_id} AND action = 'provision' AND status = ANY(${$(ACTIVE_STATUSES, 'text[]')})`
-    : '';
-  const sql = `
-    WITH c AS (
-      SELECT EXISTS (SELECT 1 FROM orders WHERE servicenow_ref = ${refParam}) AS duplicate,
-             ${poolLimit ? `(SELECT count(*)::int FROM orders WHERE ${active})` : '0'} AS in_pool,
-             ${quotaLimit ? `(SELECT count(*)::int FROM orders WHERE ${active} AND user_email = ${values.user_email})` : '0'} AS of_user
-    ), o AS (
-      INSERT INTO orders (${Object.keys(values).join(', ')})
-      SELECT ${Object.values(values).join(', ')} FROM c
-       WHERE NOT c.duplicate${poolLimit ? ` AND c.in_pool < ${poolLimit}` : ''}${quotaLimit ? ` AND c.of_user < ${quotaLimit}` : ''}
-      RETURNING ${ORDER_COLUMNS}
-    ), a AS (
-      INSERT INTO audit_log (entity, entity_id, action, diff, triggered_by, request_id)
-      SELECT 'order', o.id::text, 'create', jsonb_set(${diff}, '{after,id}', to_jsonb(o.id)), ${values.created_by}, ${$(o.actor.requestId ?? null, 'text')}
-        FROM o
-    )
-    SELECT c.duplicate AS check_duplicate, c.in_pool AS check_in_pool, c.of_user AS check_of_user, o.*
-      FROM c LEFT JOIN o ON true`;
-  type Placed = OrderRow & { check_duplicate: boolean; check_in_pool: number; check_of_user: number };
-  let placed: Placed | undefined;
   try {
-    placed = (await tx.query<Placed>(sql, params)).rows[0];
-  } catch (err) {
-    // Racing duplicates without a lock meet here: the unique index makes the loser wait for the winner's commit.
-    if (sqlState(err) === PgErrorCode.UNIQUE_VIOLATION && o.servicenowRef) throw duplicateServiceNowRef(o.servicenowRef);
-    throw err;
-  }
-  if (!placed) throw new Error('order placement returned no row');
-  const { check_duplicate: duplicate, check_in_pool: inPool, check_of_user: ofUser, ...row } = placed;
-  if (row.id !== null) return row;
-  // Under the locks the duplicate check is exact, and a redelivery is a 409 even when the pool is full.
-  if (duplicate && o.servicenowRef) throw duplicateServiceNowRef(o.servicenowRef);
-  if (o.poolSize !== null && inPool >= o.poolSize) {
-    throw new AppError(ErrorCode.CAPACITY_EXCEEDED, 429, `asset type '${o.assetTypeName}' has no free capacity (${inPool} of ${o.poolSize} in use)`);
-  }
-  if (o.maxPerUser !== null && ofUser >= o.maxPerUser) {
-    throw new AppError(
-      ErrorCode.QUOTA_EXCEEDED,
-      429,
-      `${o.userEmail} already holds ${ofUser} active order(s) of asset type '${o.assetTypeName}' (quota ${o.maxPerUser})`,
+    const { rows } = await q.query<OrderRow>(
+      `SELECT ${ORDER_COLUMNS} FROM provisio_place_order($1::bigint, $2::text, $3::boolean, $4::boolean, $5::text[],
+         $6::jsonb, $7::jsonb, $8::text, $9::text, $10::jsonb)`,
+      [
+        o.type.id, o.type.version, o.checkLimits, o.lockUser, ACTIVE_STATUSES,
+        JSON.stringify(after), JSON.stringify(stripSecrets({ before: null, after })), o.actor.requestId ?? null,
+        o.job?.queue ?? null, o.job ? JSON.stringify(o.job.data) : null,
+      ],
     );
+    if (!rows[0]) throw new Error('order placement returned no row');
+    return rows[0];
+  } catch (err) {
+    throw placementError(err, o);
   }
-  throw new Error('order was not placed, and no check says why');
+}
+
+function placementError(err: unknown, o: PlaceOrder): unknown {
+  const detail = err && typeof err === 'object' && 'detail' in err ? String((err as { detail: unknown }).detail) : '';
+  const [inUse, limit] = detail.split('/');
+  switch (sqlState(err)) {
+    case 'PV001':
+      return new AssetTypeChanged(`asset type ${o.type.id} changed while the order was placed`);
+    case 'PV002':
+      return duplicateServiceNowRef(detail);
+    case PgErrorCode.UNIQUE_VIOLATION:
+      // Racing duplicates without a lock meet at the unique index: the loser waits for the winner's commit.
+      return o.servicenowRef ? duplicateServiceNowRef(o.servicenowRef) : err;
+    case 'PV003':
+      return new AppError(ErrorCode.CAPACITY_EXCEEDED, 429, `asset type '${o.type.name}' has no free capacity (${inUse} of ${limit} in use)`);
+    case 'PV004':
+      return new AppError(
+        ErrorCode.QUOTA_EXCEEDED,
+        429,
+        `${o.userEmail} already holds ${inUse} active order(s) of asset type '${o.type.name}' (quota ${limit})`,
+      );
+    default:
+      return err;
+  }
 }
 
 /**
- * Enqueues the order's job in the same transaction, so the job exists exactly when the order does. The job id was
- * chosen before the order's INSERT and stored by it, which saves an UPDATE on the hot path.
+ * Enqueues an order's job in the caller's transaction, so the job exists exactly when the order's new state does
+ * (approvals dispatch this way). The job id was chosen before the order's INSERT and stored by it.
  */
 export async function dispatch(deps: OrderDeps, tx: Queryable, row: OrderRow, queue: QueueName, data: object): Promise<void> {
   if (!row.job_id) throw new Error(`order ${row.id} has no job id to dispatch under`);
   await deps.queue.send(tx, queue, data, { id: row.job_id });
 }
 
+/** How often a placement re-reads a type that keeps changing under it before giving up with a 409. */
+const TYPE_CHANGE_RETRIES = 3;
+
 /**
- * Creates a provision order after every pre-flight check, in one transaction with its job and audit row.
+ * Creates a provision order after every pre-flight check, with its job and audit row.
  * Throws UNKNOWN_ASSET_TYPE (400) for an unknown type; VALIDATION_FAILED (422) naming the field for a bad window,
  * user lists on a type without them, or a config that does not match the attributes; CONFLICT (409) for a
  * `servicenow_ref` that exists; CAPACITY_EXCEEDED / QUOTA_EXCEEDED (429) when the pool or the user's quota is full.
  *
  * Races: a type with `max_per_user` is serialised per (type, user) on an advisory lock; a pooled type with a
  * `pool_size` on its asset_types row; other types take no lock at all, and racing duplicate refs are then
- * caught by the unique index. Round trips: BEGIN, type (+ lock), [pool lock], place (+ audit), job, COMMIT.
+ * caught by the unique index. An order that goes straight to work is one statement (one round trip, with the type
+ * cached); one that waits for approval is placed in a transaction with its approval.
  */
 export async function createOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
   const userEmail = input.userEmail.trim().toLowerCase();
   const snapshot = await requesterSnapshot(deps, userEmail, input.requester);
-  return deps.db.transaction(async (tx) => {
-    const type = await lookupTypeAndLockUser(tx, input.assetType, userEmail, false);
+  const types = typeCacheOf(deps.db);
+  for (let attempt = 0; ; attempt++) {
+    const type = await types.get(deps.db, input.assetType, attempt > 0);
     const v = validateAgainstType(type, input, { requireAttributes: true });
-    const poolSize = type.assignment_model === 'capacity_pooled' && type.pool_size !== null ? await lockPool(tx, type.id) : null;
-    const status = type.requires_approval ? OrderStatus.PENDING_APPROVAL : OrderStatus.PROCESSING;
     // An order waiting for approval is dispatched when it is approved, not now.
-    const dispatched = status === OrderStatus.PROCESSING;
-    const row = await placeOrder(tx, {
+    const dispatched = !type.requires_approval;
+    const placement: PlaceOrder = {
       jobId: dispatched ? randomUUID() : null,
-      assetTypeId: type.id,
-      assetTypeName: type.name,
+      type,
       action: 'provision',
       targetOrderId: null,
-      status,
+      status: dispatched ? OrderStatus.PROCESSING : OrderStatus.PENDING_APPROVAL,
       source: input.source,
       servicenowRef: input.servicenowRef ?? null,
       snowReq: input.snowReq ?? null,
@@ -413,14 +402,23 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
       ownerName: input.ownerName ?? null,
       v,
       snapshot,
-      poolSize,
-      maxPerUser: type.max_per_user,
+      checkLimits: true,
+      lockUser: false,
+      job: dispatched ? { queue: QueueName.ORDER_PROVISION, data: {} } : null,
       actor,
-    });
-    if (dispatched) await dispatch(deps, tx, row, QueueName.ORDER_PROVISION, { orderId: row.id });
-    else await routeNewApproval(tx, deps.directory, row, actor);
-    return row;
-  });
+    };
+    try {
+      if (dispatched) return await placeOrder(deps.db, placement);
+      return await deps.db.transaction(async (tx) => {
+        const row = await placeOrder(tx, placement);
+        await routeNewApproval(tx, deps.directory, row, actor);
+        return row;
+      });
+    } catch (err) {
+      if (!(err instanceof AssetTypeChanged)) throw err;
+      if (attempt + 1 >= TYPE_CHANGE_RETRIES) throw conflict(`asset type '${type.name}' kept changing while the order was placed; send it again`);
+    }
+  }
 }
 
 /**
@@ -437,7 +435,7 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
   return deps.db.transaction(async (tx) => {
     // Always the per-user lock, as quota-checked creates take it: racing redeliveries of one delete then see each
     // other (409, not 404), and a delete never interleaves with a create of the same user and type.
-    const type = await lookupTypeAndLockUser(tx, input.assetType, userEmail, true);
+    const type = await lookupTypeAndLockUser(tx, input.assetType, userEmail);
     // Taking something back needs no attribute values; unknown or ill-typed keys are still refused.
     const v = validateAgainstType(type, input, { requireAttributes: false });
     if (ref && (await tx.query('SELECT 1 FROM orders WHERE servicenow_ref = $1', [ref])).rows.length > 0) {
@@ -453,10 +451,9 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
     if (!target) throw notFound(`${userEmail} holds no active order of asset type '${type.name}' to delete`);
     await transitionOrder(tx, target.id, OrderStatus.DEPROVISIONING, { triggeredBy: actor.triggeredBy, requestId: actor.requestId });
 
-    const row = await placeOrder(tx, {
+    return placeOrder(tx, {
       jobId: randomUUID(),
-      assetTypeId: type.id,
-      assetTypeName: type.name,
+      type,
       action: 'delete',
       targetOrderId: target.id,
       status: OrderStatus.PROCESSING,
@@ -469,12 +466,12 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
       ownerName: input.ownerName ?? null,
       v,
       snapshot: await requesterSnapshotFromOrder(tx, target.id),
-      poolSize: null,
-      maxPerUser: null,
+      checkLimits: false,
+      // Already held since the type was read.
+      lockUser: false,
+      job: { queue: QueueName.ORDER_DEPROVISION, data: { targetOrderId: target.id } },
       actor,
     });
-    await dispatch(deps, tx, row, QueueName.ORDER_DEPROVISION, { orderId: row.id, targetOrderId: target.id });
-    return row;
   });
 }
 

@@ -332,6 +332,35 @@ describe('orders API', () => {
     });
   });
 
+  describe('a type changed after an order was validated against it', () => {
+    // Placement validates against a cached copy of the type and checks its version in the placing statement; these
+    // changes come from the admin API and from raw SQL (as another process would make them) after the cache is warm.
+    test('a new required attribute, approval switched on and a rename all take effect at once', async () => {
+      const typeId = await seedAssetType(t.db, { name: 'Changing seat' });
+      const place = (over: Record<string, unknown> = {}) => post(order({ asset_type_name: 'Changing seat', user_email: 'changing@example.com', ...over }));
+      expect((await place()).status).toBe(201);
+
+      const attrs = await t.http().patch(`/admin/asset-types/${typeId}`).set(t.admin).send({ attributes: [{ key: 'cost_code', type: 'string', required: true }] });
+      expect(attrs.status).toBe(200);
+      const missing = await place();
+      expect(missing.status).toBe(422);
+      expect(missing.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: '/body/config/cost_code' })]));
+      expect((await place({ config: { cost_code: 'C1' } })).status).toBe(201);
+
+      await t.db.query(`UPDATE asset_types SET requires_approval = true WHERE id = $1`, [typeId]);
+      const pending = await place({ config: { cost_code: 'C2' } });
+      expect(pending.status).toBe(201);
+      expect(pending.body.status).toBe('pending_approval');
+      expect(pending.body.job_id).toBeNull();
+
+      await t.db.query(`UPDATE asset_types SET name = 'Renamed seat' WHERE id = $1`, [typeId]);
+      const gone = await place({ config: { cost_code: 'C3' } });
+      expect(gone.status).toBe(400);
+      expect(gone.body.code).toBe('UNKNOWN_ASSET_TYPE');
+      expect((await place({ asset_type_name: 'Renamed seat', config: { cost_code: 'C4' } })).status).toBe(201);
+    });
+  });
+
   describe('requester directory', () => {
     test('fills the snapshot from the directory; explicit values win; a failing directory does not block the order', async () => {
       const seen: string[] = [];
