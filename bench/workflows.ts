@@ -3,13 +3,16 @@
 // Prints, from one run of this script:
 //   - the baseline: the same number of bare pg-boss jobs (5,000) that do nothing, worked by the same team;
 //   - the engine in this process: runs/s and per-step time, and the per-step overhead as a ratio to the bare job;
-//   - the engine in one and in two separate worker processes (`bench/workflows.ts --worker`): runs/s and the ratio.
+//   - the engine in one and in two separate worker processes (`bench/workflows.ts --worker`): runs/s and the ratio;
+//   - for each engine phase, on Linux, CPU per step of node and of PostgreSQL (all its processes) and how busy the
+//     whole machine was (every process: something else running shows here), which bounds what a second process adds.
 // Targets (issue 5): engine per step at most 2x the bare job; two worker processes at least 1.6x one.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { createJobQueue, createLogger, createPostgresDatabase, type Database } from '../adapter';
 import { createWorkflowEngine, type ExecutorRegistry } from '../workflows/engine';
+import { cpuSample, cpuSince, type CpuUse } from './support/cpu';
 import { createBenchDatabase } from './support/database';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 1000);
@@ -104,15 +107,17 @@ async function main(): Promise<void> {
   await startRuns();
   const t1 = performance.now();
   const cpu1 = process.cpuUsage();
+  const sample1 = cpuSample();
   await engine.startWorkers({ teamSize: TEAM });
   await waitForRuns(db, RUNS);
   const engineMs = performance.now() - t1;
   const engineCpu = process.cpuUsage(cpu1);
+  const engineUse = cpuSince(sample1);
   await engine.stop();
   await clearRuns();
 
   // The engine in separate worker processes.
-  const inProcesses = async (n: number): Promise<{ ms: number; cpuMs: number }> => {
+  const inProcesses = async (n: number): Promise<{ ms: number; cpuMs: number; use: CpuUse | null }> => {
     const children: ChildProcess[] = [];
     let cpuMs = 0;
     for (let i = 0; i < n; i++) {
@@ -128,13 +133,16 @@ async function main(): Promise<void> {
     }
     await startRuns();
     const start = performance.now();
+    const sample = cpuSample();
     for (const c of children) c.stdin?.write('go\n');
     await waitForRuns(db, RUNS);
     const ms = performance.now() - start;
+    // Before the workers close their connections: a backend that has exited is no longer counted.
+    const use = cpuSince(sample);
     for (const c of children) c.stdin?.write('stop\n');
     await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
     await clearRuns();
-    return { ms, cpuMs };
+    return { ms, cpuMs, use };
   };
   const one = await inProcesses(1);
   const two = await inProcesses(2);
@@ -145,12 +153,21 @@ async function main(): Promise<void> {
   const rps = (ms: number) => (RUNS / ms) * 1000;
   const f = (n: number, d = 2) => n.toFixed(d);
   const busy = (cpuMs: number, wallMs: number) => `node CPU ${f((cpuMs / wallMs) * 100, 0)}% of one core`;
+  // Per step, and as a share of the machine: with PostgreSQL on the same cores, what a second process could add.
+  const split = (nodeCpuMs: number, use: CpuUse | null, wallMs: number) =>
+    use
+      ? `\n      CPU per step: node ${f(nodeCpuMs / jobs, 3)} ms, PostgreSQL ${f(use.postgresMs / jobs, 3)} ms; ` +
+        `machine ${f((use.machineMs / wallMs) * 100, 0)}% of ${cpus().length * 100}% (PostgreSQL ${f((use.postgresMs / wallMs) * 100, 0)}%)`
+      : '';
   console.log(`workflow engine bench: ${RUNS} runs x ${STEPS} no-op steps, ${TEAM} workers per process, PostgreSQL on the same ${cpus().length}-core machine`);
   console.log(`  bare pg-boss jobs   ${jobs} jobs in ${f(bareMs / 1000)} s: ${f(perStepBare, 3)} ms/job, ${f((jobs / bareMs) * 1000, 0)} jobs/s`);
-  console.log(`  engine (in process) ${RUNS} runs in ${f(engineMs / 1000)} s: ${f(rps(engineMs), 1)} runs/s, ${f(perStepEngine, 3)} ms/step (${busy((engineCpu.user + engineCpu.system) / 1000, engineMs)})`);
+  console.log(
+    `  engine (in process) ${RUNS} runs in ${f(engineMs / 1000)} s: ${f(rps(engineMs), 1)} runs/s, ${f(perStepEngine, 3)} ms/step (${busy((engineCpu.user + engineCpu.system) / 1000, engineMs)})` +
+      split((engineCpu.user + engineCpu.system) / 1000, engineUse, engineMs),
+  );
   console.log(`  per-step overhead   engine ${f(perStepEngine, 3)} ms vs bare ${f(perStepBare, 3)} ms = ${f(perStepEngine / perStepBare)}x (target <= 2x)`);
-  console.log(`  1 worker process    ${f(rps(oneMs), 1)} runs/s (${busy(one.cpuMs, oneMs)})`);
-  console.log(`  2 worker processes  ${f(rps(twoMs), 1)} runs/s = ${f(oneMs / twoMs)}x one (target >= 1.6x; ${busy(two.cpuMs, twoMs)} in all)`);
+  console.log(`  1 worker process    ${f(rps(oneMs), 1)} runs/s (${busy(one.cpuMs, oneMs)})${split(one.cpuMs, one.use, oneMs)}`);
+  console.log(`  2 worker processes  ${f(rps(twoMs), 1)} runs/s = ${f(oneMs / twoMs)}x one (target >= 1.6x; ${busy(two.cpuMs, twoMs)} in all)${split(two.cpuMs, two.use, twoMs)}`);
 
   await queue.stop({ graceful: false, timeoutMs: 1000 });
   await t.drop();

@@ -453,6 +453,55 @@ describe(`workflow engine (${testEngine})`, () => {
     expect(h.calls.some((c) => c.runId === run.id)).toBe(false);
   });
 
+  it('runs the step that follows another in the worker that finished it, without a job; a stopping worker leaves it to a job', async () => {
+    const stepJobs = async (runId: string) =>
+      (
+        await h.t.db.query<{ task: string }>(`SELECT data->>'taskId' AS task FROM pgboss.job WHERE name = 'workflow.step' AND data->>'runId' = $1 ORDER BY created_on, task`, [runId])
+      ).rows.map((r) => r.task);
+    await h.engine.saveWorkflow(linear('kept', [['a', 'ok'], ['b', 'ok'], ['c', 'ok']]), 'test');
+    const id = await h.start('kept');
+    const run = await h.waitFor(id, ['succeeded', 'failed']);
+    expect(run.steps.map((s) => [s.stepId, s.attempt, s.status])).toEqual([
+      ['a', 1, 'succeeded'],
+      ['b', 1, 'succeeded'],
+      ['c', 1, 'succeeded'],
+    ]);
+    expect(await stepJobs(id)).toEqual(['a']);
+
+    // Parallel branches: the worker keeps one, the others get jobs; the join after them is kept by whoever is last.
+    await h.engine.saveWorkflow(
+      {
+        name: 'kept-branches',
+        tasks: { a: { kind: 'integration', operation: 'fake/ok' }, l: { kind: 'integration', operation: 'fake/ok' }, r: { kind: 'integration', operation: 'fake/ok' }, j: { kind: 'integration', operation: 'fake/ok' } },
+        transitions: {
+          workflow_start: { a: { state: 'success' } },
+          a: { l: { state: 'success' }, r: { state: 'success' } },
+          l: { j: { state: 'success' } },
+          r: { j: { state: 'success' } },
+          j: { workflow_end: { state: 'success' } },
+        },
+      },
+      'test',
+    );
+    const branched = await h.waitFor(await h.start('kept-branches'), ['succeeded', 'failed']);
+    expect(branched.steps.map((s) => s.stepId).sort()).toEqual(['a', 'j', 'l', 'r']);
+    expect(await stepJobs(branched.id)).toHaveLength(2);
+
+    await h.engine.saveWorkflow(linear('kept-stop', [['a', 'slow', { incoming: { body: { ms: 400 } } }], ['b', 'ok']]), 'test');
+    const stopped = await h.start('kept-stop');
+    for (let i = 0; i < 100 && !h.calls.some((c) => c.runId === stopped); i++) await sleep(20);
+    try {
+      await h.engine.stop();
+      const left = await h.engine.getRun(stopped);
+      expect(left.status).toBe('running');
+      expect(left.steps.map((s) => [s.stepId, s.status])).toEqual([['a', 'succeeded']]);
+      expect(await stepJobs(stopped)).toEqual(['a', 'b']);
+    } finally {
+      await h.engine.startWorkers({ teamSize: 3 });
+    }
+    expect((await h.waitFor(stopped, ['succeeded', 'failed'])).status).toBe('succeeded');
+  });
+
   // A real worker process is killed with SIGKILL in the middle of a step; another process finishes the run.
   // Skipped on PGlite: it is an in-memory database inside this process, which no worker process can reach.
   const onPostgres = testEngine === 'postgres' ? it : it.skip;

@@ -1,5 +1,5 @@
 /**
- * The durable workflow engine on pg-boss: one job per step attempt on queue `workflow.step`.
+ * The durable workflow engine on pg-boss: step jobs on queue `workflow.step`.
  *
  * Durability. A run's progress (which tasks are active, finished, their outputs) lives in `workflow_runs.state`;
  * each attempt is a `workflow_steps` row. A worker takes a job in two short transactions around the side effect:
@@ -7,13 +7,16 @@
  * row is inserted, status running, with a lease) and the finish (run row locked again: the attempt's outcome is
  * recorded, the transitions resolved, and the next steps' jobs sent in the SAME transaction). So a step's record
  * and the run's state are committed before the next step is enqueued, and nothing is half-written.
+ * The finish keeps one of the tasks it makes runnable for its own worker instead of sending it a job: the kept
+ * task's attempt row is inserted (running, with a lease) in that same transaction, which is all a claim would
+ * do, and the worker runs it next. So a step that follows another costs one transaction, not a job's two.
  *
  * Crashes. A running attempt renews its lease while it runs. When a worker dies (SIGKILL), its lease lapses;
- * the sweeper of any other worker process (or a redelivery of the job, whichever comes first) marks the attempt
- * `abandoned` and dispatches the task again with a new token, so it runs again as a NEW attempt with a new
- * idempotency key. Finished steps are never dispatched again: each dispatch carries a token (the pg-boss job id)
- * stored in the run's state; a job whose token is not the task's current one (a redelivered job of a finished
- * step, a superseded delayed retry) does nothing.
+ * the sweeper of any other worker process (or a redelivery of the job, whichever comes first; a kept step has no
+ * job, so the sweeper) marks the attempt `abandoned` and dispatches the task again with a new token, so it runs again
+ * as a NEW attempt with a new idempotency key. Finished steps are never dispatched again: each dispatch carries a
+ * token (the pg-boss job id) stored in the run's state; a job whose token is not the task's current one (a
+ * redelivered job of a finished step, a superseded delayed retry) does nothing.
  *
  * Locks and limits. Runs with the same lock key (the asset), and runs beyond a workflow's concurrency limit,
  * stay `pending` and are admitted, oldest first, in the transaction that finishes the run holding the slot.
@@ -149,6 +152,12 @@ interface StepJob {
   runId: string;
   taskId: string;
   token: string;
+}
+
+/** What a finish did: `wake` this process's idle workers; `next`, an attempt claimed for this worker to run. */
+interface Finished {
+  wake: boolean;
+  next: Claim | null;
 }
 
 interface Claim {
@@ -425,6 +434,28 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     return (renderValue(incoming ?? {}, vars) ?? {}) as Record<string, unknown>;
   }
 
+  /** The task's input rendered from the run's variables; a template that fails makes the attempt fail with it. */
+  function prepareInput(task: CompiledTask, variables: TemplateVariables): { input: Record<string, unknown>; renderError: StepResult | null } {
+    try {
+      return { input: renderInput(task, variables), renderError: null };
+    } catch (e) {
+      return { input: {}, renderError: stepErrorOf(e) ?? { ok: false, error: { code: 'TEMPLATE', message: messageOf(e), retryable: false } } };
+    }
+  }
+
+  /**
+   * The common case of a claim, for a run row locked in `tx` whose state names `token` for `task`: the task's next
+   * attempt inserted, running, with a lease. Null when an attempt of it is already running or waiting.
+   */
+  async function startNextAttempt(tx: Queryable, run: RunRow, wf: CompiledWorkflow, task: CompiledTask, token: string): Promise<Claim | null> {
+    const now = clock();
+    const variables = templateVariables(run, normaliseState(run.state));
+    const { input, renderError } = prepareInput(task, variables);
+    const first = await runs.insertNextAttempt(tx, { runId: run.id, taskId: task.id, kind: task.kind, input: redact(input), startedAt: new Date(now), leaseMs: config.leaseMs });
+    if (!first) return null;
+    return { run, wf, task, token, stepRowId: first.id, attempt: first.attempt, startedAtMs: now, attemptStartedAtMs: now, variables, input, renderError };
+  }
+
   async function claim(tx: Queryable, job: StepJob): Promise<Claim | null> {
     const run = await runs.selectRun(tx, job.runId, true);
     if (!run || !ACTIVE.includes(run.status)) return null;
@@ -433,20 +464,13 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     const wf = await loadCompiled(tx, run.workflow_name, run.workflow_version);
     const task = wf.tasks[job.taskId];
     if (!task) return null;
+    const first = await startNextAttempt(tx, run, wf, task, job.token);
+    if (first) {
+      return run.status === 'running' ? first : { ...first, run: await runs.updateRun(tx, run.id, { status: 'running' }) };
+    }
     const now = clock();
     const variables = templateVariables(run, state);
-    let input: Record<string, unknown> = {};
-    let renderError: StepResult | null = null;
-    try {
-      input = renderInput(task, variables);
-    } catch (e) {
-      renderError = stepErrorOf(e) ?? { ok: false, error: { code: 'TEMPLATE', message: messageOf(e), retryable: false } };
-    }
-    const first = await runs.insertNextAttempt(tx, { runId: run.id, taskId: task.id, kind: task.kind, input: redact(input), startedAt: new Date(now), leaseMs: config.leaseMs });
-    if (first) {
-      const current = run.status === 'running' ? run : await runs.updateRun(tx, run.id, { status: 'running' });
-      return { run: current, wf, task, token: job.token, stepRowId: first.id, attempt: first.attempt, startedAtMs: now, attemptStartedAtMs: now, variables, input, renderError };
-    }
+    const { input, renderError } = prepareInput(task, variables);
     // An attempt is running or waiting: a live lease (a redelivered job: that worker finishes it), a lapsed one
     // (its worker is gone: abandon it), or a pending attempt to take up again.
     let latest = await runs.selectLatestStep(tx, run.id, job.taskId);
@@ -570,30 +594,41 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     }
   }
 
-  async function finish(tx: Queryable, c: Claim, result: StepResult): Promise<boolean> {
-    const run = await runs.selectRun(tx, c.run.id, true);
-    if (!run) return false;
-    const state = normaliseState(run.state);
+  /**
+   * Records an attempt's outcome and routes the run on, in `tx`. `wake`: jobs this process's idle workers may take
+   * were sent. `next`: the attempt this worker runs next (see `activate`), already claimed in `tx`.
+   */
+  async function finish(tx: Queryable, c: Claim, result: StepResult): Promise<Finished> {
+    const none: Finished = { wake: false, next: null };
     const now = clock();
     const timing = { finishedAt: new Date(now), durationMs: Math.max(0, now - c.attemptStartedAtMs) };
+    // The outcome as recorded while the run goes on; the run is locked and the attempt recorded in one statement.
+    const outcome: runs.StepOutcome =
+      result.ok === 'pending'
+        ? { status: 'waiting', output: result.state ?? null, error: null, finishedAt: null, durationMs: null }
+        : result.ok === true
+          ? { status: 'succeeded', output: result.output ?? null, error: null, ...timing }
+          : { status: 'failed', output: result.error.output, error: { code: result.error.code, message: result.error.message }, ...timing };
+    const locked = await runs.lockRunAndFinishStep(tx, { runId: c.run.id, taskId: c.task.id, token: c.token, stepId: c.stepRowId }, outcome);
+    if (!locked) return none;
+    const { run, step } = locked;
+    const state = normaliseState(run.state);
     const runActive = ACTIVE.includes(run.status) && state.active[c.task.id] === c.token;
 
-    if (!runActive) {
+    if (!step && runActive) return none; // superseded: the lease lapsed and another worker took the step up as a new attempt
+    if (!step) {
       // Cancelled (or failed by a sibling) meanwhile: record what happened, route nothing.
-      const step = await runs.finishStepIf(tx, c.stepRowId, {
+      const recorded = await runs.finishStepIf(tx, c.stepRowId, {
         status: result.ok === true ? 'succeeded' : 'cancelled',
         output: result.ok === true ? result.output : result.ok === false ? result.error.output : undefined,
         error: result.ok === false ? { code: result.error.code, message: result.error.message } : result.ok === 'pending' ? { code: 'CANCELLED', message: `the run is ${run.status}` } : null,
         ...timing,
       });
-      if (step) await hooks.stepFinished?.(tx, runs.toRunRecord(run), runs.toStepRecord(step));
-      return false;
+      if (recorded) await hooks.stepFinished?.(tx, runs.toRunRecord(run), runs.toStepRecord(recorded));
+      return none;
     }
 
     if (result.ok === 'pending') {
-      // Superseded (null): the lease lapsed and another worker took the step up as a new attempt.
-      const step = await runs.finishStepIf(tx, c.stepRowId, { status: 'waiting', output: result.state ?? null, error: null, finishedAt: null, durationMs: null });
-      if (!step) return false;
       const prev = state.pending[c.task.id];
       const wake = prev?.wake === true;
       state.pending[c.task.id] = { since: prev?.since ?? c.attemptStartedAtMs, state: result.state, ...(prev?.resume ? { resume: prev.resume } : {}) };
@@ -601,22 +636,15 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       // A run is waiting when every active task is waiting.
       const allWaiting = Object.keys(state.active).every((id) => state.pending[id] !== undefined);
       await runs.updateRun(tx, run.id, allWaiting ? { status: 'waiting', state } : { state });
-      return wake || result.delayMs <= 0;
+      return { wake: wake || result.delayMs <= 0, next: null };
     }
 
     let runPatch: Parameters<typeof runs.updateRun>[2] = {};
     let dispatched = false;
-    let step;
+    let kept: string | null = null;
     if (result.ok === true) {
-      step = await runs.finishStepIf(tx, c.stepRowId, { status: 'succeeded', output: result.output ?? null, error: null, ...timing });
-      if (!step) return false;
-      for (const next of completeTask(c.wf, state, c.task.id, 'succeeded', result.output ?? null)) {
-        state.active[next] = await dispatch(tx, run.id, next);
-        dispatched = true;
-      }
+      ({ kept, dispatched } = await activate(tx, run.id, state, completeTask(c.wf, state, c.task.id, 'succeeded', result.output ?? null)));
     } else {
-      step = await runs.finishStepIf(tx, c.stepRowId, { status: 'failed', output: result.error.output, error: { code: result.error.code, message: result.error.message }, ...timing });
-      if (!step) return false;
       const { failures, firstStartedAt } = await runs.countFailures(tx, run.id, c.task.id);
       const decision = retryDecision(c.task.retry, result.error, failures, firstStartedAt?.getTime() ?? c.attemptStartedAtMs, now);
       if (decision.retry) {
@@ -629,33 +657,68 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
         cutOff(state, c.task.id);
         runPatch = { status: 'failed', error: { code: result.error.code, message: result.error.message, stepId: c.task.id }, finished: new Date(now) };
       } else {
-        for (const next of completeTask(c.wf, state, c.task.id, 'failed', result.error.output ?? null)) {
-          state.active[next] = await dispatch(tx, run.id, next);
-          dispatched = true;
-        }
+        ({ kept, dispatched } = await activate(tx, run.id, state, completeTask(c.wf, state, c.task.id, 'failed', result.error.output ?? null)));
       }
     }
     if (runPatch.status === undefined && Object.keys(state.active).length === 0) {
       runPatch = { status: 'succeeded', finished: new Date(now) };
     }
+    // The kept task starts in this transaction: as a claim does, that makes the run running.
+    if (kept !== null && runPatch.status === undefined && run.status !== 'running') runPatch.status = 'running';
     runPatch.state = state;
-    const finalRow = await runs.updateRun(tx, run.id, runPatch);
+    let finalRow = await runs.updateRun(tx, run.id, runPatch);
+    let next: Claim | null = null;
+    const keptTask = kept === null ? undefined : c.wf.tasks[kept];
+    if (keptTask) {
+      next = await startNextAttempt(tx, finalRow, c.wf, keptTask, state.active[keptTask.id] as string);
+      if (!next) {
+        // An attempt of it is already running or waiting (not for a task that just became runnable, but the claim
+        // path knows what to do with one): hand it to a job after all.
+        state.active[keptTask.id] = await dispatch(tx, run.id, keptTask.id);
+        finalRow = await runs.updateRun(tx, run.id, { state });
+        dispatched = true;
+      }
+    }
     await hooks.stepFinished?.(tx, runs.toRunRecord(finalRow), runs.toStepRecord(step));
     if (finalRow.status === 'succeeded' || finalRow.status === 'failed') {
       await afterFinish(tx, finalRow);
       dispatched = true;
     }
-    return dispatched;
+    return { wake: dispatched, next };
   }
 
   /**
-   * Takes one step job and runs it; false when the queue had none. The job is fetched inside the claim
-   * transaction and completed inside the finish transaction, so a step costs two commits, as a bare pg-boss job
-   * does (fetch, complete), and a claim that rolls back leaves the job in the queue.
+   * Puts the tasks a finished step made runnable in `state.active`. The first is kept for the worker that finished
+   * the step: it claims the task's attempt in the same transaction and runs it next, so a step that follows another
+   * costs one transaction instead of a job's two (claim, finish) and the job's own rows. Its token is one no job
+   * carries. The others get a job each, as does every task once this process is stopping. Durability is the same
+   * either way: the attempt row is committed, with its lease, before the attempt runs; if this worker dies, the
+   * lease lapses and the sweeper dispatches the task again as a new attempt.
+   */
+  async function activate(tx: Queryable, runId: string, state: RunState, ready: string[]): Promise<{ kept: string | null; dispatched: boolean }> {
+    let kept: string | null = null;
+    let dispatched = false;
+    for (const next of ready) {
+      if (kept === null && !stopping) {
+        kept = next;
+        state.active[next] = randomUUID();
+      } else {
+        state.active[next] = await dispatch(tx, runId, next);
+        dispatched = true;
+      }
+    }
+    return { kept, dispatched };
+  }
+
+  /**
+   * Takes one step job and runs it, then the attempts its finish kept for this worker; false when the queue had
+   * none. The job is fetched inside the claim transaction and completed inside the finish transaction, so a step
+   * from a job costs two commits, as a bare pg-boss job does (fetch, complete), and a claim that rolls back leaves
+   * the job in the queue. A kept step costs one commit, its finish.
    */
   async function workOne(): Promise<boolean> {
     let jobId = '';
-    const claimed = await db.transaction(async (tx) => {
+    const claimed: Claim | null | 'empty' = await db.transaction(async (tx) => {
       const [job] = await boss().fetch<StepJob>(QueueName.WORKFLOW_STEP, { batchSize: 1, db: executorFor(tx) });
       if (!job) return 'empty' as const;
       jobId = job.id;
@@ -667,17 +730,30 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     });
     if (claimed === 'empty') return false;
     if (claimed === null) return true;
-    await withLogContext({ jobId }, async () => {
+    const kept = await withLogContext({ jobId }, async () => {
       const pending = normaliseState(claimed.run.state).pending[claimed.task.id];
       const result = await execute(claimed, pending);
-      const woke = await db.transaction(async (tx) => {
-        const w = await finish(tx, claimed, result);
+      const finished = await db.transaction(async (tx) => {
+        const f = await finish(tx, claimed, result);
         await boss().complete(QueueName.WORKFLOW_STEP, jobId, {}, { db: executorFor(tx) });
-        return w;
+        return f;
       });
-      if (woke) wakeWorkers();
+      if (finished.wake) wakeWorkers();
+      return finished.next;
     });
+    await runKept(kept);
     return true;
+  }
+
+  /** Runs the attempts each finish kept for this worker, one after the other, each finished in one transaction. */
+  async function runKept(first: Claim | null): Promise<void> {
+    for (let c = first; c !== null; ) {
+      const claimed = c;
+      const result = await execute(claimed, undefined);
+      const finished = await db.transaction((tx) => finish(tx, claimed, result));
+      if (finished.wake) wakeWorkers();
+      c = finished.next;
+    }
   }
 
   async function workLoop(): Promise<void> {

@@ -23,7 +23,10 @@ export interface PendingState {
 }
 
 export interface RunState {
-  /** Tasks enqueued or running -> the dispatch token (pg-boss job id) whose job may run them; any other job is stale. */
+  /**
+   * Tasks enqueued or running -> the dispatch token (the pg-boss job id, or for a task a finishing worker kept for
+   * itself, an id no job carries) whose job may run them; any other job is stale.
+   */
   active: Record<string, string>;
   /** Finished tasks and how; skipped: every transition into it died. */
   done: Record<string, 'succeeded' | 'failed' | 'skipped'>;

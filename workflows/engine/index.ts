@@ -1,5 +1,6 @@
-// The durable workflow engine: stored workflow versions, runs on pg-boss (one job per step attempt), per-asset
-// locks and concurrency limits, and the built-in executors (evaluate, transform, wait, child, poll).
+// The durable workflow engine: stored workflow versions, runs on pg-boss (step jobs; a step that follows another runs
+// in the worker that finished that one), per-asset locks and concurrency limits, and the built-in executors
+// (evaluate, transform, wait, child, poll).
 export { createWorkflowEngine, DEFAULT_ENGINE_CONFIG, resumeFromFailure } from './engine';
 export type { EngineConfig, RerunOptions, WorkflowEngine, WorkflowEngineOptions } from './engine';
 export type { ExecutorRegistry, StepContext, StepError, StepResult, TaskExecutor } from './executor';

@@ -229,15 +229,15 @@ export async function insertStep(q: Queryable, s: NewStep): Promise<StepRow> {
  * The common case in one statement: attempt max+1 of a task, inserted only when no attempt of it is running or
  * waiting (those need a look first: a live lease, a lapsed one, a pending attempt to take up). Null otherwise.
  */
-export async function insertNextAttempt(q: Queryable, s: Omit<NewStep, 'attempt' | 'idempotencyKey' | 'status'>): Promise<StepRow | null> {
-  const { rows } = await q.query<StepRow>(
+export async function insertNextAttempt(q: Queryable, s: Omit<NewStep, 'attempt' | 'idempotencyKey' | 'status'>): Promise<{ id: number; attempt: number } | null> {
+  const { rows } = await q.query<{ id: number; attempt: number }>(
     `WITH n AS (SELECT COALESCE(max(attempt), 0) + 1 AS attempt FROM workflow_steps WHERE run_id = $1 AND task_id = $2)
      INSERT INTO workflow_steps (run_id, task_id, kind, attempt, status, input, started_at, idempotency_key, lease_until)
      SELECT $1, $2, $3, n.attempt, 'running', $4, $5, $1::text || ':' || $2 || ':' || n.attempt,
             now() + make_interval(secs => $6::double precision / 1000)
        FROM n
       WHERE NOT EXISTS (SELECT 1 FROM workflow_steps WHERE run_id = $1 AND task_id = $2 AND status IN ('running', 'waiting'))
-     RETURNING ${STEP_COLUMNS}`,
+     RETURNING id, attempt`,
     [s.runId, s.taskId, s.kind, JSON.stringify(s.input ?? null), s.startedAt, s.leaseMs],
   );
   return rows[0] ?? null;
@@ -288,6 +288,33 @@ export async function finishStepIf(q: Queryable, id: number, f: StepOutcome, onl
     [id, f.status, f.output === undefined ? null : JSON.stringify(f.output), f.error?.code ?? null, f.error?.message ?? null, f.finishedAt, f.durationMs],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * The start of an attempt's finish in one statement (one round trip instead of two): the run locked, as
+ * `selectRun(…, true)` does, and the outcome recorded only while the run is active, the task's current token is
+ * `token` and the attempt is still running. Null when the run is gone; `step` null when the outcome was not recorded
+ * (the caller tells a run that stopped from an attempt another worker took over by the run it got back).
+ */
+export async function lockRunAndFinishStep(
+  q: Queryable,
+  at: { runId: string; taskId: string; token: string; stepId: number },
+  f: StepOutcome,
+): Promise<{ run: RunRow; step: StepRow | null } | null> {
+  const { rows } = await q.query<RunRow & { finished_step: StepRow | null }>(
+    `WITH r AS (SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE id = $1 FOR UPDATE),
+          s AS (UPDATE workflow_steps SET status = $5, output = COALESCE($6::jsonb, output), error_code = $7, error_message = $8,
+                  finished_at = $9, duration_ms = $10, lease_until = NULL
+                 WHERE id = $4 AND status = 'running'
+                   AND EXISTS (SELECT 1 FROM r WHERE r.status IN ('running', 'waiting') AND r.state -> 'active' ->> $2::text = $3::text)
+                RETURNING ${STEP_COLUMNS})
+     SELECT r.*, (SELECT to_jsonb(s) FROM s) AS finished_step FROM r`,
+    [at.runId, at.taskId, at.token, at.stepId, f.status, f.output === undefined ? null : JSON.stringify(f.output), f.error?.code ?? null, f.error?.message ?? null, f.finishedAt, f.durationMs],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const { finished_step: step, ...run } = row;
+  return { run, step };
 }
 
 /** Takes a waiting attempt up again (poll/wait/child re-enqueued): running, with a fresh lease. */
