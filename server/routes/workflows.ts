@@ -119,10 +119,11 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
 
     saveWorkflow: async (input) => {
       const actor = adminActorOf(input);
-      const stored = await engine().saveWorkflow(input.body, actor.triggeredBy).catch(mapError);
-      await db.transaction((tx) =>
-        writeAudit(tx, { entity: 'workflow', entityId: stored.name, action: 'save', after: { name: stored.name, version: stored.version }, ...actor }),
-      );
+      const stored = await engine()
+        .saveWorkflow(input.body, actor.triggeredBy, {}, (tx, s) =>
+          writeAudit(tx, { entity: 'workflow', entityId: s.name, action: 'save', after: { name: s.name, version: s.version }, ...actor }),
+        )
+        .catch(mapError);
       return { status: 201, body: storedView(stored) };
     },
 
@@ -163,16 +164,12 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       let saved: StoredWorkflow | null = null;
       let issues: FieldError[] = [];
       try {
-        saved = await engine().saveWorkflow(converted.document, actor.triggeredBy);
+        saved = await engine().saveWorkflow(converted.document, actor.triggeredBy, {}, (tx, s) =>
+          writeAudit(tx, { entity: 'workflow', entityId: s.name, action: 'import', after: { name: s.name, version: s.version, format, unmapped: converted.unmapped.length }, ...actor }),
+        );
       } catch (e) {
         if (!(e instanceof WorkflowValidationError)) throw e;
         issues = bodyErrors(e.issues);
-      }
-      if (saved) {
-        const s = saved;
-        await db.transaction((tx) =>
-          writeAudit(tx, { entity: 'workflow', entityId: s.name, action: 'import', after: { name: s.name, version: s.version, format, unmapped: converted.unmapped.length }, ...actor }),
-        );
       }
       return {
         status: 200,
@@ -215,8 +212,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       if ((await e.listVersions(name)).length === 0) throw notFound(`workflow '${name}' does not exist`);
       const before = await e.getConcurrencyLimit(name);
       const limit = input.body.max_active === null ? null : { maxActive: input.body.max_active, onLimit: input.body.on_limit ?? 'queue' };
-      await e.setConcurrencyLimit(name, limit);
-      await db.transaction((tx) =>
+      await e.setConcurrencyLimit(name, limit, (tx) =>
         writeAudit(tx, {
           entity: 'workflow',
           entityId: name,
@@ -255,25 +251,30 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
 
     cancelRun: async (input) => {
       const actor = adminActorOf(input);
-      const run = await engine().cancelRun(input.path.id).catch(mapError);
-      await db.transaction((tx) => writeAudit(tx, { entity: 'workflow_run', entityId: run.id, action: 'cancel', after: { status: run.status }, ...actor }));
+      const run = await engine()
+        .cancelRun(input.path.id, (tx, r) => writeAudit(tx, { entity: 'workflow_run', entityId: r.id, action: 'cancel', after: { status: r.status }, ...actor }))
+        .catch(mapError);
       return { status: 200, body: (await withOrder([run]))[0]! };
     },
 
     rerunRun: async (input) => {
       const actor = adminActorOf(input);
-      const run = await engine().rerunRun(input.path.id, { from: input.body.from, createdBy: actor.triggeredBy }).catch(mapError);
-      await db.transaction((tx) =>
-        writeAudit(tx, { entity: 'workflow_run', entityId: input.path.id, action: 'rerun', after: { rerun_id: run.id, from: input.body.from }, ...actor }),
-      );
+      const run = await engine()
+        .rerunRun(input.path.id, { from: input.body.from, createdBy: actor.triggeredBy }, (tx, r) =>
+          writeAudit(tx, { entity: 'workflow_run', entityId: input.path.id, action: 'rerun', after: { rerun_id: r.id, from: input.body.from }, ...actor }),
+        )
+        .catch(mapError);
       return { status: 201, body: (await withOrder([run]))[0]! };
     },
 
     resumeRunStep: async (input) => {
       const actor = adminActorOf(input);
       const data = isRecord(input.body) ? input.body['data'] : undefined;
-      const run = await engine().resumeRun(input.path.id, input.path.stepId, data).catch(mapError);
-      await db.transaction((tx) => writeAudit(tx, { entity: 'workflow_run', entityId: run.id, action: 'resume', after: { step_id: input.path.stepId }, ...actor }));
+      const run = await engine()
+        .resumeRun(input.path.id, input.path.stepId, data, (tx, r) =>
+          writeAudit(tx, { entity: 'workflow_run', entityId: r.id, action: 'resume', after: { step_id: input.path.stepId }, ...actor }),
+        )
+        .catch(mapError);
       return { status: 200, body: (await withOrder([run]))[0]! };
     },
   };

@@ -229,6 +229,36 @@ describe(`workflow engine (${testEngine})`, () => {
     await expect(h.engine.cancelRun(id)).rejects.toBeInstanceOf(RunStateError);
   });
 
+  it("a caller's work in the engine's transaction (its audit row) commits or rolls back with the change", async () => {
+    const auditFails = async () => {
+      throw new Error('audit write failed');
+    };
+    await h.engine.saveWorkflow(linear('atomic', [['a', 'block']]), 'test');
+    await expect(h.engine.saveWorkflow(linear('atomic', [['a', 'ok']]), 'test', {}, auditFails)).rejects.toThrow('audit write failed');
+    expect(await h.engine.listVersions('atomic')).toEqual([1]);
+    const seen: number[] = [];
+    await h.engine.saveWorkflow(linear('atomic', [['a', 'block']]), 'test', {}, async (_tx, saved) => {
+      seen.push(saved.version);
+    });
+    expect(seen).toEqual([2]);
+
+    await expect(h.engine.setConcurrencyLimit('atomic', { maxActive: 1, onLimit: 'queue' }, auditFails)).rejects.toThrow('audit write failed');
+    expect(await h.engine.getConcurrencyLimit('atomic')).toBeNull();
+
+    const id = await h.start('atomic');
+    await h.waitFor(id, ['running']);
+    await expect(h.engine.cancelRun(id, auditFails)).rejects.toThrow('audit write failed');
+    expect((await h.engine.getRun(id)).status).toBe('running');
+    const cancelled = await h.engine.cancelRun(id, async (tx, run) => {
+      const { rows } = await tx.query<{ status: string }>('SELECT status FROM workflow_runs WHERE id = $1', [run.id]);
+      seen.push(rows[0]?.status === 'cancelled' ? 1 : 0);
+    });
+    expect(cancelled.status).toBe('cancelled');
+    expect(seen).toEqual([2, 1]);
+    await expect(h.engine.rerunRun(id, { from: 'start' }, auditFails)).rejects.toThrow('audit write failed');
+    expect((await h.engine.listRuns({ workflow: 'atomic', limit: 10 })).map((r) => r.id)).toEqual([id]);
+  });
+
   it('reruns a failed run from the failed step and from the start, keeping history', async () => {
     const flag = h as unknown as { failToggle: boolean };
     flag.failToggle = true;

@@ -98,18 +98,24 @@ export interface RerunOptions {
   createdBy?: string;
 }
 
+/**
+ * Work of the caller's that must commit or roll back with the engine's own change (its audit row): run in the
+ * engine's transaction, after the change, with what the change produced.
+ */
+export type AlsoInTransaction<T> = (tx: Queryable, result: T) => Promise<void>;
+
 export interface WorkflowEngine {
   /**
    * Compiles `doc` (with the engine's lookups plus `ctx`) and stores it as the next version of its name.
    * @throws WorkflowValidationError (WORKFLOW_INVALID, 422) carrying every compiler issue.
    */
-  saveWorkflow(doc: unknown, by: string, ctx?: CompileContext): Promise<StoredWorkflow>;
+  saveWorkflow(doc: unknown, by: string, ctx?: CompileContext, also?: AlsoInTransaction<StoredWorkflow>): Promise<StoredWorkflow>;
   /** @throws WorkflowNotFoundError */
   getWorkflow(name: string, version?: number): Promise<StoredWorkflow>;
   listWorkflows(): Promise<WorkflowSummary[]>;
   listVersions(name: string): Promise<number[]>;
   /** Sets (or with null removes) a workflow's concurrency limit. */
-  setConcurrencyLimit(name: string, limit: ConcurrencyLimit | null): Promise<void>;
+  setConcurrencyLimit(name: string, limit: ConcurrencyLimit | null, also?: AlsoInTransaction<void>): Promise<void>;
   getConcurrencyLimit(name: string): Promise<ConcurrencyLimit | null>;
   /**
    * Creates a run of the latest (or given) version inside the caller's transaction, and enqueues its first steps
@@ -125,20 +131,20 @@ export interface WorkflowEngine {
    * aborted through its signal and its outcome only recorded.
    * @throws RunNotFoundError; RunStateError when the run has already finished.
    */
-  cancelRun(runId: string): Promise<RunRecord>;
+  cancelRun(runId: string, also?: AlsoInTransaction<RunRecord>): Promise<RunRecord>;
   /**
    * Reruns a failed or cancelled run as a NEW run linked by `rerunOf` (the old run and its steps stay as they
    * were: history is kept). `failed`: the new run starts with the old run's successful steps (their outputs and
    * variables) and runs again the tasks that failed or were cut off. Goes through lock and limit admission.
    * @throws RunNotFoundError; RunStateError when the run did not fail or was not cancelled.
    */
-  rerunRun(runId: string, opts: RerunOptions): Promise<RunRecord>;
+  rerunRun(runId: string, opts: RerunOptions, also?: AlsoInTransaction<RunRecord>): Promise<RunRecord>;
   /**
    * Resumes a `wait` task (until: resumed) with `data` (its output's `data`). The task may already be waiting or
    * still about to wait. @throws RunNotFoundError; RunStateError when the run is not active or the step is not a
    * wait that is active.
    */
-  resumeRun(runId: string, stepId: string, data?: unknown): Promise<RunRecord>;
+  resumeRun(runId: string, stepId: string, data?: unknown, also?: AlsoInTransaction<RunRecord>): Promise<RunRecord>;
   /** @throws RunNotFoundError */
   getRun(runId: string): Promise<RunWithSteps>;
   listRuns(filter?: runs.RunFilter): Promise<RunRecord[]>;
@@ -807,7 +813,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
   }
 
   return {
-    async saveWorkflow(doc, by, ctx = {}) {
+    async saveWorkflow(doc, by, ctx = {}, also) {
       // Compiled before the transaction: the lookups query the database, which PGlite would serialise behind it.
       const result = await compileWorkflow(doc, { lookupWorkflow, ...options.compileContext, ...ctx });
       if (!result.ok) throw new WorkflowValidationError(result.errors);
@@ -815,7 +821,9 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       const saved = await db.transaction(async (tx) => {
         await store.lockWorkflowName(tx, name);
         const version = await store.nextVersion(tx, name);
-        return store.insertWorkflow(tx, name, version, { ...(doc as object), version } as StoredWorkflow['document'], by);
+        const stored = await store.insertWorkflow(tx, name, version, { ...(doc as object), version } as StoredWorkflow['document'], by);
+        await also?.(tx, stored);
+        return stored;
       });
       return saved;
     },
@@ -828,7 +836,13 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
 
     listWorkflows: () => store.selectWorkflowSummaries(db),
     listVersions: (name) => store.selectWorkflowVersions(db, name),
-    setConcurrencyLimit: (name, limit) => store.upsertLimit(db, name, limit),
+    setConcurrencyLimit: (name, limit, also) =>
+      also
+        ? db.transaction(async (tx) => {
+            await store.upsertLimit(tx, name, limit);
+            await also(tx, undefined);
+          })
+        : store.upsertLimit(db, name, limit),
     getConcurrencyLimit: (name) => store.selectLimit(db, name),
 
     async startRun(tx, opts) {
@@ -838,14 +852,18 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       return runs.toRunRecord(row);
     },
 
-    async cancelRun(runId) {
-      const row = await db.transaction((tx) => cancelInTx(tx, runId));
+    async cancelRun(runId, also) {
+      const record = await db.transaction(async (tx) => {
+        const r = runs.toRunRecord(await cancelInTx(tx, runId));
+        await also?.(tx, r);
+        return r;
+      });
       wakeWorkers();
-      return runs.toRunRecord(row);
+      return record;
     },
 
-    async rerunRun(runId, opts) {
-      const row = await db.transaction(async (tx) => {
+    async rerunRun(runId, opts, also) {
+      const record = await db.transaction(async (tx) => {
         const old = await runs.selectRun(tx, runId, false);
         if (!old) throw new RunNotFoundError(runId);
         if (old.status !== 'failed' && old.status !== 'cancelled') {
@@ -858,14 +876,16 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
           const wf = await loadCompiled(tx, old.workflow_name, old.workflow_version);
           preset = resumeFromFailure(wf, normaliseState(old.state));
         }
-        return createRun(tx, start, { rerunOf: old.id }, preset);
+        const r = runs.toRunRecord(await createRun(tx, start, { rerunOf: old.id }, preset));
+        await also?.(tx, r);
+        return r;
       });
       wakeWorkers();
-      return runs.toRunRecord(row);
+      return record;
     },
 
-    async resumeRun(runId, stepId, data) {
-      const row = await db.transaction(async (tx) => {
+    async resumeRun(runId, stepId, data, also) {
+      const record = await db.transaction(async (tx) => {
         const run = await runs.selectRun(tx, runId, true);
         if (!run) throw new RunNotFoundError(runId);
         const wf = await loadCompiled(tx, run.workflow_name, run.workflow_version);
@@ -876,10 +896,12 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
         if (!(await wakeStep(tx, runId, stepId, { data: data ?? null }))) {
           throw new RunStateError(runId, run.status, `step '${stepId}' of run ${runId} is not waiting (the run is ${run.status})`);
         }
-        return (await runs.selectRun(tx, runId, false)) as RunRow;
+        const r = runs.toRunRecord((await runs.selectRun(tx, runId, false)) as RunRow);
+        await also?.(tx, r);
+        return r;
       });
       wakeWorkers();
-      return runs.toRunRecord(row);
+      return record;
     },
 
     async getRun(runId) {

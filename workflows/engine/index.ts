@@ -2,7 +2,7 @@
 // in the worker that finished that one), per-asset locks and concurrency limits, and the built-in executors
 // (evaluate, transform, wait, child, poll).
 export { createWorkflowEngine, DEFAULT_ENGINE_CONFIG, resumeFromFailure } from './engine';
-export type { EngineConfig, RerunOptions, WorkflowEngine, WorkflowEngineOptions } from './engine';
+export type { AlsoInTransaction, EngineConfig, RerunOptions, WorkflowEngine, WorkflowEngineOptions } from './engine';
 export type { ExecutorRegistry, StepContext, StepError, StepResult, TaskExecutor } from './executor';
 export { ConcurrencyLimitError, EngineError, RunInputError, RunNotFoundError, RunStateError, WorkflowNotFoundError } from './errors';
 export type { EngineErrorCode } from './errors';
