@@ -115,8 +115,11 @@ const ORDER_COLUMNS = `id, asset_type_id, action, target_order_id, status, sourc
 
 const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 'title'] as const;
 
-/** Statuses a `delete` may take an order back from; an order already being taken back is not a target again. */
-const DELETABLE_STATUSES: readonly OrderStatus[] = ACTIVE_STATUSES.filter((s) => s !== OrderStatus.DEPROVISIONING);
+/**
+ * Statuses a `delete` may take an order back from: the active ones, and a failed one (it may be half-built and hold a
+ * pool asset, as a leaver's revocation also assumes). An order already being taken back is not a target again.
+ */
+const DELETABLE_STATUSES: readonly OrderStatus[] = [...ACTIVE_STATUSES.filter((s) => s !== OrderStatus.DEPROVISIONING), OrderStatus.FAILED];
 
 function unknownAssetType(ref: AssetTypeRef): AppError {
   const [field, shown] = 'name' in ref ? ['asset_type_name', `'${ref.name}'`] : ['asset_type_id', String(ref.id)];
@@ -422,7 +425,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
 }
 
 /**
- * Takes back the user's most recent active provision order of the type: creates a `delete` order pointing at it
+ * Takes back the user's most recent active provision order of the type (else their most recent failed one, which may
+ * be half-built or hold a pool asset): creates a `delete` order pointing at it
  * (its own `servicenow_ref`, idempotent like any other; it does not count against capacity), moves the target to
  * `deprovisioning` and enqueues the deprovision job, all in one transaction.
  * Throws UNKNOWN_ASSET_TYPE (400), VALIDATION_FAILED (422) as `createOrder`, CONFLICT (409) for a known ref or a
@@ -441,10 +445,11 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
     if (ref && (await tx.query('SELECT 1 FROM orders WHERE servicenow_ref = $1', [ref])).rows.length > 0) {
       throw duplicateServiceNowRef(ref);
     }
+    // What the user holds comes before what failed to reach them: the newest active order, else the newest failed.
     const { rows } = await tx.query<{ id: number }>(
       `SELECT id FROM orders
         WHERE asset_type_id = $1 AND user_email = $2 AND action = 'provision' AND status = ANY($3::text[])
-        ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE`,
+        ORDER BY status = 'failed', created_at DESC, id DESC LIMIT 1 FOR UPDATE`,
       [type.id, userEmail, DELETABLE_STATUSES],
     );
     const target = rows[0];

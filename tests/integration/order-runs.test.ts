@@ -283,6 +283,26 @@ describe('deprovision', () => {
     ]);
   });
 
+  test('a failed provision keeps its desktop and its place in the pool until a ServiceNow delete takes it back', async () => {
+    const typeId = await seedType('Desk P', { pooled: true, provision: 'Pool - broken provision', deprovision: 'Pool - deprovision', policy: 'return_to_pool', assets: ['desk-p-01'] });
+    await t.db.query('UPDATE asset_types SET pool_size = 1 WHERE id = $1', [typeId]);
+    const placed = await order('Desk P', 'p1@example.com');
+    expect((await waitForStatus(placed.id, ['provisioned', 'failed'])).order.status).toBe('failed');
+    // Kept for a rerun: the pool's one desktop is still the failed order's, so there is no place for another order.
+    expect(await assetState('desk-p-01')).toEqual({ state: 'in_use', assigned_order_id: placed.id });
+    await expect(order('Desk P', 'p2@example.com')).rejects.toMatchObject({ status: 429, code: 'CAPACITY_EXCEEDED' });
+
+    const del = await createDeleteOrder(
+      { db: t.db, queue },
+      { assetType: { name: 'Desk P' }, source: 'servicenow', userEmail: 'p1@example.com', userName: 'P' },
+      { triggeredBy: 'webhook:hmac' },
+    );
+    expect(del.target_order_id).toBe(placed.id);
+    expect((await waitForStatus(placed.id, ['returned', 'failed'])).order.status).toBe('returned');
+    expect(await assetState('desk-p-01')).toEqual({ state: 'free', assigned_order_id: null });
+    expect((await order('Desk P', 'p2@example.com')).status).toBe('processing');
+  });
+
   test('a leaver revocation with reinstall: asset reinstall, the reinstall runbook, then free', async () => {
     await seedType('Desk G', {
       pooled: true,

@@ -81,8 +81,13 @@ BEGIN
     RAISE EXCEPTION 'duplicate servicenow_ref' USING ERRCODE = 'PV002', DETAIL = v_ref;
   END IF;
   IF v_pool_size IS NOT NULL THEN
-    SELECT count(*) INTO v_count FROM orders
-     WHERE asset_type_id = p_type_id AND action = 'provision' AND status = ANY (p_active_statuses);
+    -- The pool's places taken: active orders, and failed ones whose desktop is still theirs (a failed provision keeps
+    -- its asset for a rerun until it is taken back), so the count agrees with the pool's free assets.
+    SELECT (SELECT count(*) FROM orders
+             WHERE asset_type_id = p_type_id AND action = 'provision' AND status = ANY (p_active_statuses))
+         + (SELECT count(*) FROM assets a JOIN orders o ON o.id = a.assigned_order_id
+             WHERE a.asset_type_id = p_type_id AND a.state = 'in_use' AND o.status = 'failed')
+      INTO v_count;
     IF v_count >= v_pool_size THEN
       RAISE EXCEPTION 'pool full' USING ERRCODE = 'PV003', DETAIL = v_count::text || '/' || v_pool_size::text;
     END IF;

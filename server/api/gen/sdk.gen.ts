@@ -1335,9 +1335,9 @@ export const getOrder = <ThrowOnError extends boolean = false>(options: Options<
  *
  * Creates an order from a ServiceNow RITM and dispatches it, with the same checks as `POST /orders`.
  * `servicenow_ref` is the idempotency key: a second delivery of the same RITM is a 409 and changes nothing.
- * `action: delete` takes back the user's most recent active order of that asset type (404 when there is
- * none): the answer is a new order with `action: delete` and `target_order_id`, and the target moves to
- * `deprovisioning`.
+ * `action: delete` takes back the user's most recent active order of that asset type, else their most
+ * recent failed one (404 when there is none): the answer is a new order with `action: delete` and
+ * `target_order_id`, the target moves to `deprovisioning`, and its deprovision runbook runs.
  *
  * Authenticate with `Authorization: Bearer xpat_…` (scope `webhook:in`), or with
  * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` keyed with `WEBHOOK_SECRET_TOKEN`
