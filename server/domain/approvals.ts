@@ -13,8 +13,8 @@ import { dispatch, getOrder, type OrderDeps, type OrderRow, type RequesterDirect
  * an admin may still decide it.
  */
 
-export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded';
-export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'declined', 'superseded'];
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' | 'withdrawn';
+export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'declined', 'superseded', 'withdrawn'];
 
 export interface ApprovalRow {
   id: number;
@@ -219,14 +219,33 @@ export async function listApprovals(q: Queryable, f: ApprovalFilters): Promise<{
 }
 
 /**
- * The leaver flow's approver hook: every pending approval the leaver was to give (on an order still waiting)
+ * The leaver flow's approver hook. The leaver's own orders the flow cancelled while they waited for approval have
+ * their pending approval withdrawn. Every pending approval the leaver was to give (on an order still waiting)
  * is superseded and re-routed to the leaver's manager, else the asset type's fallback approver, else left
- * unrouted; each change audited with the leaver event's attribution. Runs in the leaver transaction, under the
- * person's lock; a repeated event finds nothing pending for them, so it changes nothing.
+ * unrouted. Each change is audited with the leaver event's attribution. Runs in the leaver transaction (after its
+ * cancellations), under the person's lock; a repeated event finds nothing pending for them, so it changes nothing.
  */
 export function supersedeApprovalsHook(directory: RequesterDirectory | undefined): LeaverApproverHook {
   return async (tx, ctx) => {
     const emails = ctx.emails.map((e) => e.toLowerCase());
+    const audit = { triggeredBy: ctx.triggeredBy, requestId: ctx.requestId };
+    const pendingOfCancelled = await tx.query<ApprovalRow>(
+      `SELECT ${COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}
+         FROM approvals a JOIN orders o ON o.id = a.order_id
+        WHERE a.status = 'pending' AND o.user_email = ANY($1::text[]) AND o.status = 'cancelled'
+        ORDER BY a.id
+        FOR UPDATE OF a`,
+      [emails],
+    );
+    for (const raw of pendingOfCancelled.rows) {
+      const old = fromDb(raw);
+      const upd = await tx.query<ApprovalRow>(
+        `UPDATE approvals SET status = 'withdrawn', decided_at = now(), decided_by = $2, reason = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
+        [old.id, ctx.triggeredBy, `requester left (leaver event ${ctx.eventId})`],
+      );
+      await writeAudit(tx, { entity: 'approval', entityId: old.id, action: 'withdrawn', before: auditShape(old), after: auditShape(fromDb(upd.rows[0]!)), ...audit });
+    }
+
     // Orders first, in id order, then their approvals: the order in which a decision locks them, so a
     // concurrent approve/decline either finishes first (nothing pending left here) or sees the re-routed row.
     await tx.query(
@@ -242,7 +261,6 @@ export function supersedeApprovalsHook(directory: RequesterDirectory | undefined
         FOR UPDATE OF a`,
       [emails],
     );
-    const audit = { triggeredBy: ctx.triggeredBy, requestId: ctx.requestId };
     const handedOn: number[] = [];
     for (const raw of rows) {
       const old = fromDb(raw);

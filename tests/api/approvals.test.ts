@@ -227,6 +227,28 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
       expect(await count()).toBe(n);
     });
 
+    test("a leaving requester's waiting order is cancelled and its approval withdrawn, so no approver is left with it", async () => {
+      const id = await order('gina@example.com', 'Fallback seat');
+      const [routed] = await approvalsOf(id);
+      expect(routed).toMatchObject({ status: 'pending' });
+      const res = await leaver('gina@example.com', 'evt-gina-1');
+      expect(res.status).toBe(202);
+      expect((await orderRow(id)).status).toBe('cancelled');
+      expect(await approvalsOf(id)).toEqual([expect.objectContaining({ approver_email: routed!.approver_email, status: 'withdrawn', decided_by: 'hr:native' })]);
+      const audit = await t.db.query<{ action: string; diff: { before: { status: string }; after: { status: string; reason: string } } }>(
+        `SELECT action, diff FROM audit_log WHERE entity = 'approval' AND entity_id = $1 AND action = 'withdrawn'`,
+        [String((await approvalsOf(id))[0]!.id)],
+      );
+      expect(audit.rows).toHaveLength(1);
+      expect(audit.rows[0]!.diff.before.status).toBe('pending');
+      expect(audit.rows[0]!.diff.after).toMatchObject({ status: 'withdrawn', reason: expect.stringMatching(/^requester left \(leaver event \d+\)$/) });
+      const listed = await t.http().get('/admin/approvals').query({ status: 'withdrawn' }).set(asApprover());
+      expect(listed.status).toBe(200);
+      expect(listed.body.items.map((a: { order_id: number }) => a.order_id)).toContain(id);
+      expect((await leaver('gina@example.com', 'evt-gina-2')).status).toBe(202);
+      expect((await approvalsOf(id)).map((a) => a.status)).toEqual(['withdrawn']);
+    });
+
     test("without a manager, to the type's fallback approver, or left unrouted (audited) when the type has none", async () => {
       const viaFallback = await order('erin@example.com', 'Fallback seat');
       const unrouted = await order('fred@example.com', 'Approved seat');

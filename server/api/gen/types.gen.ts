@@ -404,9 +404,9 @@ export type AssetList = {
 };
 
 /**
- * `pending` (waiting for its approver), `approved`, `declined`, `superseded` (its approver left; re-routed).
+ * `pending` (waiting for its approver), `approved`, `declined`, `superseded` (its approver left; re-routed), `withdrawn` (the order ended undecided: its requester left).
  */
-export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded';
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' | 'withdrawn';
 
 export type Approval = {
     id: number;
