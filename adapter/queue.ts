@@ -7,6 +7,8 @@ export const QueueName = {
   ORDER_PROVISION: 'order.provision',
   ORDER_DEPROVISION: 'order.deprovision',
   API_TOKEN_PURGE: 'api-token-purge-daily',
+  /** Daily: SCIM request log entries past their retention are deleted. */
+  SCIM_LOG_PURGE: 'scim-log-purge-daily',
   /** Every minute: integrations whose health check interval has passed are checked. */
   INTEGRATION_HEALTH: 'integration-health-minutely',
   /** One job per workflow step attempt (workflows/engine). */

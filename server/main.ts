@@ -5,6 +5,7 @@ import type { Config } from './config';
 import { ensureAdminKey } from './domain/admin-key';
 import { closeServer, exitOnSignal } from './shutdown';
 import { registerTokenPurge } from './domain/api-tokens';
+import { registerScimLogPurge } from './scim/log';
 import { loadDemoData } from './domain/demo';
 import { loadIntegrationModelFiles } from './domain/integration-models';
 import { registerClusterWorker, registerIntegrationHealthChecks } from './domain/integration-runtime';
@@ -42,6 +43,7 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     await loadDemoData(rt.db, rt.logger);
   }
   await registerTokenPurge(rt.queue, rt.db, rt.logger);
+  await registerScimLogPurge(rt.queue, rt.db, rt.logger);
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   await registerIntegrationHealthChecks(rt.queue, rt.db, rt.logger);
   // Leaver events recorded with a future effective_at run when their delayed job comes due.

@@ -25,6 +25,9 @@ const port = { type: 'integer', minimum: 1, maximum: 65535 };
 // An LDAP attribute description (RFC 4512 descr): letters, digits and hyphens, starting with a letter.
 const ldapAttribute = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9-]{0,63}$' };
 
+/** How long SCIM request log entries are kept while `scim.request_log_retention_days` is unset. */
+export const SCIM_LOG_RETENTION_DEFAULT_DAYS = 30;
+
 /** The sections `GET/PUT /admin/settings/{section}` accept. */
 export const SETTINGS_SECTIONS = {
   servicenow: {
@@ -100,6 +103,21 @@ export const SETTINGS_SECTIONS = {
         from_address: { type: 'string', format: 'email', description: 'Sender address shown in emails.' },
         tls_mode: { type: 'string', enum: ['starttls', 'tls'], description: 'STARTTLS or TLS from the first byte.' },
         reply_to: { type: 'string', format: 'email', description: 'Optional reply-to address for approval emails.' },
+      },
+    },
+  },
+  scim: {
+    description: 'SCIM 2.0 edge: how long the request log (GET /admin/scim/logs) is kept.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        request_log_retention_days: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 36500,
+          description: `Days the daily purge keeps SCIM request log entries; 0 keeps them forever. Unset: ${SCIM_LOG_RETENTION_DEFAULT_DAYS} days.`,
+        },
       },
     },
   },

@@ -1,5 +1,7 @@
 import type { RequestHandler } from 'express';
-import type { Database, Logger, Queryable } from '../../adapter';
+import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
+import { writeAudit } from '../domain/audit';
+import { readSetting, SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../domain/settings';
 
 // The SCIM request log: what each IdP call got (never bodies or credentials), for admins reading an IdP's error.
 
@@ -44,4 +46,41 @@ export async function listScimLogs(q: Queryable, query: ScimLogQuery) {
     [...params, query.limit ?? 50, query.offset ?? 0],
   );
   return { items: rows.map((r) => ({ ...r, id: Number(r.id), at: new Date(r.at).toISOString() })), total };
+}
+
+/** `triggered_by` of the purge's audit row. */
+export const SCIM_LOG_PURGE_TRIGGER = `system:${QueueName.SCIM_LOG_PURGE}`;
+
+/**
+ * Deletes SCIM request log entries older than `scim.request_log_retention_days` (default
+ * SCIM_LOG_RETENTION_DEFAULT_DAYS; 0 keeps them forever), with one audit row saying how many and up to when.
+ */
+export async function purgeScimRequestLog(db: Database, now: Date = new Date()): Promise<{ deleted: number; cutoff: Date | null }> {
+  return db.transaction(async (tx) => {
+    const setting = await readSetting(tx, 'scim', 'request_log_retention_days');
+    const days = typeof setting === 'number' ? setting : SCIM_LOG_RETENTION_DEFAULT_DAYS;
+    if (days <= 0) return { deleted: 0, cutoff: null };
+    const cutoff = new Date(now.getTime() - days * 86_400_000);
+    const { rowCount } = await tx.query('DELETE FROM scim_request_log WHERE at < $1', [cutoff]);
+    if (rowCount > 0) {
+      await writeAudit(tx, {
+        entity: 'scim_request_log',
+        entityId: null,
+        action: 'purge',
+        after: { deleted: rowCount, before: cutoff.toISOString(), retention_days: days },
+        triggeredBy: SCIM_LOG_PURGE_TRIGGER,
+      });
+    }
+    return { deleted: rowCount, cutoff };
+  });
+}
+
+/** Schedules the daily purge (idempotent across processes: one schedule per queue name) and works its jobs here. */
+export async function registerScimLogPurge(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
+  // Daily at 03:47 UTC, apart from the token purge.
+  await queue.boss.schedule(QueueName.SCIM_LOG_PURGE, '47 3 * * *', {}, { tz: 'UTC' });
+  await queue.boss.work(QueueName.SCIM_LOG_PURGE, async () => {
+    const { deleted, cutoff } = await purgeScimRequestLog(db);
+    if (deleted) logger.info('SCIM request log purged', { deleted, before: cutoff?.toISOString() });
+  });
 }
