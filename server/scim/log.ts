@@ -67,7 +67,7 @@ export async function purgeScimRequestLog(db: Database, now: Date = new Date()):
         entity: 'scim_request_log',
         entityId: null,
         action: 'purge',
-        after: { deleted: rowCount, before: cutoff.toISOString(), retention_days: days },
+        after: { deleted: rowCount, older_than: cutoff.toISOString(), retention_days: days },
         triggeredBy: SCIM_LOG_PURGE_TRIGGER,
       });
     }
@@ -81,6 +81,6 @@ export async function registerScimLogPurge(queue: JobQueue, db: Database, logger
   await queue.boss.schedule(QueueName.SCIM_LOG_PURGE, '47 3 * * *', {}, { tz: 'UTC' });
   await queue.boss.work(QueueName.SCIM_LOG_PURGE, async () => {
     const { deleted, cutoff } = await purgeScimRequestLog(db);
-    if (deleted) logger.info('SCIM request log purged', { deleted, before: cutoff?.toISOString() });
+    if (deleted) logger.info('SCIM request log purged', { deleted, older_than: cutoff?.toISOString() });
   });
 }
