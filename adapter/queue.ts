@@ -28,6 +28,11 @@ export interface JobQueue {
    * that asks for the job can carry its id from its own INSERT), else one pg-boss generates.
    */
   send(tx: Queryable, queue: QueueName, data: object, opts?: { id?: string; startAfter?: Date }): Promise<string>;
+  /**
+   * Runs `work` on `cron` (in `tz`, UTC by default) across all processes: pg-boss keeps one schedule per queue name,
+   * so every process may register it (a restart, a second process); each cron job is worked by one of them.
+   */
+  recurring(queue: QueueName, cron: string, work: () => Promise<void>, opts?: { tz?: string }): Promise<void>;
 }
 
 /** pg-boss's executor shape over one of our connections or transactions. */
@@ -66,6 +71,12 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
       if (!started) return;
       started = false;
       await boss.stop({ graceful: o.graceful ?? true, timeout: o.timeoutMs ?? 10_000, wait: true, close: false });
+    },
+    async recurring(queue, cron, work, o = {}) {
+      await boss.schedule(queue, cron, {}, { tz: o.tz ?? 'UTC' });
+      await boss.work(queue, async () => {
+        await work();
+      });
     },
     async send(tx, queue, data, opts = {}) {
       const id = await boss.send(queue, data, {

@@ -205,14 +205,15 @@ export async function purgeRetiredTokens(db: Database, now: Date = new Date()): 
 export const TOKEN_PURGE_CRON = '17 3 * * *';
 export const TOKEN_PURGE_TZ = 'UTC';
 
-/**
- * Schedules the daily purge on the queue (idempotent: pg-boss keeps one schedule per queue name, so
- * several processes may register it) and works its jobs in this process.
- */
+/** Schedules the daily purge on the queue and works its jobs in this process. */
 export async function registerTokenPurge(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
-  await queue.boss.schedule(QueueName.API_TOKEN_PURGE, TOKEN_PURGE_CRON, {}, { tz: TOKEN_PURGE_TZ });
-  await queue.boss.work(QueueName.API_TOKEN_PURGE, async () => {
-    const { purged, cutoff } = await purgeRetiredTokens(db);
-    if (purged.length) logger.info('retired API tokens purged', { count: purged.length, ids: purged, cutoff: cutoff?.toISOString() });
-  });
+  await queue.recurring(
+    QueueName.API_TOKEN_PURGE,
+    TOKEN_PURGE_CRON,
+    async () => {
+      const { purged, cutoff } = await purgeRetiredTokens(db);
+      if (purged.length) logger.info('retired API tokens purged', { count: purged.length, ids: purged, cutoff: cutoff?.toISOString() });
+    },
+    { tz: TOKEN_PURGE_TZ },
+  );
 }

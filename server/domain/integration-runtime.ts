@@ -397,8 +397,7 @@ export async function runDueHealthChecks(db: Database, runtime: IntegrationRunti
 /** Schedules {@link runDueHealthChecks} once a minute across all processes (pg-boss cron), worked here. */
 export async function registerIntegrationHealthChecks(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
   const runtime = new IntegrationRuntime({ logger, db });
-  await queue.boss.schedule(QueueName.INTEGRATION_HEALTH, '* * * * *', {});
-  await queue.boss.work(QueueName.INTEGRATION_HEALTH, async () => {
+  await queue.recurring(QueueName.INTEGRATION_HEALTH, '* * * * *', async () => {
     await runDueHealthChecks(db, runtime, logger);
   });
 }

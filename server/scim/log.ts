@@ -75,11 +75,10 @@ export async function purgeScimRequestLog(db: Database, now: Date = new Date()):
   });
 }
 
-/** Schedules the daily purge (idempotent across processes: one schedule per queue name) and works its jobs here. */
+/** Schedules the daily purge and works its jobs in this process. */
 export async function registerScimLogPurge(queue: JobQueue, db: Database, logger: Logger): Promise<void> {
   // Daily at 03:47 UTC, apart from the token purge.
-  await queue.boss.schedule(QueueName.SCIM_LOG_PURGE, '47 3 * * *', {}, { tz: 'UTC' });
-  await queue.boss.work(QueueName.SCIM_LOG_PURGE, async () => {
+  await queue.recurring(QueueName.SCIM_LOG_PURGE, '47 3 * * *', async () => {
     const { deleted, cutoff } = await purgeScimRequestLog(db);
     if (deleted) logger.info('SCIM request log purged', { deleted, older_than: cutoff?.toISOString() });
   });

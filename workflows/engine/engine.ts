@@ -837,12 +837,10 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     listWorkflows: () => store.selectWorkflowSummaries(db),
     listVersions: (name) => store.selectWorkflowVersions(db, name),
     setConcurrencyLimit: (name, limit, also) =>
-      also
-        ? db.transaction(async (tx) => {
-            await store.upsertLimit(tx, name, limit);
-            await also(tx, undefined);
-          })
-        : store.upsertLimit(db, name, limit),
+      db.transaction(async (tx) => {
+        await store.upsertLimit(tx, name, limit);
+        await also?.(tx, undefined);
+      }),
     getConcurrencyLimit: (name) => store.selectLimit(db, name),
 
     async startRun(tx, opts) {
