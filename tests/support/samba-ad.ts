@@ -25,6 +25,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Attribute, Change, Client } from 'ldapts';
+import { installDebianPackages } from './apt';
 import { withDirectoryLock } from './dir-lock';
 
 const run = promisify(execFile);
@@ -202,11 +203,8 @@ async function commandExists(cmd: string): Promise<boolean> {
 
 async function installPackages(): Promise<void> {
   if ((await commandExists('samba')) && (await commandExists('samba-tool')) && existsSync(PROVISION_SCHEMA_FILE)) return;
-  if (process.getuid?.() !== 0) throw new Error('samba-ad: Samba is not installed and installing it needs root (apt-get)');
   log(`installing ${PACKAGES.join(' ')} (apt-get)`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 << 20 });
-  await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES], { env, maxBuffer: 64 << 20 });
+  await installDebianPackages(PACKAGES, 'samba-ad');
 }
 
 /**

@@ -17,6 +17,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { APT_WAIT_OPTIONS, installDebianPackages, withAptLock } from './apt';
 import { withDirectoryLock } from './dir-lock';
 import { closedPort } from './loopback-server';
 
@@ -47,15 +48,6 @@ function withLock<T>(fn: () => Promise<T>): Promise<T> {
   return withDirectoryLock(LOCK_DIR, fn, { waitMs: 10 * 60_000, pollMs: 250, label: 'vcsim: build lock' });
 }
 
-async function packagesInstalled(): Promise<boolean> {
-  try {
-    const { stdout } = await run('dpkg-query', ['-W', '-f=${Status}\n', ...PACKAGES]);
-    return stdout.trim().split('\n').every((l) => l.endsWith('install ok installed'));
-  } catch {
-    return false;
-  }
-}
-
 /** The Debian archive URI from the system's apt config (deb822 or one-line format). */
 function debianArchiveUri(): string {
   const deb822 = '/etc/apt/sources.list.d/debian.sources';
@@ -77,10 +69,7 @@ function debianArchiveUri(): string {
 async function build(): Promise<{ seconds: number }> {
   const started = Date.now();
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!(await packagesInstalled())) {
-    await run('apt-get', ['update', '-qq'], { env, maxBuffer: 1 << 26 });
-    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...PACKAGES], { env, maxBuffer: 1 << 26 });
-  }
+  await installDebianPackages(PACKAGES, 'vcsim');
 
   // vcsim/main.go from the Debian source package, through a private deb-src list.
   const src = join(WORK, 'aptsrc');
@@ -96,8 +85,10 @@ async function build(): Promise<{ seconds: number }> {
     '-o', `Dir::State::Lists=${join(src, 'lists')}`,
     '-o', 'APT::Sandbox::User=root',
   ];
-  await run('apt-get', [...aptOpts, 'update', '-qq'], { env, maxBuffer: 1 << 26 });
-  await run('apt-get', [...aptOpts, 'source', '--download-only', '-qq', 'golang-github-vmware-govmomi'], { env, cwd: src, maxBuffer: 1 << 26 });
+  await withAptLock('vcsim', async () => {
+    await run('apt-get', [...APT_WAIT_OPTIONS, ...aptOpts, 'update', '-qq'], { env, maxBuffer: 1 << 26 });
+    await run('apt-get', [...APT_WAIT_OPTIONS, ...aptOpts, 'source', '--download-only', '-qq', 'golang-github-vmware-govmomi'], { env, cwd: src, maxBuffer: 1 << 26 });
+  });
   const orig = readdirSync(src).find((f) => /^golang-github-vmware-govmomi_.*\.orig\.tar\.xz$/.test(f));
   if (!orig) throw new Error('vcsim: the govmomi source package has no orig tarball');
   const version = orig.replace(/^golang-github-vmware-govmomi_(.*)\.orig\.tar\.xz$/, '$1');
