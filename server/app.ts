@@ -5,8 +5,9 @@ import type { HandlerTable } from './api/handler';
 import { operationIds } from './api/operations.gen';
 import { authenticate } from './auth/authenticate';
 import type { Config } from './config';
+import { guardBody, guardParameters } from './http/input-guard';
 import { problemHandler } from './http/problem';
-import { noRoute, requestContext, routeOperations, specValidator } from './http/spec-app';
+import { noRoute, requestContext, resolveOperation, routeOperations, specValidator } from './http/spec-app';
 import { listOperations, loadSpec, type OpenApiDocument } from './spec';
 import { healthHandlers } from './routes/health';
 import { assetTypeHandlers } from './routes/asset-types';
@@ -68,6 +69,9 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  // Paths mean exactly what the spec writes: `/ADMIN/AUDIT` and `/admin/audit/` are not `/admin/audit`.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   const operations = listOperations(spec);
 
   app.use(requestContext(deps.logger));
@@ -77,6 +81,8 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.get('/openapi.json', (_req, res) => res.json(spec));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json', persistAuthorization: true } }));
 
+  // From here on every request addresses exactly one operation of the spec, or has been answered 404/405.
+  app.use(resolveOperation(operations));
   // Parse JSON bodies ourselves (keeping the raw bytes for HMAC verification); the validator then checks them.
   app.use(
     express.json({
@@ -91,11 +97,13 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
     authenticate({
       db: deps.db,
       logger: deps.logger,
-      operations,
       adminKeyHash: deps.adminKeyHash,
       webhookSecret: async () => config.webhookSecretToken ?? (await readWebhookSecret(deps.db)),
     }),
   );
+  // Input no handler should see (integers past the database's range, NUL, lone surrogates, deep nesting) is refused
+  // after authentication, so a caller without credentials learns nothing about an operation's inputs.
+  app.use(guardParameters(), guardBody);
   app.use(specValidator(spec, { validateResponses: config.validateResponses }));
 
   const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(deps, config)));

@@ -14,8 +14,9 @@ commands:
   migrate                                        apply pending database migrations and exit
   ad-gateway                                     run the AD gateway (REST over LDAP, openapi/integrations/ad-gateway.yaml)
                                                  on AD_GATEWAY_PORT (default 8090), against the same database for tokens
-  token create --name N --scopes a,b [--role R] [--expires-at ISO]
-                                                 mint an API token and print it once
+  token create --name N --scopes a,b [--role R] [--approver-email E] [--expires-at ISO]
+                                                 mint an API token and print it once (--approver-email:
+                                                 required with, and only with, --role approver)
 
 environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL
   ad-gateway: AD_GATEWAY_PORT, and AD_SERVER, AD_PORT, AD_SECURITY, AD_BIND_DN, AD_BIND_PASSWORD, AD_BASE_DN,
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
           scopes: flag(rest, 'scopes'),
           role: flag(rest, 'role'),
           expiresAt: flag(rest, 'expires-at'),
+          approverEmail: flag(rest, 'approver-email'),
         });
         process.stdout.write(`${raw}\n`);
         return 0;

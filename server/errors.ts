@@ -58,7 +58,8 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export const badRequest = (detail: string, errors?: FieldError[]) => new AppError(ErrorCode.BAD_REQUEST, 400, detail, errors);
 export const unauthenticated = (detail: string) => new AppError(ErrorCode.UNAUTHENTICATED, 401, detail);
-export const forbidden = (detail: string) => new AppError(ErrorCode.FORBIDDEN, 403, detail);
+export const forbidden = (detail: string, extra?: Record<string, unknown>) =>
+  new AppError(ErrorCode.FORBIDDEN, 403, detail, undefined, extra);
 export const notFound = (detail: string) => new AppError(ErrorCode.NOT_FOUND, 404, detail);
 export const conflict = (detail: string, extra?: Record<string, unknown>) =>
   new AppError(ErrorCode.CONFLICT, 409, detail, undefined, extra);

@@ -24,6 +24,17 @@ export interface SpecOperation {
   requiredScopes: string[];
   /** `x-allowed-roles`: a token bound to a role must hold one of these. Undefined: not role-gated. */
   allowedRoles: string[] | undefined;
+  /** The names of the path's `{templates}`, in order: the capture groups of `pattern`. */
+  pathParameterNames: string[];
+  /** The operation's parameters (the path item's and its own, `$ref`s resolved). */
+  parameters: SpecParameter[];
+}
+
+/** A parameter as the edge guards read it. */
+export interface SpecParameter {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  schema?: { type?: string; format?: string; minimum?: number; maximum?: number };
 }
 
 export interface OpenApiDocument {
@@ -39,8 +50,31 @@ export function loadSpec(path = SPEC_PATH): OpenApiDocument {
 }
 
 const toRoutePath = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
+// Exactly the spec's path: case-sensitive (a RegExp without the `i` flag), no optional trailing slash, a template
+// parameter one non-empty segment. Express is told to route the same way (see `routeOperations`), so the
+// operation that authentication checks is the one whose handler runs.
 const toPattern = (p: string) =>
-  new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '([^/]+)').replace(/\{[^}]+\}/g, '([^/]+)')}/?$`);
+  new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '([^/]+)')}$`);
+
+/** A local `#/...` reference's target. */
+export function resolveRef(spec: OpenApiDocument, ref: string): unknown {
+  return ref
+    .replace(/^#\//, '')
+    .split('/')
+    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
+}
+
+/** Parameters of an operation: the path item's, overridden by the operation's own of the same name and place. */
+function parametersOf(spec: OpenApiDocument, item: Record<string, unknown>, op: Record<string, unknown>): SpecParameter[] {
+  const read = (list: unknown) =>
+    ((list as unknown[] | undefined) ?? []).map((p) => {
+      const ref = (p as { $ref?: string }).$ref;
+      return (ref ? resolveRef(spec, ref) : p) as SpecParameter;
+    });
+  const byKey = new Map<string, SpecParameter>();
+  for (const p of [...read(item['parameters']), ...read(op['parameters'])]) byKey.set(`${p.in}:${p.name}`, p);
+  return [...byKey.values()];
+}
 
 /** Every operation of the spec, compiled once at start-up. */
 export function listOperations(spec: OpenApiDocument): SpecOperation[] {
@@ -58,6 +92,8 @@ export function listOperations(spec: OpenApiDocument): SpecOperation[] {
         security: (op['security'] as SecurityRequirement[] | undefined) ?? spec.security ?? [],
         requiredScopes: (op['x-required-scopes'] as string[] | undefined) ?? [],
         allowedRoles: op['x-allowed-roles'] as string[] | undefined,
+        pathParameterNames: [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!),
+        parameters: parametersOf(spec, item, op),
       });
     }
   }
@@ -65,8 +101,24 @@ export function listOperations(spec: OpenApiDocument): SpecOperation[] {
   return ops.sort((a, b) => a.path.split('{').length - b.path.split('{').length);
 }
 
-/** The operation a request path and method address, if any. */
-export function findOperation(ops: readonly SpecOperation[], method: string, path: string): SpecOperation | undefined {
+/** What a request line addresses in the spec: one operation, a path without that method, or nothing. */
+export type OperationMatch =
+  | { kind: 'operation'; operation: SpecOperation }
+  /** The path exists with other methods only; `allow` lists them (upper case) for the 405's `Allow` header. */
+  | { kind: 'method_not_allowed'; allow: string[] }
+  | { kind: 'no_route' };
+
+/**
+ * The operation that `method` and `path` (the raw, undecoded request path) address, matched exactly as the spec
+ * writes it. The first match in `ops` order wins, which is `listOperations`' literal-before-templated order.
+ */
+export function matchOperation(ops: readonly SpecOperation[], method: string, path: string): OperationMatch {
   const m = method.toLowerCase();
-  return ops.find((o) => o.method === m && o.pattern.test(path));
+  let allow: string[] | undefined;
+  for (const o of ops) {
+    if (!o.pattern.test(path)) continue;
+    if (o.method === m) return { kind: 'operation', operation: o };
+    (allow ??= []).push(o.method.toUpperCase());
+  }
+  return allow ? { kind: 'method_not_allowed', allow: [...new Set(allow)].sort() } : { kind: 'no_route' };
 }

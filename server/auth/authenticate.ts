@@ -2,14 +2,13 @@ import { createHmac } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Database, Logger } from '../../adapter';
 import { forbidden, unauthenticated } from '../errors';
-import { findOperation, type SpecOperation } from '../spec';
+import type { SpecOperation } from '../spec';
 import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/token-hash';
 import { adminKeyPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
 
 export interface AuthDeps {
   db: Database;
   logger: Logger;
-  operations: readonly SpecOperation[];
   /** SHA-256 (hex) of the admin key, or undefined when none is configured. */
   adminKeyHash: () => Promise<string | undefined>;
   /** The shared HMAC secret for signed webhooks (env first, then settings), if any. */
@@ -36,6 +35,7 @@ interface TokenRow {
   name: string;
   scopes: Scope[];
   role: Role | null;
+  approver_email: string | null;
   last_used_at: Date | null;
 }
 
@@ -62,7 +62,7 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       verified.delete(hash);
     }
     const { rows } = await deps.db.query<TokenRow & { expires_at: Date | null }>(
-      `SELECT id, name, scopes, role, last_used_at, expires_at FROM api_tokens
+      `SELECT id, name, scopes, role, approver_email, last_used_at, expires_at FROM api_tokens
         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [hash],
     );
@@ -73,7 +73,14 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       touched.set(row.id, now);
       deps.db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
     }
-    const principal: Principal = { kind: 'token', tokenId: row.id, name: row.name, scopes: row.scopes, role: row.role };
+    const principal: Principal = {
+      kind: 'token',
+      tokenId: row.id,
+      name: row.name,
+      scopes: row.scopes,
+      role: row.role,
+      approverEmail: row.approver_email,
+    };
     if (cacheMs > 0) {
       if (verified.size >= 1000) verified.clear();
       // Never trusted past its own expiry.
@@ -99,9 +106,10 @@ export function authenticate(deps: AuthDeps): RequestHandler {
   }
 
   return (req, _res, next) => {
-    const op = findOperation(deps.operations, req.method, req.path);
-    if (!op) return next();
-    req.operation = op;
+    // `resolveOperation` ran first: a request without an operation was already answered 404/405. Refuse rather
+    // than pass should this middleware ever be mounted without it.
+    const op = req.operation;
+    if (!op) return next(unauthenticated('no operation resolved for this request'));
     if (op.security.length === 0) return next();
     const accepted = new Set(op.security.flatMap((r) => Object.keys(r)));
     const auth = req.header('authorization');

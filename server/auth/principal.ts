@@ -7,7 +7,18 @@ export const SCOPES = ['admin:*', 'admin:read', 'orders:write', 'webhook:in', 'h
 export type Scope = (typeof SCOPES)[number];
 
 export type Principal =
-  | { kind: 'token'; tokenId: number; name: string; scopes: Scope[]; role: Role | null }
+  | {
+      kind: 'token';
+      tokenId: number;
+      name: string;
+      scopes: Scope[];
+      role: Role | null;
+      /**
+       * The one approver an `approver` token decides as, fixed at mint (lower-cased); null for every other role
+       * and for approver tokens minted before the binding existed, which may then decide nothing.
+       */
+      approverEmail: string | null;
+    }
   /** The legacy X-Admin-Key: a virtual superadmin holding every scope. */
   | { kind: 'admin_key'; scopes: Scope[]; role: 'superadmin' }
   /** A body signed with the shared webhook secret: may only deliver webhooks. */
@@ -16,10 +27,18 @@ export type Principal =
 export const adminKeyPrincipal = (): Principal => ({ kind: 'admin_key', scopes: [...SCOPES], role: 'superadmin' });
 export const hmacPrincipal = (scopes: Scope[]): Principal => ({ kind: 'hmac', scopes, role: null });
 
-/** True when `held` grants `needed`: `admin:*` includes `admin:read`. */
+/**
+ * True when `held` grants `needed`. `admin:*` includes `admin:read` and nothing else: the webhook, HR, SCIM and
+ * orders scopes are separate grants, so an admin token cannot mint itself a SCIM or HR credential.
+ */
 export function scopeGrants(held: readonly Scope[], needed: string): boolean {
   if (held.includes(needed as Scope)) return true;
   return needed === 'admin:read' && held.includes('admin:*');
+}
+
+/** The scopes of `wanted` that `held` does not grant, in the order asked: what a minter may not hand out. */
+export function scopesNotHeld(held: readonly Scope[], wanted: readonly Scope[]): Scope[] {
+  return wanted.filter((s) => !scopeGrants(held, s));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { badRequest, conflict, forbidden, invalidField, notFound } from '../errors';
-import { mayBindRole, ROLES, SCOPES, type Role, type Scope } from '../auth/principal';
+import { mayBindRole, ROLES, SCOPES, scopesNotHeld, type Role, type Scope } from '../auth/principal';
+import { normalEmail } from './approvals';
 import { writeAudit } from './audit';
 import { readSetting } from './settings';
 import { generateToken, hashSecret } from './token-hash';
@@ -11,6 +12,8 @@ export interface ApiTokenRow {
   token_prefix: string;
   scopes: Scope[];
   role: Role | null;
+  /** The approver an `approver` token decides as (lower-cased); null for other roles and legacy approver tokens. */
+  approver_email: string | null;
   created_by: string;
   created_at: Date;
   expires_at: Date | null;
@@ -23,28 +26,61 @@ export interface MintTokenInput {
   scopes: Scope[];
   role: Role | null;
   expiresAt: Date | null;
+  /** Required when `role` is `approver`, refused otherwise. */
+  approverEmail?: string | null | undefined;
 }
 
-const TOKEN_COLUMNS = 'id, name, token_prefix, scopes, role, created_by, created_at, expires_at, revoked_at, last_used_at';
+/**
+ * Who mints. A caller of the API passes the role and the scopes its credential holds; the local operator (the
+ * CLI, scripts, test fixtures) passes role `superadmin` alone and holds every scope. The type makes an API
+ * caller with any other role name its scopes, so it cannot be checked on its role alone by mistake.
+ */
+export type Minter = { triggeredBy: string; requestId?: string | undefined } & (
+  | { role: Role | null; scopes: readonly Scope[] }
+  | { role: 'superadmin'; scopes?: undefined }
+);
+
+const TOKEN_COLUMNS = 'id, name, token_prefix, scopes, role, approver_email, created_by, created_at, expires_at, revoked_at, last_used_at';
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const describeRole = (role: Role | null) => (role ? `a credential with role '${role}'` : 'a role-less credential');
 
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** The approver binding of a token of `role`: required of approver tokens, refused on any other. */
+function approverBinding(role: Role | null, email: string | null | undefined): string | null {
+  const bound = normalEmail(email);
+  if (role === 'approver') {
+    if (!bound) throw invalidField('/body/approver_email', "is required when role is 'approver'");
+    if (!EMAIL.test(bound)) throw invalidField('/body/approver_email', 'must be an email address');
+    return bound;
+  }
+  if (email !== undefined && email !== null) {
+    throw invalidField('/body/approver_email', `may only be set when role is 'approver' (role is '${role ?? 'none'}')`);
+  }
+  return null;
+}
+
 /**
  * Mints a token and audits it; returns the row and the raw token, which exists nowhere else afterwards.
- * Throws FORBIDDEN when `creatorRole` may not bind `input.role` (the mint guard), CONFLICT when a live
- * token already has the name, VALIDATION_FAILED for a name that is not one plain word or an expiry in the past.
+ * Throws FORBIDDEN when the minter may not bind `input.role` (the mint guard) or does not hold every scope in
+ * `input.scopes` (the body lists them in `missing_scopes`); CONFLICT when a live token already has the name;
+ * VALIDATION_FAILED for a name that is not one plain word, an expiry in the past, or an `approver_email` missing
+ * on an approver token or present on any other.
  */
-export async function mintToken(
-  tx: Queryable,
-  input: MintTokenInput,
-  creator: { role: Role | null; triggeredBy: string; requestId?: string | undefined },
-): Promise<{ row: ApiTokenRow; token: string }> {
+export async function mintToken(tx: Queryable, input: MintTokenInput, creator: Minter): Promise<{ row: ApiTokenRow; token: string }> {
   // The name is what audit rows attribute to (`webhook:token:<name>`): keep it one plain word.
   if (!TOKEN_NAME.test(input.name)) {
     throw invalidField('/body/name', 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
+  const approverEmail = approverBinding(input.role, input.approverEmail);
   if (!mayBindRole(creator.role, input.role)) {
     throw forbidden(`${describeRole(creator.role)} may not mint a token with role '${input.role ?? 'none'}'`);
+  }
+  // Nobody grants what they do not hold: without this an `admin:*` token mints itself `scim:write` or
+  // `hr:leaver` and, through the new token, deactivates users it could not touch itself.
+  const missing = creator.scopes ? scopesNotHeld(creator.scopes, input.scopes) : [];
+  if (missing.length > 0) {
+    throw forbidden(`the caller may not grant scopes it does not hold: ${missing.join(', ')}`, { missing_scopes: missing });
   }
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw invalidField('/body/expires_at', 'must be in the future');
@@ -53,9 +89,9 @@ export async function mintToken(
   let row: ApiTokenRow | undefined;
   try {
     const res = await tx.query<ApiTokenRow>(
-      `INSERT INTO api_tokens (name, token_hash, token_prefix, scopes, role, created_by, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${TOKEN_COLUMNS}`,
-      [input.name, hashSecret(token), token.slice(0, 12), input.scopes, input.role, creator.triggeredBy, input.expiresAt],
+      `INSERT INTO api_tokens (name, token_hash, token_prefix, scopes, role, approver_email, created_by, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${TOKEN_COLUMNS}`,
+      [input.name, hashSecret(token), token.slice(0, 12), input.scopes, input.role, approverEmail, creator.triggeredBy, input.expiresAt],
     );
     row = res.rows[0];
   } catch (err) {
@@ -74,10 +110,16 @@ export async function mintToken(
   return { row, token };
 }
 
-/** `provisio token create`: parses the CLI flags and mints as the local operator (a superadmin). */
+/** `provisio token create`: parses the CLI flags and mints as the local operator (a superadmin holding every scope). */
 export async function mintTokenFromCli(
   db: Database,
-  flags: { name?: string | undefined; scopes?: string | undefined; role?: string | undefined; expiresAt?: string | undefined },
+  flags: {
+    name?: string | undefined;
+    scopes?: string | undefined;
+    role?: string | undefined;
+    expiresAt?: string | undefined;
+    approverEmail?: string | undefined;
+  },
 ): Promise<string> {
   if (!flags.name) throw badRequest('--name is required');
   const scopes = (flags.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -87,9 +129,14 @@ export async function mintTokenFromCli(
   if (flags.role && !ROLES.includes(flags.role as Role)) throw badRequest(`unknown role '${flags.role}' (known: ${ROLES.join(', ')})`);
   const expiresAt = flags.expiresAt ? new Date(flags.expiresAt) : null;
   if (expiresAt && Number.isNaN(expiresAt.getTime())) throw badRequest(`--expires-at is not an ISO 8601 date: ${flags.expiresAt}`);
+  const role = (flags.role as Role | undefined) ?? null;
+  // The domain's 422 names the API field; say it in the CLI's words instead.
+  if (role === 'approver' && !flags.approverEmail?.trim()) throw badRequest('--approver-email is required with --role approver');
+  if (role !== 'approver' && flags.approverEmail !== undefined) throw badRequest('--approver-email is only for --role approver');
   const { token } = await db.transaction((tx) =>
-    mintToken(tx, { name: flags.name!, scopes: scopes as Scope[], role: (flags.role as Role) ?? null, expiresAt }, {
+    mintToken(tx, { name: flags.name!, scopes: scopes as Scope[], role, expiresAt, approverEmail: flags.approverEmail ?? null }, {
       role: 'superadmin',
+      scopes: SCOPES,
       triggeredBy: 'system:cli',
     }),
   );

@@ -30,10 +30,12 @@ export interface ApprovalRow {
 
 const COLUMNS = `id, order_id, approver_email, status, routed_from_approval_id, reason, decided_at, decided_by, created_at`;
 
-const normal = (e: string | null | undefined): string | undefined => {
+/** How approvals compare emails (routing, deciding, approver tokens' binding): trimmed, lower-cased; blank is none. */
+export const normalEmail = (e: string | null | undefined): string | undefined => {
   const s = e?.trim().toLowerCase();
   return s ? s : undefined;
 };
+const normal = normalEmail;
 
 /** Both engines hand bigint columns back as strings; the API and the hooks speak numbers. */
 const fromDb = (r: ApprovalRow): ApprovalRow => ({
@@ -114,8 +116,32 @@ export interface Decider {
   requestId?: string | undefined;
   /** True for admin/superadmin callers (scope `admin:*`); false for an `approver` token. */
   admin: boolean;
-  /** The approver the caller acts as (required of approver tokens; optional for admins). */
+  /**
+   * Non-admins only: the approver email the token was bound to at mint; null for an approver token minted
+   * before the binding existed (it may decide nothing).
+   */
+  boundApprover?: string | null | undefined;
+  /** The approver the caller says it acts as (the request's `approver_email`; optional). */
   approverEmail?: string | undefined;
+}
+
+/**
+ * The approver a decision is made as: an approver token decides only as the email bound to it, whatever the body
+ * says, because an email in the body is an assertion anyone holding an approver token could make.
+ * Throws FORBIDDEN for an unbound approver token or a body naming someone else.
+ */
+function actingApprover(who: Decider): string | undefined {
+  const claimed = normal(who.approverEmail);
+  if (who.admin) return claimed;
+  const bound = normal(who.boundApprover);
+  if (!bound) {
+    throw forbidden(
+      'this approver token is bound to no approver email (minted before approver binding); ask an admin to mint ' +
+        "a replacement with role 'approver' and approver_email, and revoke this one",
+    );
+  }
+  if (claimed && claimed !== bound) throw forbidden(`this token decides only as ${bound}, not ${claimed}`);
+  return bound;
 }
 
 export type Decision = 'approved' | 'declined';
@@ -124,7 +150,8 @@ export type Decision = 'approved' | 'declined';
  * Decides the order's pending approval in one transaction: `approved` moves the order to `processing` and
  * enqueues its `order.provision` job (job id stored on the order, as `createOrder` does); `declined` cancels it.
  * Throws NOT_FOUND for an unknown order, CONFLICT when it is not waiting for approval (or already decided),
- * FORBIDDEN when a non-admin caller is not the approval's approver or the order has no approver yet.
+ * FORBIDDEN when a non-admin caller is not bound to an approver, names another one, is not the approval's
+ * approver, or the order has no approver yet.
  */
 export async function decideApproval(
   deps: OrderDeps,
@@ -133,6 +160,7 @@ export async function decideApproval(
   who: Decider,
   reason: string | undefined,
 ): Promise<{ order: OrderRow; approval: ApprovalRow | null }> {
+  const as = actingApprover(who);
   return deps.db.transaction(async (tx) => {
     const { rows: orders } = await tx.query<{ status: OrderStatus }>('SELECT status FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
     const current = orders[0];
@@ -142,7 +170,6 @@ export async function decideApproval(
     }
     const { rows } = await tx.query<ApprovalRow>(`SELECT ${COLUMNS} FROM approvals WHERE order_id = $1 AND status = 'pending' FOR UPDATE`, [orderId]);
     const pending = rows[0] ? fromDb(rows[0]) : undefined;
-    const as = normal(who.approverEmail);
     if (!who.admin) {
       if (!pending) throw forbidden(`order ${orderId} has no approver yet; only an admin may decide it`);
       if (!as || as !== pending.approver_email) throw forbidden(`order ${orderId} is waiting for another approver`);

@@ -528,7 +528,10 @@ export async function listOrders(q: Queryable, f: OrderFilters): Promise<{ items
   if (f.user !== undefined) add('user_email = ?', f.user.trim().toLowerCase());
   if (f.status !== undefined) add('status = ?', f.status);
   if (f.assetType !== undefined) {
-    if (/^\d+$/.test(f.assetType)) add('asset_type_id = ?', Number(f.assetType));
+    // Digits are an id only while they can be one (ids are bigint, answered as JSON numbers): longer digit runs can
+    // only be a name, and as a number they would reach SQL out of range.
+    const id = /^\d{1,16}$/.test(f.assetType) ? Number(f.assetType) : NaN;
+    if (Number.isSafeInteger(id)) add('asset_type_id = ?', id);
     else add('asset_type_id = (SELECT id FROM asset_types WHERE name = ?)', f.assetType);
   }
   if (f.servicenowRef !== undefined) add('servicenow_ref = ?', f.servicenowRef);

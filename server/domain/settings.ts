@@ -1,7 +1,8 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Queryable, Transaction } from '../../adapter';
-import { notFound, validationFailed, type FieldError } from '../errors';
+import { scopesNotHeld, type Scope } from '../auth/principal';
+import { forbidden, notFound, validationFailed, type FieldError } from '../errors';
 import { writeAudit } from './audit';
 
 /**
@@ -18,6 +19,13 @@ export interface SettingsSectionDef {
   };
   /** Rules across keys, checked on the section as it would be after the change; each error names a key. */
   check?: (merged: Record<string, unknown>) => FieldError[];
+  /**
+   * Keys whose value authenticates inbound requests, each with the scopes a request so authenticated acts with.
+   * Whoever chooses such a value can act with those scopes, so writing the key (setting, changing or clearing it)
+   * needs every one of them: the mint guard's rule, nobody grants what they do not hold. Outbound signing
+   * secrets and passwords we present to other systems authenticate us, not our callers, and are not listed.
+   */
+  credentials?: Readonly<Record<string, readonly Scope[]>>;
 }
 
 const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$' };
@@ -39,6 +47,9 @@ export const SETTINGS_SECTIONS = {
         webhook_secret: { type: 'string', minLength: 16, maxLength: 1024, writeOnly: true, description: 'HMAC-SHA256 key, at least 16 characters.' },
       },
     },
+    // A valid X-Hub-Signature-256 is granted the required scopes of the operation it signs, and every operation
+    // accepting `hubSignature` (receiveServiceNowOrder, receiveHrLeaver) takes this key when the env sets none.
+    credentials: { webhook_secret: ['webhook:in', 'hr:leaver'] },
   },
   api_tokens: {
     description: 'API token retention.',
@@ -156,6 +167,8 @@ export const SETTINGS_SECTIONS = {
         },
       },
     },
+    // Knowing the clientState is all POST /hr/leaver/graph asks before it runs the leaver flow.
+    credentials: { graph_client_state: ['hr:leaver'] },
   },
 } as const satisfies Record<string, SettingsSectionDef>;
 
@@ -195,14 +208,40 @@ function sectionDef(section: string): SettingsSectionDef {
 const secretKeysOf = (def: SettingsSectionDef): string[] =>
   Object.entries(def.schema.properties).filter(([, s]) => s.writeOnly === true).map(([k]) => k);
 
-/** Every known section with its schema and secret keys (for `GET /admin/settings`). */
-export function listSettingsSections(): { section: string; description: string; secret_keys: string[]; schema: Record<string, unknown> }[] {
+/** Every known section with its schema, secret keys and credential keys (for `GET /admin/settings`). */
+export function listSettingsSections(): {
+  section: string;
+  description: string;
+  secret_keys: string[];
+  credential_scopes: Record<string, Scope[]>;
+  schema: Record<string, unknown>;
+}[] {
   return (Object.entries(SETTINGS_SECTIONS) as [string, SettingsSectionDef][]).map(([section, def]) => ({
     section,
     description: def.description,
     secret_keys: secretKeysOf(def),
+    credential_scopes: Object.fromEntries(Object.entries(def.credentials ?? {}).map(([name, scopes]) => [name, [...scopes]])),
     schema: def.schema as unknown as Record<string, unknown>,
   }));
+}
+
+/**
+ * Refuses a change that touches a credential key (see {@link SettingsSectionDef.credentials}) unless `held`
+ * grants every scope that credential grants.
+ * @throws FORBIDDEN naming the keys, with the scopes lacking in `missing_scopes`.
+ */
+function checkCredentialWrites(section: string, def: SettingsSectionDef, names: string[], held: readonly Scope[]): void {
+  const credentials = def.credentials ?? {};
+  const touched = names.filter((name) => Object.hasOwn(credentials, name));
+  const needed = [...new Set(touched.flatMap((name) => credentials[name] ?? []))];
+  const missing = scopesNotHeld(held, needed);
+  if (missing.length === 0) return;
+  const keys = touched.map((name) => `${section}.${name}`).join(', ');
+  throw forbidden(
+    `${keys} authenticates requests that act with ${needed.join(', ')}: writing it needs every one of those scopes, ` +
+      `and the caller lacks ${missing.join(', ')}`,
+    { missing_scopes: missing },
+  );
 }
 
 async function readRows(q: Queryable, section: string): Promise<ConfigRow[]> {
@@ -249,15 +288,18 @@ export async function readSetting(q: Queryable, section: SettingsSectionName, na
 /**
  * Merges `patch` into a section: each key is validated against the section's schema, `null` deletes it.
  * Audits the change (secret keys only as "set"/"deleted", never their values) in the same transaction.
- * Throws NOT_FOUND for an unknown section, VALIDATION_FAILED naming every unknown or ill-typed key.
+ * `actor.scopes` are the caller's; the service's own writes (no API caller) omit them and hold every scope.
+ * Throws NOT_FOUND for an unknown section; FORBIDDEN (before any validation) when the patch touches a credential
+ * key whose scopes the caller does not all hold; VALIDATION_FAILED naming every unknown or ill-typed key.
  */
 export async function updateSettings(
   tx: Transaction,
   section: string,
   patch: Record<string, unknown>,
-  actor: { triggeredBy: string; requestId?: string | undefined },
+  actor: { triggeredBy: string; requestId?: string | undefined; scopes?: readonly Scope[] | undefined },
 ): Promise<SettingsSectionView> {
   const def = sectionDef(section);
+  if (actor.scopes) checkCredentialWrites(section, def, Object.keys(patch), actor.scopes);
   const secretNames = new Set(secretKeysOf(def));
   const errors: FieldError[] = [];
   for (const [name, value] of Object.entries(patch)) {

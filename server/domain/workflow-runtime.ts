@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createDirectory, type Database, type Directory, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { integrationTasks, validateTaskInput, type IntegrationModel, type IntegrationTask } from '../../integration-model';
-import type { CompileContext, IntegrationInfo, JsonSchema } from '../../workflows/document';
+import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../workflows/document';
 import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../workflows/engine';
 import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../workflows/executors';
 import { readDirectorySettings } from '../gateway/settings';
@@ -139,6 +139,8 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
         logger,
         // `<section>.<name>` is the app_config key; re-read each call so a rotated secret applies at once.
         async resolveSecret(ref) {
+          // The document schema admits only `webhooks.<name>`; documents stored before that rule are held to it here.
+          if (!new RegExp(SECRET_REF_PATTERN).test(ref)) return undefined;
           const { rows } = await db.query<{ value: unknown }>('SELECT value FROM app_config WHERE key = $1', [ref]);
           const v = rows[0]?.value;
           return typeof v === 'string' && v !== '' ? v : undefined;

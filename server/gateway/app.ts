@@ -3,8 +3,9 @@ import swaggerUi from 'swagger-ui-express';
 import { projectPath } from '../../adapter';
 import { authenticate } from '../auth/authenticate';
 import type { Config } from '../config';
+import { guardBody, guardParameters } from '../http/input-guard';
 import { problemHandler } from '../http/problem';
-import { noRoute, requestContext, routeOperations, specValidator } from '../http/spec-app';
+import { noRoute, requestContext, resolveOperation, routeOperations, specValidator } from '../http/spec-app';
 import { listOperations, loadSpec, type OpenApiDocument } from '../spec';
 import { gatewayHandlers, type GatewayDeps } from './handlers';
 import { gatewayOperationIds } from './operations';
@@ -44,21 +45,27 @@ export function buildGatewayApp(
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  // Paths mean exactly what the spec writes: `/ADMIN/AUDIT` and `/admin/audit/` are not `/admin/audit`.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   app.use(requestContext(deps.logger));
   app.get('/openapi.json', (_req, res) => res.json(spec));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json', persistAuthorization: true } }));
+  app.use(resolveOperation(operations));
   app.use(express.json({ limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(
     authenticate({
       db: deps.db,
       logger: deps.logger,
-      operations,
       // The spec accepts bearer tokens only, so these are never asked for.
       adminKeyHash: async () => undefined,
       webhookSecret: async () => undefined,
       tokenCacheMs: config.tokenCacheMs ?? GATEWAY_TOKEN_CACHE_MS,
     }),
   );
+  // Input no handler should see (integers past the database's range, NUL, lone surrogates, deep nesting) is refused
+  // after authentication, so a caller without credentials learns nothing about an operation's inputs.
+  app.use(guardParameters(), guardBody);
   app.use(specValidator(spec, { validateResponses: config.validateResponses }));
   app.use(routeOperations(operations, gatewayHandlers(deps)));
   app.use(noRoute);

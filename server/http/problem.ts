@@ -45,6 +45,10 @@ interface BodyParserError {
 const isBodyParserError = (e: unknown): e is BodyParserError =>
   typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e;
 
+/** body-parser's error for a body stream that failed to decode: an http-errors 400 with no `type` of its own. */
+const isUnreadableBody = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { expose?: unknown }).expose === true && (e as { status?: unknown }).status === 400 && !('errors' in e);
+
 /** Turns any error into a problem document: ours, the spec validator's, the body parser's, or unexpected ones. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
@@ -54,6 +58,11 @@ export function toAppError(err: unknown): AppError {
     if (err.type === 'entity.parse.failed') return new AppError(ErrorCode.BAD_REQUEST, 400, `request body is not valid JSON: ${err.message}`);
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, err.message);
     return new AppError(ErrorCode.BAD_REQUEST, 400, err.message);
+  }
+  // body-parser wraps a failure of the stream it reads (a body sent as `Content-Encoding: gzip` that is not gzip,
+  // a truncated deflate stream) as a plain http-errors 400 without a `type`: the client's fault, never ours.
+  if (isUnreadableBody(err)) {
+    return new AppError(ErrorCode.BAD_REQUEST, 400, 'the request body could not be read: it does not match its Content-Encoding');
   }
   if (isValidatorError(err)) {
     const errors: FieldError[] = (err.errors ?? []).map((e) => ({ path: e.path.replace(/^\.?/, '/').replace(/\./g, '/').replace(/^\/+/, '/'), message: e.message }));

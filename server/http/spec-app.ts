@@ -4,7 +4,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import { withLogContext, type Logger } from '../../adapter';
 import { toExpress, type SpecHandler, type SpecHandlerTable } from '../api/handler';
 import { AppError, ErrorCode } from '../errors';
-import type { OpenApiDocument, SpecOperation } from '../spec';
+import { matchOperation, type OpenApiDocument, type SpecOperation } from '../spec';
 import { cacheRouteRegexps } from './route-regexp-cache';
 
 // The pieces every spec-routed app (the service in server/app.ts, the AD gateway in server/gateway/) is built
@@ -47,21 +47,47 @@ export function specValidator(spec: OpenApiDocument, opts: { validateResponses: 
   }) as RequestHandler[];
 }
 
-/** One route per operation, to its handler by operationId; an operation without a handler answers 501. */
+/**
+ * Resolves the operation a request addresses, once, before its body is read and before authentication: an exact,
+ * case-sensitive match of the raw path (see `matchOperation`). A path the spec does not have answers 404 and a
+ * method it does not declare there 405 with `Allow`, so nothing unmatched ever reaches authentication or a
+ * handler. Authentication checks `req.operation`; `routeOperations` runs only that operation's handler.
+ */
+export function resolveOperation(operations: readonly SpecOperation[]): RequestHandler {
+  return (req, res, next) => {
+    const match = matchOperation(operations, req.method, req.path);
+    switch (match.kind) {
+      case 'operation':
+        req.operation = match.operation;
+        return next();
+      case 'method_not_allowed':
+        res.setHeader('Allow', match.allow.join(', '));
+        return next(new AppError(ErrorCode.METHOD_NOT_ALLOWED, 405, `${req.method} is not allowed on ${req.path}; allowed: ${match.allow.join(', ')}`));
+      case 'no_route':
+        return next(noRouteError(req.method, req.path));
+    }
+  };
+}
+
+/**
+ * One route per operation, to its handler by operationId; an operation without a handler answers 501. Routing is
+ * case-sensitive and strict about trailing slashes, as `resolveOperation` is; on top of that each route runs only
+ * for the operation resolved (and authenticated) for this request, so the two can never disagree.
+ */
 export function routeOperations<T>(operations: readonly SpecOperation[], handlers: SpecHandlerTable<T>): Router {
-  const router = express.Router();
+  const router = express.Router({ caseSensitive: true, strict: true });
   const table = handlers as Record<string, SpecHandler<T, keyof T> | undefined>;
   for (const op of operations) {
     const handler = table[op.operationId];
-    router[op.method](
-      op.routePath,
-      handler
-        ? toExpress(handler)
-        : (_req, _res, next) => next(new AppError(ErrorCode.NOT_IMPLEMENTED, 501, `${op.operationId} is not implemented`)),
-    );
+    const run: RequestHandler = handler
+      ? toExpress(handler)
+      : (_req, _res, next) => next(new AppError(ErrorCode.NOT_IMPLEMENTED, 501, `${op.operationId} is not implemented`));
+    router[op.method](op.routePath, (req, res, next) => (req.operation === op ? run(req, res, next) : next()));
   }
   return router;
 }
 
+const noRouteError = (method: string, path: string) => new AppError(ErrorCode.NOT_FOUND, 404, `no route for ${method} ${path}`);
+
 /** The last route: nothing matched. */
-export const noRoute: RequestHandler = (req, _res, next) => next(new AppError(ErrorCode.NOT_FOUND, 404, `no route for ${req.method} ${req.path}`));
+export const noRoute: RequestHandler = (req, _res, next) => next(noRouteError(req.method, req.path));

@@ -16,6 +16,7 @@ export function toApiToken(t: ApiTokenView): ApiToken {
     token_prefix: t.token_prefix,
     scopes: t.scopes,
     role: t.role,
+    approver_email: t.approver_email,
     status: t.status,
     created_by: t.created_by,
     created_at: t.created_at.toISOString(),
@@ -25,11 +26,11 @@ export function toApiToken(t: ApiTokenView): ApiToken {
   };
 }
 
-/** The caller of an authenticated admin operation, as audit rows and the mint guard see it. */
+/** The caller of an authenticated admin operation, as audit rows and the mint guard (role and scopes) see it. */
 export function adminActor<O extends OperationId>(input: HandlerInput<O>) {
   const p = input.principal;
   if (!p) throw unauthenticated('credentials required');
-  return { role: p.role, triggeredBy: attribution('admin', p), requestId: input.requestId };
+  return { role: p.role, scopes: p.scopes, triggeredBy: attribution('admin', p), requestId: input.requestId };
 }
 
 export const apiTokenHandlers: RouteModule = ({ db }) => ({
@@ -46,7 +47,13 @@ export const apiTokenHandlers: RouteModule = ({ db }) => ({
     const { row, token } = await db.transaction((tx) =>
       mintToken(
         tx,
-        { name: body.name, scopes: body.scopes, role: body.role ?? null, expiresAt: body.expires_at ? new Date(body.expires_at) : null },
+        {
+          name: body.name,
+          scopes: body.scopes,
+          role: body.role ?? null,
+          expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+          approverEmail: body.approver_email,
+        },
         actor,
       ),
     );

@@ -12,11 +12,13 @@ const toApproval = (a: ApprovalRow): Approval => ({
 
 /**
  * Admins (scope `admin:*`, not an approver-role token) decide any waiting order; an `approver` token only the
- * approvals routed to the `approver_email` it names (see the spec's description of approveOrder).
+ * approvals routed to the approver email it was bound to at mint (see the spec's description of approveOrder).
  */
-function deciderOf(p: Principal | undefined): { admin: boolean; triggeredBy: string } {
+function deciderOf(p: Principal | undefined): { admin: boolean; triggeredBy: string; boundApprover?: string | null } {
   if (!p) throw unauthenticated('credentials required');
-  if (p.role === 'approver') return { admin: false, triggeredBy: attribution('approver', p) };
+  if (p.role === 'approver') {
+    return { admin: false, triggeredBy: attribution('approver', p), boundApprover: p.kind === 'token' ? p.approverEmail : null };
+  }
   if (scopeGrants(p.scopes, 'admin:*')) return { admin: true, triggeredBy: attribution('admin', p) };
   throw forbidden('deciding an approval requires scope admin:* or role approver');
 }

@@ -1,4 +1,5 @@
 import { CORE_GROUP, CORE_USER, ENTERPRISE_USER, LIST_RESPONSE, SCIM_BASE } from './model';
+import { MAX_MEMBER_VALUES, MAX_PATCH_OPERATIONS } from './limits';
 import { MAX_RESULTS } from './store';
 
 // What this server supports, stated exactly (RFC 7643 §5-§7): PATCH, filters and ETags (meta.version, the ETag
@@ -9,7 +10,9 @@ type Obj = Record<string, unknown>;
 export const serviceProviderConfig = (): Obj => ({
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
   documentationUri: '/docs',
-  patch: { supported: true },
+  // maxOperations and maxMemberValues are ours (RFC 7643 §5 defines limits for bulk and filter only): the PATCH
+  // limits of limits.ts, where going beyond them answers 413 tooMany.
+  patch: { supported: true, maxOperations: MAX_PATCH_OPERATIONS, maxMemberValues: MAX_MEMBER_VALUES },
   bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
   filter: { supported: true, maxResults: MAX_RESULTS },
   changePassword: { supported: false },

@@ -1,4 +1,5 @@
 import { ScimError } from './errors';
+import { unstorableText } from './text';
 
 // SCIM filters and attribute paths (RFC 7644 §3.4.2.2, §3.5.2), parsed into a small AST that the store turns
 // into parameterised SQL and that PATCH evaluates against a resource in memory.
@@ -27,6 +28,9 @@ const OPS = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
 type Token = { t: '(' | ')' | '[' | ']' } | { t: 'str'; v: string } | { t: 'word'; v: string };
 
 function tokenize(text: string, onError: (m: string) => ScimError): Token[] {
+  // Refused here, before any value reaches SQL: PostgreSQL cannot compare text holding them (a NUL is an error).
+  const bad = unstorableText(text);
+  if (bad) throw onError(`it contains ${bad}`);
   const out: Token[] = [];
   let i = 0;
   while (i < text.length) {

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { writeAudit } from '../domain/audit';
 import { readSetting, SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../domain/settings';
+import { storableText } from './text';
 
 // The SCIM request log: what each IdP call got (never bodies or credentials), for admins reading an IdP's error.
 
@@ -20,10 +21,14 @@ export function scimEdge(db: Database, logger: Logger): RequestHandler {
     res.on('finish', () => {
       const principal = req.principal;
       const scim = res.locals['scimError'] as { scimType?: string; detail?: string } | undefined;
+      const requestId = res.locals['requestId'] as string | undefined;
+      // The detail may quote the request (a NUL in an id, a cut-off surrogate pair): made storable, so the
+      // requests most worth reading are never the ones missing from the log.
       db.query(
         `INSERT INTO scim_request_log (method, path, status, scim_type, detail, token_name, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [method, path.slice(0, 500), res.statusCode, scim?.scimType ?? null, scim?.detail?.slice(0, 500) ?? null,
-          principal?.kind === 'token' ? principal.name : principal ? principal.kind : null, (res.locals['requestId'] as string | undefined) ?? null],
+        [storableText(method, 16), storableText(path, 500), res.statusCode, scim?.scimType ?? null,
+          scim?.detail === undefined ? null : storableText(scim.detail, 500),
+          principal?.kind === 'token' ? principal.name : principal ? principal.kind : null, requestId === undefined ? null : storableText(requestId, 128)],
       ).catch((err: unknown) => logger.warn('scim request log write failed', { err: String(err) }));
     });
     next();

@@ -1,5 +1,6 @@
 import { getCI, parsePath, valuesAt } from './filter';
 import { invalidValue } from './errors';
+import { readMembers, type Member } from './members';
 
 export const CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const CORE_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -130,9 +131,14 @@ export function normalizeUser(input: unknown, opts: { defaultActive: boolean }):
 
 export interface GroupDoc extends Obj {
   displayName: string;
-  members: { value: string; display?: string; type?: string }[];
+  /** Each value once (the last element sent for a value wins), as readMember reads them. */
+  members: Member[];
 }
 
+/**
+ * A Group in stored shape. 400 invalidValue without a displayName or with a member that is not a member object
+ * or id string; 413 tooMany beyond MAX_MEMBER_VALUES members. Whether members exist is the store's check.
+ */
 export function normalizeGroup(input: unknown): GroupDoc {
   if (!isObj(input)) throw invalidValue('the body must be a Group object');
   const out: Obj = { members: [] };
@@ -142,21 +148,13 @@ export function normalizeGroup(input: unknown): GroupDoc {
     if (lk.startsWith('urn:') || READ_ONLY.has(lk)) continue;
     const name = GROUP_CANON.get(lk);
     if (!name) continue;
-    out[name] = name === 'members' ? multi(v, 'members') : v;
+    out[name] = name === 'members' ? readMembers(v) : v;
   }
   if (typeof out['displayName'] !== 'string' || (out['displayName'] as string).trim() === '') {
     throw invalidValue('displayName is required and must be a non-empty string');
   }
-  const seen = new Map<string, GroupDoc['members'][number]>();
-  for (const m of out['members'] as Obj[]) {
-    const value = m['value'];
-    if (value === undefined || value === null || value === '') throw invalidValue('each member needs a value');
-    seen.set(String(value), {
-      value: String(value),
-      ...(typeof m['display'] === 'string' ? { display: m['display'] } : typeof m['displayName'] === 'string' ? { display: m['displayName'] } : {}),
-      ...(typeof m['type'] === 'string' ? { type: m['type'] } : {}),
-    });
-  }
+  const seen = new Map<string, Member>();
+  for (const m of out['members'] as Member[]) seen.set(m.value, m);
   out['members'] = [...seen.values()];
   return out as GroupDoc;
 }

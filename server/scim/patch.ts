@@ -1,5 +1,6 @@
 import { getCI, keyOf, matches, parsePath, type AttrPath, type Filter } from './filter';
 import { ScimError } from './errors';
+import { MAX_PATCH_OPERATIONS } from './limits';
 import { CORE_GROUP, CORE_USER, ENTERPRISE_USER, MULTI_VALUED, READ_ONLY } from './model';
 
 // RFC 7644 §3.5.2 PATCH, applied in memory to a resource in its stored (canonical) shape; the caller then
@@ -17,7 +18,10 @@ export interface PatchOperation {
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const syntax = (m: string) => new ScimError(400, 'invalidSyntax', m);
 
-/** The operations of a PatchOp body, validated (`op` is case-insensitive, `Operations` too). */
+/**
+ * The operations of a PatchOp body, validated (`op` is case-insensitive, `Operations` too): 400 invalidSyntax for a
+ * malformed body, 413 tooMany beyond MAX_PATCH_OPERATIONS operations.
+ */
 export function readOperations(body: unknown): PatchOperation[] {
   if (!isObj(body)) throw syntax('the body must be a PatchOp object');
   const schemas = getCI(body, 'schemas');
@@ -26,6 +30,9 @@ export function readOperations(body: unknown): PatchOperation[] {
   }
   const ops = getCI(body, 'Operations');
   if (!Array.isArray(ops) || ops.length === 0) throw syntax('Operations must be a non-empty array');
+  if (ops.length > MAX_PATCH_OPERATIONS) {
+    throw new ScimError(413, 'tooMany', `the PATCH has ${ops.length} operations; at most ${MAX_PATCH_OPERATIONS} are accepted per request`);
+  }
   return ops.map((raw, i) => {
     if (!isObj(raw)) throw syntax(`Operations[${i}] must be an object`);
     const op = String(getCI(raw, 'op') ?? '').toLowerCase();
@@ -62,9 +69,10 @@ function elements(value: unknown): Obj[] {
   return list.filter((v) => v !== null && v !== undefined).map((v) => (isObj(v) ? { ...v } : { value: v }));
 }
 
-function sameValue(a: Obj, b: Obj): boolean {
-  const av = getCI(a, 'value');
-  return av !== undefined && av !== null && String(av) === String(getCI(b, 'value'));
+/** The key elements of a multi-valued attribute are matched by: their `value`, when they have one. */
+function valueKey(e: unknown): string | undefined {
+  const v = isObj(e) ? getCI(e, 'value') : undefined;
+  return v === undefined || v === null ? undefined : String(v);
 }
 
 function setAttr(target: Obj, name: string, value: unknown): void {
@@ -152,9 +160,12 @@ function applyAtPath(doc: Obj, op: PatchOperation['op'], unqualified: AttrPath, 
   if (op === 'remove') {
     if (isMulti(path.attr) && value !== undefined && value !== null) {
       // Entra's default job removes members with a value list, which the RFC does not define: honour it.
-      const gone = elements(value);
+      const gone = new Set(elements(value).map(valueKey).filter((k) => k !== undefined));
       const list = Array.isArray(current) ? (current as unknown[]) : [];
-      target[key] = list.filter((e) => !(isObj(e) && gone.some((g) => sameValue(e, g))));
+      target[key] = list.filter((e) => {
+        const k = valueKey(e);
+        return k === undefined || !gone.has(k);
+      });
       return;
     }
     delete target[key];
@@ -167,10 +178,20 @@ function applyAtPath(doc: Obj, op: PatchOperation['op'], unqualified: AttrPath, 
       return;
     }
     const list = (Array.isArray(current) ? [...(current as unknown[])] : []) as Obj[];
+    // an element with the value of one already there is merged into it (the first such), found by key, not by scan
+    const at = new Map<string, number>();
+    list.forEach((x, i) => {
+      const k = valueKey(x);
+      if (k !== undefined && !at.has(k)) at.set(k, i);
+    });
     for (const e of incoming) {
-      const at = list.findIndex((x) => isObj(x) && sameValue(x, e));
-      if (at >= 0) list[at] = { ...list[at], ...e };
-      else list.push(e);
+      const k = valueKey(e);
+      const i = k === undefined ? undefined : at.get(k);
+      if (i !== undefined) list[i] = { ...list[i], ...e };
+      else {
+        if (k !== undefined) at.set(k, list.length);
+        list.push(e);
+      }
     }
     target[key] = list;
     return;

@@ -9,7 +9,7 @@ import { ScimError } from './errors';
 import { normalizeUser, project } from './model';
 import { applyPatch, readOperations } from './patch';
 import {
-  createGroup, createUser, deleteGroup, deleteUser, getGroup, leaverBeforeDelete, getUser, listGroups, listResponse, listUsers, saveGroup, saveUser,
+  createGroup, createUser, deleteGroup, deleteUser, getGroup, leaverBeforeDelete, getUser, listGroups, listResponse, listUsers, patchGroup, replaceGroup, saveUser,
   type Actor, type UserWrite,
 } from './store';
 import { listScimLogs } from './log';
@@ -136,13 +136,13 @@ export const scimHandlers: RouteModule = (deps): HandlerTable => ({
     return { status: 200, body: project(g, query.attributes, query.excludedAttributes), headers: resourceHeaders(g) };
   },
   scimReplaceGroup: async ({ path, body, principal, requestId, req }) => {
-    const g = await deps.db.transaction((tx) => saveGroup(tx, path.id, () => body, actor(principal, requestId, req)));
+    const g = await deps.db.transaction((tx) => replaceGroup(tx, path.id, body, actor(principal, requestId, req)));
     return { status: 200, body: g, headers: resourceHeaders(g) };
   },
   scimPatchGroup: async ({ path, body, principal, requestId, req }) => {
     const ops = readOperations(body);
-    const g = await deps.db.transaction((tx) => saveGroup(tx, path.id, (cur) => applyPatch(cur, ops), actor(principal, requestId, req)));
-    return { status: 204, body: undefined as never, headers: { ETag: String((g['meta'] as Obj)['version']) } };
+    const { version } = await deps.db.transaction((tx) => patchGroup(tx, path.id, ops, actor(principal, requestId, req)));
+    return { status: 204, body: undefined as never, headers: { ETag: `W/"${version}"` } };
   },
   scimDeleteGroup: async ({ path, principal, requestId, req }) => {
     await deps.db.transaction((tx) => deleteGroup(tx, path.id, actor(principal, requestId, req)));

@@ -6,6 +6,8 @@ import { parseFilter, type AttrPath } from './filter';
 import {
   CORE_GROUP, CORE_USER, ENTERPRISE_USER, LIST_RESPONSE, SCIM_BASE, normalizeGroup, normalizeUser, type GroupDoc, type UserDoc,
 } from './model';
+import { applyMemberSteps, loadMembers, MembershipChange, planGroupPatch, writeMembership, type Member, type MembershipWrite } from './members';
+import { applyPatch, type PatchOperation } from './patch';
 import { filterToSql, SqlParams, type Column } from './sql-filter';
 
 type Obj = Record<string, unknown>;
@@ -194,9 +196,13 @@ export const listResponse = (resources: Obj[], total: number, startIndex: number
   Resources: resources,
 });
 
-async function loadUser(q: Queryable, id: string, lock = false): Promise<UserRow> {
+/**
+ * `lock`: FOR NO KEY UPDATE for an update (it never changes the id, so group writes that hold the user FOR KEY
+ * SHARE while adding it as a member do not wait for it), FOR UPDATE for a delete (which must wait for them).
+ */
+async function loadUser(q: Queryable, id: string, lock?: 'FOR UPDATE' | 'FOR NO KEY UPDATE'): Promise<UserRow> {
   if (!UUID.test(id)) throw scimNotFound('User', id);
-  const { rows } = await q.query<UserRow>(`SELECT ${USER_COLS} FROM scim_users u WHERE u.id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+  const { rows } = await q.query<UserRow>(`SELECT ${USER_COLS} FROM scim_users u WHERE u.id = $1${lock ? ` ${lock}` : ''}`, [id]);
   if (!rows[0]) throw scimNotFound('User', id);
   return rows[0];
 }
@@ -254,7 +260,7 @@ function leaverOf(r: UserRow): NonNullable<UserWrite['leaver']> {
 
 /** Saves a replaced or patched user; `setsInactive` is true when the request itself asked for active false. */
 export async function saveUser(tx: Transaction, id: string, next: (current: UserDoc) => UserDoc, setsInactive: (d: UserDoc) => boolean, actor: Actor): Promise<UserWrite> {
-  const before = await loadUser(tx, id, true);
+  const before = await loadUser(tx, id, 'FOR NO KEY UPDATE');
   checkVersion(`User ${id}`, before.version, actor.ifMatch);
   const doc = next(userDoc(before));
   try {
@@ -294,7 +300,7 @@ export async function leaverBeforeDelete(db: Queryable, id: string, ifMatch: str
 }
 
 export async function deleteUser(tx: Transaction, id: string, actor: Actor): Promise<void> {
-  const row = await loadUser(tx, id, true);
+  const row = await loadUser(tx, id, 'FOR UPDATE');
   checkVersion(`User ${id}`, row.version, actor.ifMatch);
   await tx.query(`DELETE FROM scim_group_members WHERE value = $1`, [id]);
   await tx.query(`DELETE FROM scim_users WHERE id = $1`, [id]);
@@ -336,9 +342,9 @@ export function groupResource(r: GroupRow): Obj {
   };
 }
 
-async function loadGroup(q: Queryable, id: string, lock = false): Promise<GroupRow> {
+async function loadGroup(q: Queryable, id: string): Promise<GroupRow> {
   if (!UUID.test(id)) throw scimNotFound('Group', id);
-  const { rows } = await q.query<GroupRow>(`SELECT ${GROUP_COLS} FROM scim_groups g WHERE g.id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+  const { rows } = await q.query<GroupRow>(`SELECT ${GROUP_COLS} FROM scim_groups g WHERE g.id = $1`, [id]);
   if (!rows[0]) throw scimNotFound('Group', id);
   return rows[0];
 }
@@ -359,49 +365,103 @@ export async function listGroups(db: Queryable, q: ListQuery & { withMembers: bo
   return { resources: rows.map(groupResource), total, startIndex };
 }
 
-async function writeMembers(tx: Transaction, id: string, members: GroupDoc['members']): Promise<void> {
-  await tx.query(`DELETE FROM scim_group_members WHERE group_id = $1`, [id]);
-  for (const m of members) {
-    await tx.query(`INSERT INTO scim_group_members (group_id, value, display, type) VALUES ($1, $2, $3, $4)`, [id, m.value, m.display ?? null, m.type ?? null]);
-  }
-}
-
 async function displayNameFree(tx: Transaction, name: string, except: string | null): Promise<void> {
   const { rows } = await tx.query(`SELECT 1 FROM scim_groups WHERE lower(display_name) = lower($1) AND ($2::uuid IS NULL OR id <> $2::uuid)`, [name, except]);
   if (rows.length) throw new ScimError(409, 'uniqueness', `a group named ${name} already exists`);
 }
 
+/** The group's own row, locked, without its members (a membership change never needs to read them all). */
+async function lockGroup(tx: Transaction, id: string): Promise<Omit<GroupRow, 'members'>> {
+  if (!UUID.test(id)) throw scimNotFound('Group', id);
+  const { rows } = await tx.query<Omit<GroupRow, 'members'>>(
+    `SELECT g.id, g.display_name, g.external_id, g.version, g.created, g.last_modified FROM scim_groups g WHERE g.id = $1 FOR UPDATE`,
+    [id],
+  );
+  if (!rows[0]) throw scimNotFound('Group', id);
+  return rows[0];
+}
+
+const externalIdOf = (doc: GroupDoc) => (doc['externalId'] === undefined ? null : String(doc['externalId']));
+
+/** The membership part of an audit row: who was added and removed, so access grants can be traced. */
+const memberAudit = (w: MembershipWrite) => ({
+  ...(w.added.length ? { membersAdded: w.added } : {}),
+  ...(w.removed.length ? { membersRemoved: w.removed } : {}),
+});
+
+/**
+ * POST: 409 uniqueness for a taken displayName, 400 invalidValue for a member that is not an existing User,
+ * 413 tooMany beyond MAX_MEMBER_VALUES members.
+ */
 export async function createGroup(tx: Transaction, body: unknown, actor: Actor): Promise<Obj> {
   const doc = normalizeGroup(body);
   await displayNameFree(tx, doc.displayName, null);
   const id = randomUUID();
-  await tx.query(`INSERT INTO scim_groups (id, display_name, external_id) VALUES ($1, $2, $3)`, [id, doc.displayName, doc['externalId'] === undefined ? null : String(doc['externalId'])]);
-  await writeMembers(tx, id, doc.members);
-  await writeAudit(tx, { entity: 'scim_group', entityId: id, action: 'create', after: { displayName: doc.displayName, members: doc.members.length }, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
-  return groupResource(await loadGroup(tx, id));
+  await tx.query(`INSERT INTO scim_groups (id, display_name, external_id) VALUES ($1, $2, $3)`, [id, doc.displayName, externalIdOf(doc)]);
+  const change = new MembershipChange();
+  change.add(doc.members);
+  const w = await writeMembership(tx, id, change);
+  await writeAudit(tx, { entity: 'scim_group', entityId: id, action: 'create', after: { displayName: doc.displayName, ...memberAudit(w) }, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
+  return groupResource({ ...(await lockGroup(tx, id)), members: rowsOf(doc.members) });
 }
 
-export async function saveGroup(tx: Transaction, id: string, next: (current: GroupDoc) => unknown, actor: Actor): Promise<Obj> {
-  const before = await loadGroup(tx, id, true);
-  checkVersion(`Group ${id}`, before.version, actor.ifMatch);
-  const doc = normalizeGroup(next(groupDoc(before)));
-  await displayNameFree(tx, doc.displayName, id);
-  await tx.query(
-    `UPDATE scim_groups SET display_name = $2, external_id = $3, version = version + 1, last_modified = now() WHERE id = $1`,
-    [id, doc.displayName, doc['externalId'] === undefined ? null : String(doc['externalId'])],
+/**
+ * The members of a POST or PUT as GROUP_COLS reads them, in value order: the request's list is what is stored
+ * now, so the response needs no read of the whole group.
+ */
+const rowsOf = (members: Member[]): GroupRow['members'] =>
+  members
+    .map((m) => ({ value: m.value, display: m.display ?? null, type: m.type ?? null }))
+    .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+
+/** Renames and writes the membership change of a PUT or PATCH, bumps the version, audits; answers the new version. */
+async function updateGroup(tx: Transaction, before: Omit<GroupRow, 'members'>, doc: GroupDoc, change: MembershipChange, actor: Actor): Promise<number> {
+  if (doc.displayName.toLowerCase() !== before.display_name.toLowerCase()) await displayNameFree(tx, doc.displayName, before.id);
+  const w = await writeMembership(tx, before.id, change);
+  const { rows } = await tx.query<{ version: number }>(
+    `UPDATE scim_groups SET display_name = $2, external_id = $3, version = version + 1, last_modified = now() WHERE id = $1 RETURNING version`,
+    [before.id, doc.displayName, externalIdOf(doc)],
   );
-  await writeMembers(tx, id, doc.members);
   await writeAudit(tx, {
-    entity: 'scim_group', entityId: id, action: 'update',
-    before: { displayName: before.display_name, members: before.members.map((m) => m.value) },
-    after: { displayName: doc.displayName, members: doc.members.map((m) => m.value) },
+    entity: 'scim_group', entityId: before.id, action: 'update',
+    before: { displayName: before.display_name, externalId: before.external_id, version: before.version },
+    after: { displayName: doc.displayName, externalId: externalIdOf(doc), version: rows[0]!.version, ...memberAudit(w) },
     triggeredBy: actor.triggeredBy, requestId: actor.requestId,
   });
-  return groupResource(await loadGroup(tx, id));
+  return rows[0]!.version;
+}
+
+/**
+ * PUT: the body's members become the whole membership; rows that do not change are not touched. Errors as
+ * createGroup, plus 404 and 412.
+ */
+export async function replaceGroup(tx: Transaction, id: string, body: unknown, actor: Actor): Promise<Obj> {
+  const before = await lockGroup(tx, id);
+  checkVersion(`Group ${id}`, before.version, actor.ifMatch);
+  const doc = normalizeGroup(body);
+  const change = new MembershipChange();
+  change.replace(doc.members);
+  await updateGroup(tx, before, doc, change, actor);
+  return groupResource({ ...(await lockGroup(tx, id)), members: rowsOf(doc.members) });
+}
+
+/**
+ * PATCH: the operations on members become one change set (see members.ts), the rest is applied to the group's
+ * own attributes. Answers the new version (PATCH answers 204). 413 tooMany beyond the limits of limits.ts,
+ * 400 invalidValue for a member that is not an existing User, and the PATCH errors of patch.ts.
+ */
+export async function patchGroup(tx: Transaction, id: string, ops: PatchOperation[], actor: Actor): Promise<{ version: number }> {
+  const plan = planGroupPatch(ops);
+  const before = await lockGroup(tx, id);
+  checkVersion(`Group ${id}`, before.version, actor.ifMatch);
+  const doc = normalizeGroup(applyPatch({ displayName: before.display_name, ...(before.external_id !== null ? { externalId: before.external_id } : {}) }, plan.others));
+  const change = new MembershipChange();
+  await applyMemberSteps(change, plan.steps, () => loadMembers(tx, id));
+  return { version: await updateGroup(tx, before, doc, change, actor) };
 }
 
 export async function deleteGroup(tx: Transaction, id: string, actor: Actor): Promise<void> {
-  const row = await loadGroup(tx, id, true);
+  const row = await lockGroup(tx, id);
   checkVersion(`Group ${id}`, row.version, actor.ifMatch);
   await tx.query(`DELETE FROM scim_groups WHERE id = $1`, [id]);
   await writeAudit(tx, { entity: 'scim_group', entityId: id, action: 'delete', before: { displayName: row.display_name }, triggeredBy: actor.triggeredBy, requestId: actor.requestId });

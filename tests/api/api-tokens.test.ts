@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { QueueName } from '../../adapter';
 import {
+  mintTokenFromCli,
   purgeRetiredTokens,
   registerTokenPurge,
   TOKEN_PURGE_CRON,
@@ -8,7 +9,9 @@ import {
   TOKEN_PURGE_TZ,
 } from '../../server/domain/api-tokens';
 import { createLogger } from '../../adapter';
+import { SCOPES } from '../../server/auth/principal';
 import { createTestApp, type TestApp } from '../support/app';
+import { userBody } from '../support/scim';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -38,6 +41,7 @@ describe('API tokens', () => {
         name: 'snow-prod',
         scopes: ['webhook:in'],
         role: null,
+        approver_email: null,
         status: 'active',
         created_by: 'admin:key',
         expires_at: null,
@@ -127,7 +131,7 @@ describe('API tokens', () => {
       expect(up.status).toBe(403);
       expect(up.body).toMatchObject({ code: 'FORBIDDEN', detail: "a credential with role 'admin' may not mint a token with role 'superadmin'" });
 
-      const approver = await mint({ scopes: ['orders:write'], role: 'approver' }, bearer(admin.token));
+      const approver = await mint({ scopes: ['admin:read'], role: 'approver', approver_email: 'boss@example.com' }, bearer(admin.token));
       expect(approver.role).toBe('approver');
       const peer = await mint({ scopes: ['admin:*'], role: 'admin' }, bearer(admin.token));
       expect(peer.role).toBe('admin');
@@ -187,6 +191,139 @@ describe('API tokens', () => {
       const unknown = await t.http().get('/admin/api-tokens').set(bearer('xpat_' + 'A'.repeat(43)));
       expect(unknown.status).toBe(401);
       expect(unknown.body.detail).toBe('API token is unknown, revoked or expired');
+    });
+  });
+
+  describe('the mint guard on scopes: nobody grants what they do not hold', () => {
+    const attempt = (as: Record<string, string>, body: Record<string, unknown>) =>
+      t.http().post('/admin/api-tokens').set(as).send({ name: `tok-${++seq}`, ...body });
+    const countNamed = async (name: string) =>
+      (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM api_tokens WHERE name = $1', [name])).rows[0]!.n;
+
+    test.each([
+      ['role admin', { role: 'admin' }],
+      ['role superadmin', { role: 'superadmin' }],
+      ['no role', {}],
+    ])('an admin:*-only token (%s) may not mint scopes it does not hold: 403 naming them, nothing stored', async (_label, roleOf) => {
+      const minter = await mint({ scopes: ['admin:*'], ...roleOf });
+      const one = await attempt(bearer(minter.token), { name: `esc-${seq}`, scopes: ['scim:write'] });
+      expect(one.status).toBe(403);
+      expect(one.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(one.body).toMatchObject({ status: 403, code: 'FORBIDDEN', missing_scopes: ['scim:write'] });
+      expect(one.body.detail).toBe('the caller may not grant scopes it does not hold: scim:write');
+      expect(await countNamed(`esc-${seq}`)).toBe(0);
+
+      const many = await attempt(bearer(minter.token), { scopes: ['admin:read', 'orders:write', 'hr:leaver', 'admin:*', 'webhook:in', 'scim:write', 'scim:read'] });
+      expect(many.status).toBe(403);
+      expect(many.body.missing_scopes).toEqual(['orders:write', 'hr:leaver', 'webhook:in', 'scim:write', 'scim:read']);
+
+      // What admin:* does grant: itself and admin:read.
+      const ok = await mint({ scopes: ['admin:*', 'admin:read'] }, bearer(minter.token));
+      expect(ok.role).toBeNull();
+    });
+
+    test('a token holding admin:* and scim:write may mint scim:write, with or without a role', async () => {
+      for (const roleOf of [{ role: 'admin' }, {}]) {
+        const minter = await mint({ scopes: ['admin:*', 'scim:write'], ...roleOf });
+        const made = await mint({ scopes: ['scim:write'] }, bearer(minter.token));
+        const rec = await t.http().get(`/admin/api-tokens/${made.id}`).set(t.admin);
+        expect(rec.body).toMatchObject({ scopes: ['scim:write'], created_by: `admin:token:${minter.name}` });
+        // …but still not a scope beyond its own.
+        const more = await attempt(bearer(minter.token), { scopes: ['scim:write', 'scim:read'] });
+        expect(more.status).toBe(403);
+        expect(more.body.missing_scopes).toEqual(['scim:read']);
+      }
+    });
+
+    test('the admin key and the CLI (local operator) mint every scope', async () => {
+      const all = await mint({ scopes: [...SCOPES] });
+      expect((await t.http().get(`/admin/api-tokens/${all.id}`).set(t.admin)).body.scopes).toEqual([...SCOPES]);
+
+      const raw = await mintTokenFromCli(t.db, { name: 'cli-all', scopes: SCOPES.join(','), role: 'admin' });
+      const { rows } = await t.db.query<{ scopes: string[]; role: string; created_by: string }>(
+        `SELECT scopes, role, created_by FROM api_tokens WHERE name = 'cli-all' AND revoked_at IS NULL`,
+      );
+      expect(rows).toEqual([{ scopes: [...SCOPES], role: 'admin', created_by: 'system:cli' }]);
+      const scim = await t.http().get('/scim/v2/Users').set(bearer(raw)).set('Accept', 'application/scim+json');
+      expect(scim.status).toBe(200);
+    });
+
+    test('end to end: an admin:*-only token cannot reach SCIM itself, nor through a token it mints', async () => {
+      const admin = await mint({ scopes: ['admin:*'], role: 'admin' });
+      const scimCreate = (as: Record<string, string>) =>
+        t.http().post('/scim/v2/Users').set(as).set('Content-Type', 'application/scim+json').send(JSON.stringify(userBody(`esc-${++seq}@example.com`)));
+      expect((await scimCreate(bearer(admin.token))).status).toBe(403);
+
+      const minted = await attempt(bearer(admin.token), { scopes: ['scim:write', 'scim:read'] });
+      expect(minted.status).toBe(403);
+      expect(minted.body).not.toHaveProperty('token');
+      // Had it been minted, this is what it would have done; the admin key's token shows the path is real.
+      const byKey = await mint({ scopes: ['scim:write', 'scim:read'] });
+      expect((await scimCreate(bearer(byKey.token))).status).toBe(201);
+      const audit = await t.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM audit_log WHERE entity = 'api_token' AND action = 'create' AND triggered_by = $1`,
+        [`admin:token:${admin.name}`],
+      );
+      expect(audit.rows[0]!.n).toBe(0);
+    });
+
+    test('revoking is not granting: an admin:*-only token revokes a scim:write token it could not mint', async () => {
+      const admin = await mint({ scopes: ['admin:*'], role: 'admin' });
+      const scim = await mint({ scopes: ['scim:write'] });
+      const res = await t.http().delete(`/admin/api-tokens/${scim.id}`).set(bearer(admin.token));
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('revoked');
+    });
+  });
+
+  describe('approver tokens are bound to one approver', () => {
+    test('approver_email is required with role approver, refused with any other role (422 naming it)', async () => {
+      const missing = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: 'appr-none', scopes: ['admin:read'], role: 'approver' });
+      expect(missing.status).toBe(422);
+      expect(missing.body).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: '/body/approver_email', message: "is required when role is 'approver'" }] });
+      const nulled = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: 'appr-null', scopes: ['admin:read'], role: 'approver', approver_email: null });
+      expect(nulled.status).toBe(422);
+      expect(nulled.body.errors[0].path).toBe('/body/approver_email');
+
+      for (const roleOf of [{ role: 'helpdesk' }, { role: 'admin' }, {}]) {
+        const res = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: 'appr-other', scopes: ['admin:read'], approver_email: 'boss@example.com', ...roleOf });
+        expect({ roleOf, status: res.status, path: res.body.errors?.[0]?.path }).toEqual({ roleOf, status: 422, path: '/body/approver_email' });
+      }
+      const notEmail = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: 'appr-bad', scopes: ['admin:read'], role: 'approver', approver_email: 'boss' });
+      expect(notEmail.status).toBe(422);
+      expect(notEmail.body.errors[0].path).toBe('/body/approver_email');
+      expect((await t.db.query(`SELECT 1 FROM api_tokens WHERE name LIKE 'appr-%'`)).rows).toEqual([]);
+    });
+
+    test('the binding is stored lower-cased, answered on the token, and in the mint audit row', async () => {
+      const res = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: 'appr-boss', scopes: ['admin:read'], role: 'approver', approver_email: 'Boss@Example.com' });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ role: 'approver', approver_email: 'boss@example.com' });
+      expect((await t.http().get(`/admin/api-tokens/${res.body.id}`).set(t.admin)).body.approver_email).toBe('boss@example.com');
+      const listed = await t.http().get('/admin/api-tokens?limit=500').set(t.admin);
+      expect(listed.body.items.find((i: { id: number }) => i.id === res.body.id).approver_email).toBe('boss@example.com');
+      const audit = await t.db.query<{ diff: { after: Record<string, unknown> } }>(
+        `SELECT diff FROM audit_log WHERE entity = 'api_token' AND entity_id = $1 AND action = 'create'`,
+        [String(res.body.id)],
+      );
+      expect(audit.rows[0]!.diff.after).toMatchObject({ role: 'approver', approver_email: 'boss@example.com' });
+    });
+
+    test('the CLI takes --approver-email, requires it with --role approver and refuses it otherwise', async () => {
+      await mintTokenFromCli(t.db, { name: 'cli-appr', scopes: 'admin:read', role: 'approver', approverEmail: ' Mgr@Example.com ' });
+      const { rows } = await t.db.query<{ approver_email: string }>(`SELECT approver_email FROM api_tokens WHERE name = 'cli-appr'`);
+      expect(rows).toEqual([{ approver_email: 'mgr@example.com' }]);
+      await expect(mintTokenFromCli(t.db, { name: 'cli-appr2', scopes: 'admin:read', role: 'approver' })).rejects.toThrow(
+        '--approver-email is required with --role approver',
+      );
+      await expect(mintTokenFromCli(t.db, { name: 'cli-appr3', scopes: 'admin:read', approverEmail: 'a@example.com' })).rejects.toThrow(
+        '--approver-email is only for --role approver',
+      );
+    });
+
+    test('the database refuses a binding on a token of another role', async () => {
+      const tok = await mint({ scopes: ['admin:read'], role: 'helpdesk' });
+      await expect(t.db.query(`UPDATE api_tokens SET approver_email = 'x@example.com' WHERE id = $1`, [tok.id])).rejects.toThrow(/api_tokens_approver_email_check/);
     });
   });
 

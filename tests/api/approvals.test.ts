@@ -23,11 +23,20 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
   let t: TestApp;
   let writer: string;
   let hrToken: string;
+  /** Bound to boss@example.com. */
   let approverToken: string;
+  /** Bound to bigboss@example.com. */
+  let bigbossToken: string;
   let helpdeskToken: string;
   const FALLBACK = 'it-approvals@example.com';
   const asWriter = () => ({ Authorization: `Bearer ${writer}` });
   const asApprover = () => ({ Authorization: `Bearer ${approverToken}` });
+  const mint = async (name: string, role: string, approverEmail?: string) => {
+    const res = await t.http().post('/admin/api-tokens').set(t.admin)
+      .send({ name, scopes: ['admin:read'], role, ...(approverEmail ? { approver_email: approverEmail } : {}) });
+    expect({ status: res.status, body: res.status === 201 ? null : res.body }).toEqual({ status: 201, body: null });
+    return res.body.token as string;
+  };
 
   beforeAll(async () => {
     const base = await createTestApp();
@@ -46,12 +55,8 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
     t = { ...base, app, http: () => request.agent(app) };
     writer = await mintTestToken(t.db, 'writer', ['orders:write']);
     hrToken = await mintTestToken(t.db, 'hr-prod', ['hr:leaver']);
-    const mint = async (name: string, role: string) => {
-      const res = await t.http().post('/admin/api-tokens').set(t.admin).send({ name, scopes: ['admin:read'], role });
-      expect({ status: res.status, body: res.status === 201 ? null : res.body }).toEqual({ status: 201, body: null });
-      return res.body.token as string;
-    };
-    approverToken = await mint('mgr-portal', 'approver');
+    approverToken = await mint('mgr-portal', 'approver', 'Boss@Example.com');
+    bigbossToken = await mint('bigboss-portal', 'approver', 'bigboss@example.com');
     helpdeskToken = await mint('desk', 'helpdesk');
     // Through the asset-type API: `fallback_approver` is stored lower-cased and read back.
     const plain = await t.http().post('/admin/asset-types').set(t.admin).send({ name: 'Approved seat', assignment_model: 'personal', requires_approval: true });
@@ -147,17 +152,57 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
       expect(await orderRow(id)).toEqual({ status: 'cancelled', job_id: null });
     });
 
-    test('403 for the wrong approver, for an approver token without approver_email, and for a helpdesk token; nothing changes', async () => {
+    test('403 for the wrong approver, for a token bound to another approver, and for a helpdesk token; nothing changes', async () => {
       const id = await order('alice@example.com', 'Approved seat');
       const wrong = await t.http().post(`/orders/${id}/approve`).set(asApprover()).send({ approver_email: 'someone@example.com' });
       expect(wrong.status).toBe(403);
       expect(wrong.body).toMatchObject({ status: 403, code: 'FORBIDDEN' });
-      expect((await t.http().post(`/orders/${id}/decline`).set(asApprover()).send({})).status).toBe(403);
+      expect((await t.http().post(`/orders/${id}/decline`).set('Authorization', `Bearer ${bigbossToken}`).send({})).status).toBe(403);
       expect((await t.http().post(`/orders/${id}/approve`).set('Authorization', `Bearer ${helpdeskToken}`).send({})).status).toBe(403);
       expect((await t.http().post(`/orders/${id}/approve`).set(asWriter()).send({})).status).toBe(403);
       expect((await t.http().post(`/orders/${id}/approve`).set(t.admin).send({ approver_email: 'someone@example.com' })).status).toBe(403);
       expect(await orderRow(id)).toEqual({ status: 'pending_approval', job_id: null });
       expect((await approvalsOf(id))[0]).toMatchObject({ status: 'pending' });
+    });
+
+    test("an approver token decides only as the approver bound to it, whatever the body names", async () => {
+      const asBoss = asApprover();
+      // Routed to the fallback approver, not to boss: refused with or without naming the fallback approver.
+      const other = await order('nomanager@example.com', 'Fallback seat');
+      const naming = await t.http().post(`/orders/${other}/approve`).set(asBoss).send({ approver_email: FALLBACK });
+      expect(naming.status).toBe(403);
+      expect(naming.body).toMatchObject({ code: 'FORBIDDEN', detail: `this token decides only as boss@example.com, not ${FALLBACK}` });
+      const silent = await t.http().post(`/orders/${other}/decline`).set(asBoss).send({});
+      expect(silent.status).toBe(403);
+      expect(silent.body.detail).toBe(`order ${other} is waiting for another approver`);
+      expect(await orderRow(other)).toEqual({ status: 'pending_approval', job_id: null });
+      expect((await approvalsOf(other))[0]).toMatchObject({ approver_email: FALLBACK, status: 'pending' });
+
+      // Its own: approved without naming anyone, audited with the bound email and the token.
+      const own = await order('alice@example.com', 'Approved seat');
+      const res = await t.http().post(`/orders/${own}/approve`).set(asBoss);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ order_status: 'processing', approval: { approver_email: 'boss@example.com', status: 'approved', decided_by: 'boss@example.com (approver:token:mgr-portal)' } });
+      const audit = await t.db.query<{ triggered_by: string }>(
+        `SELECT triggered_by FROM audit_log WHERE entity = 'approval' AND action = 'approved' AND entity_id = $1`, [String(res.body.approval.id)],
+      );
+      expect(audit.rows).toEqual([{ triggered_by: 'approver:token:mgr-portal' }]);
+    });
+
+    test('an approver token minted before the binding (no approver_email) decides nothing: 403 telling the admin what to do', async () => {
+      const legacy = await mint('legacy-approver', 'approver', 'boss@example.com');
+      // What a row minted before migration 016 looks like.
+      await t.db.query(`UPDATE api_tokens SET approver_email = NULL WHERE name = 'legacy-approver'`);
+      const id = await order('alice@example.com', 'Approved seat');
+      for (const body of [{ approver_email: 'boss@example.com' }, {}]) {
+        const res = await t.http().post(`/orders/${id}/approve`).set('Authorization', `Bearer ${legacy}`).send(body);
+        expect(res.status).toBe(403);
+        expect(res.body.code).toBe('FORBIDDEN');
+        expect(res.body.detail).toMatch(/bound to no approver email.*ask an admin to mint a replacement with role 'approver' and approver_email/);
+      }
+      expect(await orderRow(id)).toEqual({ status: 'pending_approval', job_id: null });
+      // The approval stays decidable by its bound approver.
+      expect((await t.http().post(`/orders/${id}/decline`).set(asApprover()).send({ reason: 'not now' })).status).toBe(200);
     });
 
     test('an unrouted order: only an admin may decide it', async () => {
@@ -182,7 +227,8 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
     test('GET /admin/approvals filters by approver and status, paginated', async () => {
       const res = await t.http().get('/admin/approvals').query({ approver: 'BOSS@example.com', status: 'approved', limit: 1 }).set(t.admin);
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ total: 1, limit: 1, offset: 0, items: [{ approver_email: 'boss@example.com', status: 'approved' }] });
+      // Boss approved two orders above (one naming itself, one through its binding alone).
+      expect(res.body).toMatchObject({ total: 2, limit: 1, offset: 0, items: [{ approver_email: 'boss@example.com', status: 'approved' }] });
       const all = await t.http().get('/admin/approvals').query({ limit: 2, offset: 1 }).set(asApprover());
       expect(all.status).toBe(200);
       expect(all.body.items).toHaveLength(2);

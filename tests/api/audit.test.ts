@@ -175,7 +175,8 @@ describe('audit log API', () => {
   test('admin, superadmin and auditor with admin:read may read it; other roles and scopes may not', async () => {
     let n = 0;
     const mint = async (scopes: string[], role?: string) => {
-      const r = await t.http().post('/admin/api-tokens').set(t.admin).send({ name: `audit-${++n}`, scopes, ...(role ? { role } : {}) });
+      const r = await t.http().post('/admin/api-tokens').set(t.admin)
+        .send({ name: `audit-${++n}`, scopes, ...(role ? { role } : {}), ...(role === 'approver' ? { approver_email: 'boss@example.com' } : {}) });
       expect(r.status).toBe(201);
       return bearer(r.body.token as string);
     };

@@ -296,6 +296,16 @@ describe('orders API', () => {
       expect((await list({ asset_type: 'No such type' })).body).toMatchObject({ total: 0, items: [] });
     });
 
+    test('an all-digit asset_type beyond any id is a name, never a 500', async () => {
+      await seedAssetType(t.db, { name: '18446744073709551616' });
+      const onIt = await post(order({ asset_type_name: '18446744073709551616', user_email: 'digits@example.com' }));
+      expect(onIt.status).toBe(201);
+      const named = await list({ asset_type: '18446744073709551616' });
+      expect({ status: named.status, ids: named.body.items?.map((o: { id: number }) => o.id) }).toEqual({ status: 200, ids: [onIt.body.id] });
+      const none = await list({ asset_type: '99999999999999999999' });
+      expect({ status: none.status, total: none.body.total }).toEqual({ status: 200, total: 0 });
+    });
+
     test('a bad status or limit is 400 naming the parameter', async () => {
       const res = await list({ status: 'done' });
       expect(res.status).toBe(400);

@@ -119,6 +119,15 @@ describe('workflow documents', () => {
     expect((await http().get('/admin/workflows/Broken').set(admin)).status).toBe(404);
   });
 
+  test('a step whose kind is not a string is a 422 naming it, never reaching the compiler', async () => {
+    for (const doc of [{ name: 'KindNumber', steps: [{ id: 's', kind: 123 }] }, { name: 'KindNumber', tasks: { a: { kind: 5 } } }]) {
+      const res = await http().post('/admin/workflows').set(admin).send(doc);
+      expect(res.status).toBe(422);
+      expect(res.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: expect.stringMatching(/^\/body\/(steps\/0|tasks\/a)\/kind$/) })]));
+    }
+    expect((await http().get('/admin/workflows/KindNumber').set(admin)).status).toBe(404);
+  });
+
   test('export is a file download of the stable export; importing it gives a new version', async () => {
     const res = await http().get('/admin/workflows/Hook%20once/export?version=1').set(reader);
     expect(res.status).toBe(200);

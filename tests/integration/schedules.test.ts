@@ -463,7 +463,7 @@ describe('HTTP API', () => {
 
   test('roles: helpdesk and auditor read; only superadmin/admin write', async () => {
     const mint = async (name: string, scopes: string[], role: string) => {
-      const res = await http().post('/admin/api-tokens').set(admin).send({ name, scopes, role });
+      const res = await http().post('/admin/api-tokens').set(admin).send({ name, scopes, role, ...(role === 'approver' ? { approver_email: 'boss@example.com' } : {}) });
       expect(res.status).toBe(201);
       return { Authorization: `Bearer ${res.body.token as string}` };
     };

@@ -41,7 +41,7 @@ export type {
   WorkflowStep,
   WorkflowTask,
 } from './types';
-export { WORKFLOW_DOCUMENT_SCHEMA } from './schema';
+export { SECRET_REF_PATTERN, WORKFLOW_DOCUMENT_SCHEMA } from './schema';
 export { TASK_KIND_SPECS, DIRECTORY_OPERATION_SCHEMAS, WEBHOOK_PAYLOAD_SCHEMA, ENVELOPE_SCHEMA } from './kinds';
 export type { TaskKindSpec } from './kinds';
 export { templatable } from './templatable';

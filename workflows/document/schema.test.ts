@@ -30,6 +30,9 @@ describe('validateWorkflowDocument', () => {
   it.each<[string, unknown, Partial<WorkflowIssue>[]]>([
     ['an unknown kind', { kind: 'ansible', incoming: {} }, [{ code: 'UNKNOWN_KIND', path: '/tasks/grant/kind', message: expect.stringContaining('unknown task kind "ansible"') }]],
     ['a task without a kind', { incoming: {} }, [{ code: 'SCHEMA', path: '/tasks/grant', message: "must have required property 'kind'" }]],
+    // Before: ajv's "tag must be string" error was filtered as noise and the document reached the compiler (a 500).
+    ['a kind that is not a string', { kind: 123, incoming: {} }, [{ code: 'UNKNOWN_KIND', path: '/tasks/grant/kind', message: expect.stringContaining('task kind must be a string, not 123') }]],
+    ['a null kind', { kind: null }, [{ code: 'UNKNOWN_KIND', path: '/tasks/grant/kind', message: expect.stringContaining('not null') }]],
     ['a missing required field', { kind: 'integration' }, [{ path: '/tasks/grant', message: "must have required property 'operation'" }]],
     ['an unknown property', { kind: 'wait', until: 'resumed', colour: 'red' }, [{ path: '/tasks/grant/colour', message: 'is not a known property here' }]],
     ['a malformed operation', { kind: 'integration', operation: 'vcenter' }, [{ path: '/tasks/grant/operation' }]],
@@ -39,6 +42,8 @@ describe('validateWorkflowDocument', () => {
     ['directory input missing the group', { kind: 'directory', operation: 'addGroupMember', incoming: { user: 'u' } }, [{ path: '/tasks/grant/incoming', message: "must have required property 'group'" }]],
     ['an unknown directory operation', { kind: 'directory', operation: 'deleteUser', incoming: {} }, [{ path: '/tasks/grant/operation', message: expect.stringContaining('must be one of "addGroupMember"') }]],
     ['a webhook payload without target_user', { kind: 'webhook', url: 'https://h.example/x', incoming: { application: { app_id: 'a' } } }, [{ path: '/tasks/grant/incoming', message: "must have required property 'target_user'" }]],
+    // A workflow author must not sign with an inbound credential or a password: only the webhooks section.
+    ['a webhook signed with a secret outside the webhooks section', { kind: 'webhook', url: 'https://h.example/x', secretRef: 'servicenow.webhook_secret', incoming: { application: { app_id: 'a' }, target_user: { email: 'e' } } }, [{ path: '/tasks/grant/secretRef' }]],
     ['a webhook with a templated secretRef', { kind: 'webhook', url: 'https://h.example/x', secretRef: '{{order.x}}', incoming: { application: { app_id: 'a' }, target_user: { email: 'e' } } }, [{ path: '/tasks/grant/secretRef' }]],
     ['text where a number belongs', { kind: 'webhook', url: 'https://h.example', incoming: { application: { app_id: 'a' }, target_user: { email: 'e' }, access_length: 'a day' } }, [{ path: '/tasks/grant/incoming/access_length', message: 'must be integer,null' }]],
     ['a templated operator', { kind: 'evaluate', incoming: { conditions: [{ left: 1, operator: '{{inputs.op}}', right: 2 }] } }, [{ path: '/tasks/grant/incoming/conditions/0/operator' }]],

@@ -12,8 +12,12 @@ const VARIABLE_NAME_PATTERN = '^[A-Za-z_$][A-Za-z0-9_$-]*$';
 const DOT_PATH_PATTERN = '^[A-Za-z0-9_$-]+(\\.[A-Za-z0-9_$-]+)*$';
 /** `<integration>/<operationId>`. */
 export const OPERATION_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.\\-]+$';
-/** A settings key: `<section>.<name>`. */
-const SECRET_REF_PATTERN = '^[a-z0-9_]+\\.[A-Za-z0-9_.-]+$';
+/**
+ * A signing secret of the `webhooks` settings section: `webhooks.<name>`. Only that section: any other key (an
+ * inbound webhook secret, a directory password) would let whoever writes a workflow sign with it for a URL of
+ * their choosing.
+ */
+export const SECRET_REF_PATTERN = '^webhooks\\.[A-Za-z0-9_-]+$';
 
 type SchemaObject = { [keyword: string]: unknown };
 

@@ -54,7 +54,8 @@ export function formatSchemaErrors(errors: ErrorObject[], basePath = ''): { path
     if (parent?.$comment === TEMPLATE_MARK) continue;
     if (e.keyword === 'anyOf' && parent?.$comment === TEMPLATABLE_MARK) continue;
     if (e.keyword === 'if') continue; // the `then` branch's own errors say what is wrong
-    if (e.keyword === 'discriminator' && (e.params as { error?: string }).error === 'tag') continue; // `required` says it
+    // A missing tag: `required` says it. A tag that is there but not a string is reported below as the kind's error.
+    if (e.keyword === 'discriminator' && (e.params as { error?: string }).error === 'tag' && (e.params as { tagValue?: unknown }).tagValue === undefined) continue;
     if (!described.includes(e) && described.some((d) => e.schemaPath.startsWith(`${d.schemaPath}/`) && e.instancePath.startsWith(d.instancePath))) continue;
     let path = basePath + e.instancePath;
     let message = e.message ?? 'is invalid';
@@ -84,14 +85,17 @@ export function formatSchemaErrors(errors: ErrorObject[], basePath = ''): { path
 /** Checks a document against {@link WORKFLOW_DOCUMENT_SCHEMA}; every issue points at its task where there is one. */
 export function validateWorkflowDocument(doc: unknown): WorkflowIssue[] {
   if (validateDocumentSchema(doc)) return [];
-  return formatSchemaErrors(validateDocumentSchema.errors ?? []).map((e) => {
+  const issues = formatSchemaErrors(validateDocumentSchema.errors ?? []).map((e): WorkflowIssue => {
     const taskId = taskIdAt(doc, e.path);
     if (e.keyword === 'discriminator') {
       const tag = (e.params as { tagValue?: unknown }).tagValue;
-      return { code: 'UNKNOWN_KIND', taskId, path: `${e.path}/kind`, message: `unknown task kind ${JSON.stringify(tag)}: expected one of ${TASK_KINDS.join(', ')}` };
+      const what = typeof tag === 'string' ? `unknown task kind ${JSON.stringify(tag)}` : `task kind must be a string, not ${JSON.stringify(tag)}`;
+      return { code: 'UNKNOWN_KIND', taskId, path: `${e.path}/kind`, message: `${what}: expected one of ${TASK_KINDS.join(', ')}` };
     }
     return { code: 'SCHEMA', taskId, path: e.path, message: e.message };
   });
+  // The schema refused the document: never let it through to the compiler, even if every error was filtered as noise.
+  return issues.length > 0 ? issues : [{ code: 'SCHEMA', taskId: null, path: '', message: 'the document does not match the workflow document schema' }];
 }
 
 /** Compiles a schema we did not write; returns the validator or the compile error's message. */

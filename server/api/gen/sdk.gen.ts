@@ -50,8 +50,14 @@ export const listApiTokens = <ThrowOnError extends boolean = false>(options?: Op
  * Mint an API token (the raw token is answered once)
  *
  * Answers 201 with the token record and the raw `xpat_…` token in `token`; it cannot be recovered later.
- * The mint guard: a superadmin may bind any role, an admin any role but `superadmin`; a token without a
- * role counts as an admin. Binding a role above the caller's is 403.
+ * The mint guard, on roles: a superadmin may bind any role, an admin any role but `superadmin`; a token
+ * without a role counts as an admin. Binding a role above the caller's is 403.
+ * The mint guard, on scopes: every requested scope must be granted by the caller's own scopes (`admin:*`
+ * grants `admin:read` and nothing else). Otherwise 403 with code `FORBIDDEN` and the scopes the caller
+ * lacks in `missing_scopes`. The `X-Admin-Key` (a virtual superadmin) and `provisio token create` (the
+ * local operator) hold every scope.
+ * `approver_email` binds an `approver` token to the one approver it decides as (see approveOrder): it is
+ * required when `role` is `approver` and refused with any other role (422 naming the field).
  *
  */
 export const createApiToken = <ThrowOnError extends boolean = false>(options: Options<CreateApiTokenData, ThrowOnError>) => (options.client ?? client).post<CreateApiTokenResponses, CreateApiTokenErrors, ThrowOnError>({
@@ -116,6 +122,18 @@ export const getSettings = <ThrowOnError extends boolean = false>(options: Optio
  * Only the keys given change; `null` removes a key. An unknown key or a value of the wrong type is 422
  * naming the key. Every change is audited; for secret keys the audit row records that they changed,
  * never their values.
+ *
+ * Credential keys: some keys authenticate inbound requests, and whoever chooses their value can act with
+ * the scopes those requests get. Writing such a key (setting, changing or clearing it) needs every one of
+ * those scopes besides `admin:*`, which does not include them; otherwise 403 `FORBIDDEN` naming the key,
+ * with the scopes lacking in `missing_scopes`, and nothing is written. The admin key holds every scope.
+ * `GET /admin/settings` lists them per section as `credential_scopes`:
+ * - `servicenow.webhook_secret`: `webhook:in`, `hr:leaver` (it keys `X-Hub-Signature-256`, accepted by
+ * `receiveServiceNowOrder` and `receiveHrLeaver`, while `WEBHOOK_SECRET_TOKEN` is unset);
+ * - `hr.graph_client_state`: `hr:leaver` (it authenticates `receiveGraphLeaverNotification`).
+ *
+ * Outbound secrets (`webhooks.*` signing secrets, `smtp.password`, `active_directory.bind_password`) prove
+ * our identity to other systems, not a caller's to us: `admin:*` writes them.
  *
  */
 export const updateSettings = <ThrowOnError extends boolean = false>(options: Options<UpdateSettingsData, ThrowOnError>) => (options.client ?? client).put<UpdateSettingsResponses, UpdateSettingsErrors, ThrowOnError>({
@@ -283,9 +301,11 @@ export const updateAsset = <ThrowOnError extends boolean = false>(options: Optio
  *
  * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
  * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
- * `approver` must send `approver_email`, and it must be the pending approval's approver (403 otherwise):
- * token names cannot hold an email, so the approver states who they decide as, and the audit records both
- * the token and that email. 409 when the order is not waiting for approval.
+ * `approver` decides as the approver email it was bound to at mint (`approver_email` of createApiToken) and
+ * only orders whose pending approval is routed to that email (403 otherwise). It may leave `approver_email`
+ * out; if it sends one that differs from its binding, 403. An approver token minted before the binding
+ * existed has none and is refused (403): mint a bound replacement. The audit records both the token and the
+ * email. 409 when the order is not waiting for approval.
  *
  */
 export const approveOrder = <ThrowOnError extends boolean = false>(options: Options<ApproveOrderData, ThrowOnError>) => (options.client ?? client).post<ApproveOrderResponses, ApproveOrderErrors, ThrowOnError>({
@@ -306,9 +326,11 @@ export const approveOrder = <ThrowOnError extends boolean = false>(options: Opti
  *
  * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
  * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
- * `approver` must send `approver_email`, and it must be the pending approval's approver (403 otherwise):
- * token names cannot hold an email, so the approver states who they decide as, and the audit records both
- * the token and that email. 409 when the order is not waiting for approval.
+ * `approver` decides as the approver email it was bound to at mint (`approver_email` of createApiToken) and
+ * only orders whose pending approval is routed to that email (403 otherwise). It may leave `approver_email`
+ * out; if it sends one that differs from its binding, 403. An approver token minted before the binding
+ * existed has none and is refused (403): mint a bound replacement. The audit records both the token and the
+ * email. 409 when the order is not waiting for approval.
  *
  */
 export const declineOrder = <ThrowOnError extends boolean = false>(options: Options<DeclineOrderData, ThrowOnError>) => (options.client ?? client).post<DeclineOrderResponses, DeclineOrderErrors, ThrowOnError>({

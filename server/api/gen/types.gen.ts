@@ -36,6 +36,12 @@ export type ApiToken = {
      * The bound role, or null (then only scopes are checked).
      */
     role: 'superadmin' | 'admin' | 'approver' | 'auditor' | 'helpdesk' | null;
+    /**
+     * The approver an `approver` token decides as, lower-cased; null for every other role, and for approver
+     * tokens minted before approver binding (they may decide nothing).
+     *
+     */
+    approver_email: string | null;
     status: ApiTokenStatus;
     /**
      * `triggered_by` of whoever minted it.
@@ -57,6 +63,12 @@ export type ApiTokenCreate = {
      * Bind the token to this role (at or below the caller's).
      */
     role?: 'superadmin' | 'admin' | 'approver' | 'auditor' | 'helpdesk' | null;
+    /**
+     * The one approver an `approver` token decides as (stored lower-cased). Required when `role` is
+     * `approver`; refused (422) with any other role.
+     *
+     */
+    approver_email?: string | null;
     /**
      * When the token stops working; must be in the future. Never, when omitted.
      */
@@ -125,6 +137,14 @@ export type SettingsSectionInfo = {
     section: string;
     description: string;
     secret_keys: Array<string>;
+    /**
+     * The section's credential keys (values that authenticate inbound requests), each with the scopes a
+     * request so authenticated acts with; writing one needs all of them (see `updateSettings`).
+     *
+     */
+    credential_scopes: {
+        [key: string]: Array<Scope>;
+    };
     /**
      * The JSON Schema each `PUT` is validated against.
      */
@@ -441,7 +461,7 @@ export type ApprovalPage = {
 
 export type ApprovalDecisionInput = {
     /**
-     * The approver the caller decides as (required of `approver` tokens).
+     * The approver the caller decides as. An `approver` token may leave it out (it decides as the email bound to it); if sent it must be that email.
      */
     approver_email?: string;
     reason?: string;
@@ -1653,6 +1673,10 @@ export type Problem = {
      * One entry per invalid field.
      */
     errors?: Array<FieldError>;
+    /**
+     * createApiToken's 403: the requested scopes the caller's own credential does not grant; updateSettings's 403: the scopes a credential key grants that the caller lacks.
+     */
+    missing_scopes?: Array<Scope>;
 };
 
 export type FieldError = {
@@ -3760,6 +3784,10 @@ export type ScimPatchUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    413: ScimErrorBody;
 };
 
 export type ScimPatchUserError = ScimPatchUserErrors[keyof ScimPatchUserErrors];
@@ -3901,6 +3929,10 @@ export type ScimCreateGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     409: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    413: ScimErrorBody;
 };
 
 export type ScimCreateGroupError = ScimCreateGroupErrors[keyof ScimCreateGroupErrors];
@@ -4044,6 +4076,10 @@ export type ScimPatchGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    413: ScimErrorBody;
 };
 
 export type ScimPatchGroupError = ScimPatchGroupErrors[keyof ScimPatchGroupErrors];
@@ -4094,6 +4130,10 @@ export type ScimReplaceGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
+     */
+    413: ScimErrorBody;
 };
 
 export type ScimReplaceGroupError = ScimReplaceGroupErrors[keyof ScimReplaceGroupErrors];
