@@ -6,6 +6,7 @@ export { operationInputSchema, operationOutputSchema, responseEnvelopeSchema } f
 export { IntegrationModelError, IntegrationModelErrorCode } from './errors';
 export type { ModelIssue } from './errors';
 export { HTTP_METHODS } from './types';
+export { escapeToken, resolveRef } from './pointer';
 export type {
   DroppedOperation,
   DynamicKeyRetrieval,

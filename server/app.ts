@@ -103,7 +103,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   );
   // Input no handler should see (integers past the database's range, NUL, lone surrogates, deep nesting) is refused
   // after authentication, so a caller without credentials learns nothing about an operation's inputs.
-  app.use(guardParameters(), guardBody);
+  app.use(guardParameters(operations), guardBody);
   app.use(specValidator(spec, { validateResponses: config.validateResponses }));
 
   const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(deps, config)));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { projectPath } from '../adapter';
+import { resolveRef } from '../integration-model';
 
 export const SPEC_PATH = projectPath('openapi', 'provisio.yaml');
 
@@ -56,21 +57,9 @@ const toRoutePath = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');
 const toPattern = (p: string) =>
   new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '([^/]+)')}$`);
 
-/** A local `#/...` reference's target. */
-export function resolveRef(spec: OpenApiDocument, ref: string): unknown {
-  return ref
-    .replace(/^#\//, '')
-    .split('/')
-    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], spec);
-}
-
 /** Parameters of an operation: the path item's, overridden by the operation's own of the same name and place. */
 function parametersOf(spec: OpenApiDocument, item: Record<string, unknown>, op: Record<string, unknown>): SpecParameter[] {
-  const read = (list: unknown) =>
-    ((list as unknown[] | undefined) ?? []).map((p) => {
-      const ref = (p as { $ref?: string }).$ref;
-      return (ref ? resolveRef(spec, ref) : p) as SpecParameter;
-    });
+  const read = (list: unknown) => ((list as unknown[] | undefined) ?? []).map((p) => resolveRef(spec, p) as SpecParameter);
   const byKey = new Map<string, SpecParameter>();
   for (const p of [...read(item['parameters']), ...read(op['parameters'])]) byKey.set(`${p.in}:${p.name}`, p);
   return [...byKey.values()];

@@ -65,7 +65,7 @@ export function buildGatewayApp(
   );
   // Input no handler should see (integers past the database's range, NUL, lone surrogates, deep nesting) is refused
   // after authentication, so a caller without credentials learns nothing about an operation's inputs.
-  app.use(guardParameters(), guardBody);
+  app.use(guardParameters(operations), guardBody);
   app.use(specValidator(spec, { validateResponses: config.validateResponses }));
   app.use(routeOperations(operations, gatewayHandlers(deps)));
   app.use(noRoute);

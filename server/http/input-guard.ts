@@ -1,6 +1,8 @@
 import type { RequestHandler } from 'express';
-import { AppError, ErrorCode, type FieldError } from '../errors';
+import { escapeToken } from '../../integration-model';
+import { badRequest, validationFailed, type FieldError } from '../errors';
 import type { SpecOperation } from '../spec';
+import { unstorableText } from './text';
 
 // What no handler, query or recursive walker of ours should ever see, refused once at the edge for every
 // operation: integers the database cannot hold or that are not written as integers, text PostgreSQL cannot store
@@ -27,17 +29,14 @@ const FORMAT_RANGE: Record<string, [number, number]> = {
 };
 const DEFAULT_RANGE = FORMAT_RANGE['int64']!;
 
-const unprocessable = (errors: FieldError[]) =>
-  new AppError(ErrorCode.VALIDATION_FAILED, 422, errors.map((e) => `${e.path.replace(/^\/(body|query|path)\//, '')} ${e.message}`).join('; '), errors);
+/** `errors` as one detail line: each field (without its `/body/`, `/query/` or `/path/` prefix) and its message. */
+const describe = (errors: FieldError[]) => errors.map((e) => `${e.path.replace(/^\/(body|query|path)\//, '')} ${e.message}`).join('; ');
 
-/** Why a text cannot be stored, or undefined when it can. */
+/** Why a text cannot be stored, as a field error's message, or undefined when it can. */
 function textProblem(s: string): string | undefined {
-  if (s.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
-  if (!s.isWellFormed()) return 'must be valid Unicode text (it contains a lone surrogate)';
-  return undefined;
+  const bad = unstorableText(s);
+  return bad ? `must not contain ${bad}` : undefined;
 }
-
-const escapeSegment = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
  * Finds the first field of a parsed JSON body that is nested too deeply or holds text that cannot be stored, as
@@ -64,7 +63,7 @@ export function findBodyProblem(body: unknown, maxDepth = MAX_JSON_DEPTH): Field
       const keyProblem = textProblem(key);
       // The key itself is unprintable: name the object that holds it, with the reason.
       if (keyProblem) return { path, message: `has a member name that ${keyProblem}` };
-      stack.push({ value: (value as Record<string, unknown>)[key], path: `${path}/${escapeSegment(key)}`, depth: depth + 1 });
+      stack.push({ value: (value as Record<string, unknown>)[key], path: `${path}/${escapeToken(key)}`, depth: depth + 1 });
     }
   }
   return undefined;
@@ -76,7 +75,7 @@ interface IntegerParameter {
   range: [number, number];
 }
 
-/** An operation's integer path and query parameters, read once from its spec. */
+/** An operation's integer path and query parameters, as its spec declares them. */
 function integerParameters(op: SpecOperation): IntegerParameter[] {
   return op.parameters
     .filter((p) => (p.in === 'path' || p.in === 'query') && p.schema?.type === 'integer')
@@ -112,15 +111,16 @@ function* queryTexts(query: unknown, name: string): Generator<[string, string]> 
 /**
  * Refuses parameters no handler should see: 400 for an integer parameter that is not a plain decimal integer
  * within its format's range (or a path that is not valid percent-encoded UTF-8); 422 naming the parameter for text
- * with NUL or lone surrogates. Runs after `resolveOperation`, before the spec validator.
+ * with NUL or lone surrogates. Runs after `resolveOperation`, before the spec validator. Each operation's integer
+ * parameters are read from the spec once, here.
  */
-export function guardParameters(): RequestHandler {
-  const cache = new WeakMap<SpecOperation, IntegerParameter[]>();
+export function guardParameters(operations: readonly SpecOperation[]): RequestHandler {
+  const integers = new Map(operations.map((op) => [op, integerParameters(op)]));
   return (req, _res, next) => {
     const op = req.operation;
     if (!op) return next();
     const params = pathParameters(op, req.path);
-    if (!params) return next(new AppError(ErrorCode.BAD_REQUEST, 400, 'the path is not valid percent-encoded UTF-8'));
+    if (!params) return next(badRequest('the path is not valid percent-encoded UTF-8'));
     const texts: [string, string][] = [
       ...Object.entries(params).map(([k, v]): [string, string] => [`/path/${k}`, v]),
       ...[...queryTexts(req.query, '')].map(([k, v]): [string, string] => [`/query/${k}`, v]),
@@ -129,12 +129,10 @@ export function guardParameters(): RequestHandler {
       const problem = textProblem(v);
       return problem ? [{ path, message: problem }] : [];
     });
-    if (bad.length) return next(unprocessable(bad));
+    if (bad.length) return next(validationFailed(describe(bad), bad));
 
-    let ints = cache.get(op);
-    if (!ints) cache.set(op, (ints = integerParameters(op)));
     const malformed: FieldError[] = [];
-    for (const p of ints) {
+    for (const p of integers.get(op) ?? []) {
       const raw = p.in === 'path' ? params[p.name] : req.query[p.name];
       for (const v of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
         const [min, max] = p.range;
@@ -142,9 +140,7 @@ export function guardParameters(): RequestHandler {
         if (!(n >= min && n <= max)) malformed.push({ path: `/${p.in}/${p.name}`, message: `must be a decimal integer from ${min} to ${max}` });
       }
     }
-    if (malformed.length) {
-      return next(new AppError(ErrorCode.BAD_REQUEST, 400, malformed.map((e) => `${e.path.replace(/^\/(query|path)\//, '')} ${e.message}`).join('; '), malformed));
-    }
+    if (malformed.length) return next(badRequest(describe(malformed), malformed));
     next();
   };
 }
@@ -153,5 +149,5 @@ export function guardParameters(): RequestHandler {
 export const guardBody: RequestHandler = (req, _res, next) => {
   if (req.body === undefined) return next();
   const problem = findBodyProblem(req.body);
-  next(problem ? unprocessable([problem]) : undefined);
+  next(problem ? validationFailed(describe([problem]), [problem]) : undefined);
 };

@@ -1,5 +1,5 @@
 import { ScimError } from './errors';
-import { unstorableText } from './text';
+import { unstorableText } from '../http/text';
 
 // SCIM filters and attribute paths (RFC 7644 §3.4.2.2, §3.5.2), parsed into a small AST that the store turns
 // into parameterised SQL and that PATCH evaluates against a resource in memory.

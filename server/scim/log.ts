@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { writeAudit } from '../domain/audit';
 import { readSetting, SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../domain/settings';
-import { storableText } from './text';
+import { storableText } from '../http/text';
 
 // The SCIM request log: what each IdP call got (never bodies or credentials), for admins reading an IdP's error.
 

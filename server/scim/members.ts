@@ -2,7 +2,7 @@ import type { Queryable } from '../../adapter';
 import { invalidValue, ScimError } from './errors';
 import { matches, parsePath, type AttrPath, type Filter } from './filter';
 import { MAX_MEMBER_FILTER_OPERATIONS, MAX_MEMBER_VALUES } from './limits';
-import { unstorableText } from './text';
+import { unstorableText } from '../http/text';
 // a type-only import: patch.ts imports model.ts, which imports this module
 import type { PatchOperation } from './patch';
 

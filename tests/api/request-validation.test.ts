@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { MAX_JSON_DEPTH } from '../../server/http/input-guard';
-import { listOperations, loadSpec, resolveRef } from '../../server/spec';
+import { resolveRef } from '../../integration-model';
+import { listOperations, loadSpec } from '../../server/spec';
 import { createTestApp, type TestApp } from '../support/app';
 import { mintTestToken } from '../support/orders';
 
@@ -177,7 +178,7 @@ describe('integer bounds in the spec', () => {
     const walk = (schema: unknown, where: string): void => {
       if (!schema || typeof schema !== 'object' || seen.has(schema)) return;
       const s = schema as Record<string, unknown>;
-      if (typeof s['$ref'] === 'string') return walk(resolveRef(spec, s['$ref']), s['$ref']);
+      if (typeof s['$ref'] === 'string') return walk(resolveRef(spec, s), s['$ref']);
       seen.add(schema);
       if (s['type'] === 'integer') {
         const max = s['maximum'] as number | undefined;

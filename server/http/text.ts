@@ -1,10 +1,10 @@
 // Text PostgreSQL cannot hold: NUL is refused in `text`, and a lone UTF-16 surrogate has no UTF-8 form (the
 // driver silently sends U+FFFD for it, and `jsonb` refuses its `\ud800` escape outright).
 
-/** Why `s` cannot be stored as text ("a NUL character", "an unpaired UTF-16 surrogate"), or undefined when it can. */
+/** What `s` holds that cannot be stored as text (the NUL character, a lone surrogate), or undefined when nothing. */
 export function unstorableText(s: string): string | undefined {
-  if (s.includes('\u0000')) return 'a NUL character';
-  if (!s.isWellFormed()) return 'an unpaired UTF-16 surrogate';
+  if (s.includes('\u0000')) return 'the NUL character (U+0000)';
+  if (!s.isWellFormed()) return 'an unpaired UTF-16 surrogate (a lone surrogate)';
   return undefined;
 }
 
