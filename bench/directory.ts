@@ -19,7 +19,7 @@ import { Client, type Entry } from 'ldapts';
 import { createLogger } from '../adapter';
 import { createDirectory, escapeFilterValue, type DirectorySettings } from '../adapter/directory';
 import { buildConfig } from '../server/config';
-import { mintToken } from '../server/domain/api-tokens';
+import { mintToken } from '../server/domain/tokens/api-tokens';
 import { buildGatewayApp } from '../server/gateway';
 import { createTestDatabase } from '../tests/support/db';
 import { ensureSambaAd, markTestRun, releaseSambaAd, type SambaAd } from '../tests/support/samba-ad';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createJobQueue, createLogger, type Database } from '../adapter';
 import { buildApp } from '../server/app';
 import { buildConfig } from '../server/config';
-import { mintToken } from '../server/domain/api-tokens';
+import { mintToken } from '../server/domain/tokens/api-tokens';
 import type { Scope } from '../server/auth/principal';
 import { createBenchDatabase } from './support/database';
 

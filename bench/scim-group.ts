@@ -21,7 +21,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createJobQueue, createLogger, createPgliteDatabase, migrate, type Database } from '../adapter';
 import { buildApp } from '../server/app';
 import { buildConfig } from '../server/config';
-import { mintToken } from '../server/domain/api-tokens';
+import { mintToken } from '../server/domain/tokens/api-tokens';
 import { createBenchDatabase } from './support/database';
 
 const SIZES = (process.env['BENCH_SCIM_SIZES'] ?? '1000,5000,10000,20000').split(',').map(Number);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildApp } from '../server/app';
 import { buildConfig } from '../server/config';
-import { mintToken } from '../server/domain/api-tokens';
+import { mintToken } from '../server/domain/tokens/api-tokens';
 import { openRuntime } from '../server/main';
 
 const SUITES = resolve(process.env['SCIM_CONFORMANCE_DIR'] ?? join(__dirname, '..', '..', 'shared', 'scim-conformance'));

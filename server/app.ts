@@ -21,7 +21,7 @@ import { hrHandlers } from './routes/hr';
 import { integrationHandlers } from './routes/integrations';
 import { scriptModuleHandlers } from './routes/script-modules';
 import { scheduleHandlers } from './routes/schedules';
-import type { RequesterDirectory } from './domain/orders';
+import type { RequesterDirectory } from './domain/orders/orders';
 import type { WorkflowEngine } from '../workflows/engine';
 import { workflowHandlers } from './routes/workflows';
 import { approvalHandlers } from './routes/approvals';

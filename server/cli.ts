@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { configFromEnv, ConfigError } from './config';
-import { mintTokenFromCli } from './domain/api-tokens';
+import { mintTokenFromCli } from './domain/tokens/api-tokens';
 import { openRuntime, runWorker, serve } from './main';
 import { gatewayConfigFromEnv, serveGateway } from './gateway';
 

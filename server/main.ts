@@ -2,16 +2,16 @@ import type { Server } from 'node:http';
 import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type Database, type JobQueue, type Logger } from '../adapter';
 import { buildApp } from './app';
 import type { Config } from './config';
-import { ensureAdminKey } from './domain/admin-key';
+import { ensureAdminKey } from './domain/tokens/admin-key';
 import { closeServer, exitOnSignal } from './shutdown';
-import { registerTokenPurge } from './domain/api-tokens';
+import { registerTokenPurge } from './domain/tokens/api-tokens';
 import { registerScimLogPurge } from './scim/log';
-import { loadDemoData } from './domain/demo';
-import { loadIntegrationModelFiles } from './domain/integration-models';
-import { registerClusterWorker, registerIntegrationHealthChecks } from './domain/integration-runtime';
-import { registerLeaverWorker } from './domain/leaver';
-import { supersedeApprovalsHook } from './domain/approvals';
-import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/workflow-runtime';
+import { loadDemoData } from './domain/catalogue/demo';
+import { loadIntegrationModelFiles } from '../integration-model/runtime/integration-models';
+import { registerClusterWorker, registerIntegrationHealthChecks } from '../integration-model/runtime/integration-runtime';
+import { registerLeaverWorker } from './domain/identity/leaver';
+import { supersedeApprovalsHook } from './domain/approvals/approvals';
+import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/runbooks/workflow-runtime';
 import { startScheduler } from '../workflows/schedules';
 
 export interface Runtime {

@@ -4,3 +4,5 @@ export { createPgliteDatabase } from './pglite';
 export { createPostgresDatabase } from './postgres';
 export { migrate, pendingMigrations, listMigrations } from './migrate';
 export { openDatabase } from './open';
+export { writeAudit, stripSecrets } from './audit-log';
+export type { Actor, AuditEntry } from './audit-log';

@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Database, Logger } from '../../adapter';
 import { forbidden, unauthenticated } from '../errors';
 import type { SpecOperation } from '../spec';
-import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/token-hash';
+import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/tokens/token-hash';
 import { adminKeyPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
 
 export interface AuthDeps {

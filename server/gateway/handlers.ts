@@ -2,7 +2,7 @@ import type { Database, Logger } from '../../adapter';
 import type { Directory, DirectoryUser, GroupKey, UserKey, UserKeyKind } from '../../adapter/directory';
 import type { SpecHandlerInput, SpecHandlerTable } from '../api/handler';
 import { attribution } from '../auth/principal';
-import { writeAudit } from '../domain/audit';
+import { writeAudit } from '../../adapter';
 import type { GatewayGroupKeyKind, GatewayOperations, GatewayUser, GatewayUserKeyKind } from './operations';
 
 export interface GatewayDeps {

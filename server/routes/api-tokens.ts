@@ -3,7 +3,7 @@ import type { ApiToken } from '../api/gen/types.gen';
 import type { HandlerInput } from '../api/handler';
 import type { OperationId } from '../api/operations.gen';
 import { attribution } from '../auth/principal';
-import { getToken, listTokens, mintToken, revokeToken, type ApiTokenView } from '../domain/api-tokens';
+import { getToken, listTokens, mintToken, revokeToken, type ApiTokenView } from '../domain/tokens/api-tokens';
 import { unauthenticated } from '../errors';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

@@ -1,7 +1,7 @@
 import type { RouteModule } from '../app';
 import type { Approval, ApprovalDecision } from '../api/gen/types.gen';
 import { attribution, scopeGrants, type Principal } from '../auth/principal';
-import { decideApproval, listApprovals, type ApprovalRow, type Decision } from '../domain/approvals';
+import { decideApproval, listApprovals, type ApprovalRow, type Decision } from '../domain/approvals/approvals';
 import { forbidden, unauthenticated } from '../errors';
 
 const toApproval = (a: ApprovalRow): Approval => ({

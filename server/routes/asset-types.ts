@@ -8,8 +8,8 @@ import {
   listAssetTypes,
   readAssetType,
   updateAssetType,
-  type Actor,
-} from '../domain/asset-types';
+} from '../domain/catalogue/asset-types';
+import type { Actor } from '../../adapter';
 import { unauthenticated } from '../errors';
 
 /** The caller of an authenticated admin operation, as its audit rows name it. */

@@ -1,5 +1,5 @@
 import type { RouteModule } from '../app';
-import { createAsset, deleteAsset, listAssets, readAsset, updateAsset } from '../domain/assets';
+import { createAsset, deleteAsset, listAssets, readAsset, updateAsset } from '../domain/catalogue/assets';
 import { adminActorOf } from './asset-types';
 
 export const assetHandlers: RouteModule = ({ db }) => ({

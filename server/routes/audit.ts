@@ -1,6 +1,6 @@
 import type { RouteModule } from '../app';
 import type { AuditEntry } from '../api/gen/types.gen';
-import { auditToCsv, queryAudit, type AuditRecord } from '../domain/audit-query';
+import { auditToCsv, queryAudit, type AuditRecord } from '../domain/audit/audit-query';
 
 const toAuditEntry = (r: AuditRecord): AuditEntry => ({ ...r, at: r.at.toISOString() });
 

@@ -8,9 +8,9 @@ import type {
   WorkdayTerminationEvent,
 } from '../api/gen/types.gen';
 import { invalidField } from '../errors';
-import { digestsEqual, hashSecret } from '../domain/token-hash';
-import { readSetting } from '../domain/settings';
-import type { LeaverEventInput, LeaverSource } from '../domain/leaver';
+import { digestsEqual, hashSecret } from '../domain/tokens/token-hash';
+import { readSetting } from '../domain/settings/settings';
+import type { LeaverEventInput, LeaverSource } from '../domain/identity/leaver';
 
 /**
  * Payload adapters of the HR leaver webhook: each vendor's termination event becomes the input of the one

@@ -3,8 +3,8 @@ import type { RouteModule } from '../app';
 import type { GraphChangeNotification, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
 import type { Principal } from '../auth/principal';
 import { badRequest, unauthenticated } from '../errors';
-import { supersedeApprovalsHook } from '../domain/approvals';
-import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/leaver';
+import { supersedeApprovalsHook } from '../domain/approvals/approvals';
+import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/identity/leaver';
 import { graphClientStateMatches, graphItems, hrLeaverItems, isGraphCollection, type HrLeaverItem } from './hr-payloads';
 
 /** How the edge authenticated, for the leaver event's audit row (never the credential itself). */

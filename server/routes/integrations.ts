@@ -2,16 +2,16 @@ import { isEnvelope, type IntegrationCallResult } from '../../adapter';
 import { integrationTasks, type TaskInput } from '../../integration-model';
 import type { RouteModule } from '../app';
 import { AppError, ErrorCode, badRequest, conflict } from '../errors';
-import { writeAudit } from '../domain/audit';
+import { writeAudit } from '../../adapter';
 import {
   createIntegrationModel,
   deleteIntegrationModel,
   listIntegrationModels,
   parseModelUpload,
   readIntegrationModel,
-} from '../domain/integration-models';
-import { consumeOAuthState, createOAuthState, storeOAuthTokens } from '../domain/integration-oauth';
-import { IntegrationRuntime } from '../domain/integration-runtime';
+} from '../../integration-model/runtime/integration-models';
+import { consumeOAuthState, createOAuthState, storeOAuthTokens } from '../../integration-model/runtime/integration-oauth';
+import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
 import {
   assertMayInvoke,
   cloneIntegration,
@@ -28,7 +28,7 @@ import {
   revokeIntegrationRole,
   setIntegrationLogLevel,
   updateIntegration,
-} from '../domain/integrations';
+} from '../../integration-model/runtime/integrations';
 import { adminActorOf } from './asset-types';
 
 /**

@@ -2,7 +2,7 @@ import type { RouteModule } from '../app';
 import type { Order, OrderStep } from '../api/gen/types.gen';
 import { attribution, type Principal } from '../auth/principal';
 import { invalidField, notFound, unauthenticated } from '../errors';
-import { createOrder, getOrder, listOrders, type AssetTypeRef, type OrderRow, type OrderStepRow } from '../domain/orders';
+import { createOrder, getOrder, listOrders, type AssetTypeRef, type OrderRow, type OrderStepRow } from '../domain/orders/orders';
 
 /** ISO 8601 UTC; whole seconds without the `.000`, as the ServiceNow contract writes them. */
 export const isoTime = (d: Date): string => d.toISOString().replace(/\.000Z$/, 'Z');

@@ -15,7 +15,7 @@ import {
   type SchedulePatch,
 } from '../../workflows/schedules';
 import type { RouteModule } from '../app';
-import { writeAudit } from '../domain/audit';
+import { writeAudit } from '../../adapter';
 import { conflict, invalidField, notFound } from '../errors';
 import { adminActorOf } from './asset-types';
 

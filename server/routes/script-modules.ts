@@ -8,7 +8,7 @@ import {
   type ScriptModule,
 } from '../../workflows/executors';
 import type { RouteModule } from '../app';
-import { writeAudit } from '../domain/audit';
+import { writeAudit } from '../../adapter';
 import { invalidField, notFound } from '../errors';
 import { adminActorOf } from './asset-types';
 

@@ -1,5 +1,5 @@
 import type { RouteModule } from '../app';
-import { getSettings, listSettingsSections, updateSettings } from '../domain/settings';
+import { getSettings, listSettingsSections, updateSettings } from '../domain/settings/settings';
 import { adminActor } from './api-tokens';
 
 export const settingsHandlers: RouteModule = ({ db }) => ({

@@ -1,7 +1,7 @@
 import type { RouteModule } from '../app';
 import { attribution } from '../auth/principal';
 import { unauthenticated } from '../errors';
-import { createDeleteOrder, createOrder, type CreateOrderInput } from '../domain/orders';
+import { createDeleteOrder, createOrder, type CreateOrderInput } from '../domain/orders/orders';
 import { toOrder } from './orders';
 
 /**

@@ -19,10 +19,10 @@ import {
   type WorkflowEngine,
 } from '../../workflows/engine';
 import type { RouteModule } from '../app';
-import { writeAudit } from '../domain/audit';
-import { IntegrationRuntime } from '../domain/integration-runtime';
-import { orderIdsOfRuns, runIdsOfOrder } from '../domain/order-runs';
-import { listAllIntegrationTasks } from '../domain/workflow-runtime';
+import { writeAudit } from '../../adapter';
+import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
+import { orderIdsOfRuns, runIdsOfOrder } from '../domain/orders/order-runs';
+import { listAllIntegrationTasks } from '../domain/runbooks/workflow-runtime';
 import { AppError, ErrorCode, conflict, notFound, validationFailed, type FieldError } from '../errors';
 import { adminActorOf } from './asset-types';
 

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { writeAudit } from '../domain/audit';
-import { readSetting, SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../domain/settings';
+import { writeAudit } from '../../adapter';
+import { readSetting, SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../domain/settings/settings';
 import { storableText } from '../http/text';
 
 // The SCIM request log: what each IdP call got (never bodies or credentials), for admins reading an IdP's error.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PgErrorCode, sqlState, type Queryable, type Transaction } from '../../adapter';
-import { writeAudit } from '../domain/audit';
+import { writeAudit } from '../../adapter';
 import { ScimError, scimNotFound } from './errors';
 import { parseFilter, type AttrPath } from './filter';
 import {

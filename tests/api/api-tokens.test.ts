@@ -7,7 +7,7 @@ import {
   TOKEN_PURGE_CRON,
   TOKEN_PURGE_TRIGGER,
   TOKEN_PURGE_TZ,
-} from '../../server/domain/api-tokens';
+} from '../../server/domain/tokens/api-tokens';
 import { createLogger } from '../../adapter';
 import { SCOPES } from '../../server/auth/principal';
 import { createTestApp, type TestApp } from '../support/app';

@@ -1,8 +1,8 @@
 import request from 'supertest';
 import { createLogger } from '../../adapter';
 import { buildApp } from '../../server/app';
-import type { RequesterDirectory } from '../../server/domain/orders';
-import { hashSecret } from '../../server/domain/token-hash';
+import type { RequesterDirectory } from '../../server/domain/orders/orders';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
 import { createTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';
 import { mintTestToken } from '../support/orders';

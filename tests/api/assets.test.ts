@@ -1,5 +1,5 @@
-import { mintToken } from '../../server/domain/api-tokens';
-import { claimFreeAsset, finishReinstall, releaseAsset } from '../../server/domain/assets';
+import { mintToken } from '../../server/domain/tokens/api-tokens';
+import { claimFreeAsset, finishReinstall, releaseAsset } from '../../server/domain/catalogue/assets';
 import { createTestApp, type TestApp } from '../support/app';
 
 describe('/admin/assets', () => {

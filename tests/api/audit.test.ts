@@ -1,5 +1,5 @@
-import { writeAudit } from '../../server/domain/audit';
-import { csvField } from '../../server/domain/audit-query';
+import { writeAudit } from '../../adapter';
+import { csvField } from '../../server/domain/audit/audit-query';
 import { createTestApp, type TestApp } from '../support/app';
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });

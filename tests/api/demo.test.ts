@@ -1,5 +1,5 @@
 import { createLogger } from '../../adapter';
-import { loadDemoData } from '../../server/domain/demo';
+import { loadDemoData } from '../../server/domain/catalogue/demo';
 import { createTestApp, type TestApp } from '../support/app';
 
 describe('DEMO=1 catalogue (loadDemoData)', () => {

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { buildApp } from '../../server/app';
-import { hashSecret } from '../../server/domain/token-hash';
-import { processLeaverEvent, registerLeaverWorker } from '../../server/domain/leaver';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
+import { processLeaverEvent, registerLeaverWorker } from '../../server/domain/identity/leaver';
 import { createTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';
 import { createMemoryLogger } from '../support/memory-logger';

@@ -1,6 +1,6 @@
 import type { Response } from 'supertest';
-import { IntegrationRuntime } from '../../server/domain/integration-runtime';
-import { loadIntegration } from '../../server/domain/integrations';
+import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
+import { loadIntegration } from '../../integration-model/runtime/integrations';
 import { createTestApp, type TestApp } from '../support/app';
 import { createMemoryLogger } from '../support/memory-logger';
 import { startOidcServer, type OidcServer } from '../support/oidc';

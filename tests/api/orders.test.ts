@@ -1,8 +1,8 @@
 import request from 'supertest';
 import { buildApp } from '../../server/app';
-import { transitionOrder } from '../../server/domain/order-status';
-import type { RequesterDirectory } from '../../server/domain/orders';
-import { hashSecret } from '../../server/domain/token-hash';
+import { transitionOrder } from '../../server/domain/orders/order-status';
+import type { RequesterDirectory } from '../../server/domain/orders/orders';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
 import { createLogger } from '../../adapter';
 import { createTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/app';
 import { countRows, mintTestToken, seedAssetType, snowPayload } from '../support/orders';

@@ -1,5 +1,5 @@
 import { createLogger, QueueName } from '../../adapter';
-import { SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../../server/domain/settings';
+import { SCIM_LOG_RETENTION_DEFAULT_DAYS } from '../../server/domain/settings/settings';
 import { purgeScimRequestLog, registerScimLogPurge, SCIM_LOG_PURGE_TRIGGER } from '../../server/scim/log';
 import { createTestApp, type TestApp } from '../support/app';
 

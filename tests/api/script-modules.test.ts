@@ -1,5 +1,5 @@
 import type { Role, Scope } from '../../server/auth/principal';
-import { mintToken } from '../../server/domain/api-tokens';
+import { mintToken } from '../../server/domain/tokens/api-tokens';
 import { createTestApp, type TestApp } from '../support/app';
 
 describe('/admin/script-modules', () => {

@@ -1,4 +1,4 @@
-import { SETTINGS_SECTIONS, type SettingsSectionDef } from '../../server/domain/settings';
+import { SETTINGS_SECTIONS, type SettingsSectionDef } from '../../server/domain/settings/settings';
 import { listOperations, loadSpec } from '../../server/spec';
 import { createTestApp, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';

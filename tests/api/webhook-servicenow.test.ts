@@ -1,4 +1,4 @@
-import { transitionOrder } from '../../server/domain/order-status';
+import { transitionOrder } from '../../server/domain/orders/order-status';
 import { createTestApp, type TestApp } from '../support/app';
 import { countRows, hubSignature, mintTestToken, nextRitm, seedAssetType, snowPayload } from '../support/orders';
 

@@ -24,8 +24,8 @@ import { createDirectory, type Directory, type DirectorySettings } from '../../a
 import { createLogger, type Database } from '../../adapter';
 import type { Role, Scope } from '../../server/auth/principal';
 import { buildConfig } from '../../server/config';
-import { mintToken, revokeToken } from '../../server/domain/api-tokens';
-import { updateSettings } from '../../server/domain/settings';
+import { mintToken, revokeToken } from '../../server/domain/tokens/api-tokens';
+import { updateSettings } from '../../server/domain/settings/settings';
 import { buildGatewayApp, readDirectorySettings } from '../../server/gateway';
 import { runCli, spawnCli, waitForOutput } from '../support/cli';
 import { createTestDatabase, testEngine, type TestDatabase } from '../support/db';

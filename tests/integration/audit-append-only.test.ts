@@ -1,5 +1,5 @@
 import { PgErrorCode, sqlState } from '../../adapter';
-import { writeAudit } from '../../server/domain/audit';
+import { writeAudit } from '../../adapter';
 import { createTestDatabase, testEngine, type TestDatabase } from '../support/db';
 
 /**

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { processLeaverEvent, type LeaverApproverHook } from '../../server/domain/leaver';
+import { processLeaverEvent, type LeaverApproverHook } from '../../server/domain/identity/leaver';
 import { createTestApp, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';
 import { createMemoryLogger } from '../support/memory-logger';

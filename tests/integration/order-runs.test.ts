@@ -1,9 +1,9 @@
 // Orders driven by runbook runs: the order.provision / order.deprovision consumers and the engine hooks, with the
 // real webhook executor against a local HTTP server, on PGlite and PostgreSQL.
 import { createJobQueue, createLogger, type JobQueue } from '../../adapter';
-import { createDeleteOrder, createOrder, getOrder } from '../../server/domain/orders';
-import { createOrderRuns, type OrderRuns } from '../../server/domain/order-runs';
-import { transitionOrder } from '../../server/domain/order-status';
+import { createDeleteOrder, createOrder, getOrder } from '../../server/domain/orders/orders';
+import { createOrderRuns, type OrderRuns } from '../../server/domain/orders/order-runs';
+import { transitionOrder } from '../../server/domain/orders/order-status';
 import { createWebhookExecutor } from '../../workflows/executors';
 import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engine';
 import { createTestDatabase, type TestDatabase } from '../support/db';

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { createJobQueue, createLogger, createPostgresDatabase, type Database, type JobQueue } from '../../adapter';
 import { buildApp } from '../../server/app';
 import { buildConfig } from '../../server/config';
-import { hashSecret } from '../../server/domain/token-hash';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
 import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engine';
 import { createSchedule, createScheduler, listScheduleFires, startScheduler, type Schedule, type ScheduleInput, type Scheduler, type TickReport } from '../../workflows/schedules';
 import { testEngine } from '../support/db';

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { createJobQueue, createLogger, type Database, type JobQueue } from '../../adapter';
 import { buildApp } from '../../server/app';
 import { buildConfig, type Config } from '../../server/config';
-import { hashSecret } from '../../server/domain/token-hash';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
 import { createTestDatabase, type TestDatabase } from './db';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Database } from '../../adapter';
 import type { Scope } from '../../server/auth/principal';
-import { mintToken } from '../../server/domain/api-tokens';
+import { mintToken } from '../../server/domain/tokens/api-tokens';
 
 export interface AssetTypeSeed {
   name: string;

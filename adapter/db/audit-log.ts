@@ -1,4 +1,12 @@
-import type { Queryable } from '../../adapter';
+import type { Queryable } from './database';
+
+/** Who makes a change, for the audit row. */
+export interface Actor {
+  /** `attribution(channel, principal)`, e.g. `admin:token:ops` or `system:demo`. */
+  triggeredBy: string;
+  requestId?: string | undefined;
+}
+
 
 export interface AuditEntry {
   entity: string;

@@ -1,6 +1,6 @@
-import type { Queryable } from '../../adapter';
-import { conflict, notFound } from '../errors';
-import { writeAudit } from './audit';
+import type { Queryable } from '../../../adapter';
+import { conflict, notFound } from '../../errors';
+import { writeAudit } from '../../../adapter';
 
 /** Every state an order can be in; the `orders.status` CHECK constraint lists the same values. */
 export const OrderStatus = {

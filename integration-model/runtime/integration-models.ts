@@ -11,10 +11,10 @@ import {
   type IntegrationModel,
   type SecuritySchemeKind,
   type ModelIssue,
-} from '../../integration-model';
-import { AppError, ErrorCode, conflict, notFound, type FieldError } from '../errors';
-import type { Actor } from './asset-types';
-import { writeAudit } from './audit';
+} from '..';
+import { AppError, ErrorCode, conflict, notFound, type FieldError } from '../../server/errors';
+import type { Actor } from '../../adapter';
+import { writeAudit } from '../../adapter';
 
 export type ModelSource = 'api' | 'file';
 

@@ -1,4 +1,4 @@
-import type { Database } from '../../adapter';
+import type { Database } from '../../../adapter';
 import { generateToken, hashSecret } from './token-hash';
 
 const ADMIN_KEY_HASH = 'security.admin_key_hash';

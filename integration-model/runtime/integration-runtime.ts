@@ -22,8 +22,8 @@ import {
   type IntegrationModel,
   type ModelOperation,
   type TaskInput,
-} from '../../integration-model';
-import { AppError, ErrorCode, notFound, validationFailed } from '../errors';
+} from '..';
+import { AppError, ErrorCode, notFound, validationFailed } from '../../server/errors';
 import { fullConfig, loadIntegration, recordHealth, type HealthResult, type IntegrationRecord } from './integrations';
 import { ModelCache } from './integration-models';
 import { storeOAuthTokens } from './integration-oauth';

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { writeAudit } from './audit';
-import { OrderStatus, transitionOrder } from './order-status';
+import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { writeAudit } from '../../../adapter';
+import { OrderStatus, transitionOrder } from '../orders/order-status';
 
 /**
  * The leaver flow: whichever edge reports that a person left (SCIM deactivation or delete, an HR system's

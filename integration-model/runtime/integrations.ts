@@ -14,11 +14,11 @@ import {
   integrationRoleName,
   operationInputSchema,
   type IntegrationModel,
-} from '../../integration-model';
-import { conflict, forbidden, invalidField, notFound, validationFailed, type FieldError } from '../errors';
-import type { Principal } from '../auth/principal';
-import type { Actor } from './asset-types';
-import { writeAudit } from './audit';
+} from '..';
+import { conflict, forbidden, invalidField, notFound, validationFailed, type FieldError } from '../../server/errors';
+import type { Principal } from '../../server/auth/principal';
+import type { Actor } from '../../adapter';
+import { writeAudit } from '../../adapter';
 
 /** Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). */
 export type SecretValues = Record<string, unknown>;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { QueueName, type Queryable } from '../../adapter';
-import { conflict, forbidden, notFound } from '../errors';
-import { writeAudit } from './audit';
-import type { LeaverApproverHook } from './leaver';
-import { OrderStatus, transitionOrder } from './order-status';
-import { dispatch, getOrder, type OrderDeps, type OrderRow, type RequesterDirectory } from './orders';
+import { QueueName, type Queryable } from '../../../adapter';
+import { conflict, forbidden, notFound } from '../../errors';
+import { writeAudit } from '../../../adapter';
+import type { LeaverApproverHook } from '../identity/leaver';
+import { OrderStatus, transitionOrder } from '../orders/order-status';
+import { dispatch, getOrder, type OrderDeps, type OrderRow, type RequesterDirectory } from '../orders/orders';
 
 /**
  * Approvals of orders that wait in `pending_approval`: each is routed to one approver (the requester's manager

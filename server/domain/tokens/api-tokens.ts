@@ -1,9 +1,9 @@
-import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { badRequest, conflict, forbidden, invalidField, notFound } from '../errors';
-import { mayBindRole, ROLES, SCOPES, scopesNotHeld, type Role, type Scope } from '../auth/principal';
-import { normalEmail } from './approvals';
-import { writeAudit } from './audit';
-import { readSetting } from './settings';
+import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { badRequest, conflict, forbidden, invalidField, notFound } from '../../errors';
+import { mayBindRole, ROLES, SCOPES, scopesNotHeld, type Role, type Scope } from '../../auth/principal';
+import { normalEmail } from '../approvals/approvals';
+import { writeAudit } from '../../../adapter';
+import { readSetting } from '../settings/settings';
 import { generateToken, hashSecret } from './token-hash';
 
 export interface ApiTokenRow {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { AppError, ErrorCode, conflict, invalidField, notFound } from '../errors';
-import { validateOrderConfig, type AssetTypeRow, type AttributeDef } from './asset-types';
-import { routeNewApproval } from './approvals';
-import { stripSecrets } from './audit';
+import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { AppError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
+import { validateOrderConfig, type AssetTypeRow, type AttributeDef } from '../catalogue/asset-types';
+import { routeNewApproval } from '../approvals/approvals';
+import { stripSecrets } from '../../../adapter';
 import { ACTIVE_STATUSES, OrderStatus, transitionOrder } from './order-status';
 
 /** The requester's directory attributes, copied onto the order when it is placed. */

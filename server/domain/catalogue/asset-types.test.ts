@@ -1,4 +1,4 @@
-import { AppError } from '../errors';
+import { AppError } from '../../errors';
 import { validateOrderConfig, type AttributeDef } from './asset-types';
 
 const attrs: AttributeDef[] = [

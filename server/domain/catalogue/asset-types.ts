@@ -1,6 +1,5 @@
-import { PgErrorCode, sqlState, type Queryable } from '../../adapter';
-import { conflict, invalidField, notFound } from '../errors';
-import { writeAudit } from './audit';
+import { PgErrorCode, sqlState, writeAudit, type Actor, type Queryable } from '../../../adapter';
+import { conflict, invalidField, notFound } from '../../errors';
 
 /**
  * The value types an asset type's `attributes` may declare; an order's `config` value must match:
@@ -175,13 +174,6 @@ export function validateOrderConfig(attributes: readonly AttributeDef[], config:
 
 // ---------------------------------------------------------------------------------------------------------------
 // Catalogue commands: create, update, delete, and the read model with pool counts
-
-/** Who makes a change, for the audit row. */
-export interface Actor {
-  /** `attribution(channel, principal)`, e.g. `admin:token:ops` or `system:demo`. */
-  triggeredBy: string;
-  requestId?: string | undefined;
-}
 
 /** The writable fields; on create `name` and `assignment_model` are required, the rest defaulted. */
 export interface AssetTypeFields {

@@ -1,5 +1,5 @@
-import type { Queryable } from '../../adapter';
-import { badRequest } from '../errors';
+import type { Queryable } from '../../../adapter';
+import { badRequest } from '../../errors';
 
 /** Filters of `GET /admin/audit`; every one optional, all combined with AND. */
 export interface AuditFilter {

@@ -1,9 +1,9 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { Queryable, Transaction } from '../../adapter';
-import { scopesNotHeld, type Scope } from '../auth/principal';
-import { forbidden, notFound, validationFailed, type FieldError } from '../errors';
-import { writeAudit } from './audit';
+import type { Queryable, Transaction } from '../../../adapter';
+import { scopesNotHeld, type Scope } from '../../auth/principal';
+import { forbidden, notFound, validationFailed, type FieldError } from '../../errors';
+import { writeAudit } from '../../../adapter';
 
 /**
  * Runtime settings: one section per integration, stored in `app_config` as one row per key

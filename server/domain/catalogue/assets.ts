@@ -1,7 +1,7 @@
-import { PgErrorCode, sqlState, type Queryable } from '../../adapter';
-import { conflict, invalidField, notFound } from '../errors';
-import type { Actor } from './asset-types';
-import { stripSecrets, writeAudit } from './audit';
+import { PgErrorCode, sqlState, type Queryable } from '../../../adapter';
+import { conflict, invalidField, notFound } from '../../errors';
+import type { Actor } from '../../../adapter';
+import { stripSecrets, writeAudit } from '../../../adapter';
 
 export const ASSET_STATES = ['free', 'in_use', 'reinstall', 'failed'] as const;
 export type AssetState = (typeof ASSET_STATES)[number];

@@ -6,15 +6,15 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createDirectory, type Database, type Directory, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { integrationTasks, validateTaskInput, type IntegrationModel, type IntegrationTask } from '../../integration-model';
-import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../workflows/document';
-import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../workflows/engine';
-import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../workflows/executors';
-import { readDirectorySettings } from '../gateway/settings';
-import { IntegrationRuntime, stubResult } from './integration-runtime';
-import { loadIntegration, type IntegrationRecord } from './integrations';
-import { createOrderRuns, type OrderRuns } from './order-runs';
+import { createDirectory, type Database, type Directory, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { integrationTasks, validateTaskInput, type IntegrationModel, type IntegrationTask } from '../../../integration-model';
+import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../../workflows/document';
+import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows/engine';
+import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../../workflows/executors';
+import { readDirectorySettings } from '../../gateway/settings';
+import { IntegrationRuntime, stubResult } from '../../../integration-model/runtime/integration-runtime';
+import { loadIntegration, type IntegrationRecord } from '../../../integration-model/runtime/integrations';
+import { createOrderRuns, type OrderRuns } from '../orders/order-runs';
 
 export interface WorkflowRuntimeDeps {
   db: Database;

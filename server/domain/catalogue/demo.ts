@@ -1,5 +1,6 @@
-import type { Database, Logger } from '../../adapter';
-import { createAssetType, type Actor, type AssetTypeCreateInput } from './asset-types';
+import type { Database, Logger } from '../../../adapter';
+import type { Actor } from '../../../adapter';
+import { createAssetType, type AssetTypeCreateInput } from './asset-types';
 import { createAsset } from './assets';
 
 const DEMO_ACTOR: Actor = { triggeredBy: 'system:demo' };

@@ -8,10 +8,10 @@
  * order, or a ServiceNow delete's target in `deprovisioning` -> returned | failed; then the deprovision policy is
  * applied to the asset) and `reinstall` (asset `reinstall` -> `free`, or `failed` when the runbook fails).
  */
-import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
-import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../workflows/engine';
-import { claimFreeAsset, finishReinstall, releaseAsset } from './assets';
-import { stripSecrets, writeAudit } from './audit';
+import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../../workflows/engine';
+import { claimFreeAsset, finishReinstall, releaseAsset } from '../catalogue/assets';
+import { stripSecrets, writeAudit } from '../../../adapter';
 import { OrderStatus, transitionOrder } from './order-status';
 
 export type OrderRunPhase = 'provision' | 'deprovision' | 'reinstall';

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OAuthTokens, Queryable } from '../../adapter';
-import { badRequest } from '../errors';
-import type { Actor } from './asset-types';
-import { writeAudit } from './audit';
+import { badRequest } from '../../server/errors';
+import type { Actor } from '../../adapter';
+import { writeAudit } from '../../adapter';
 import { loadIntegration, type SecretValues } from './integrations';
 
 /** How long an operator has to complete the provider's login and consent. */
