@@ -1,8 +1,114 @@
-export * from './db';
+// The database: one interface over PostgreSQL and PGlite, migrations, and the append-only audit writer.
+export { createPgliteDatabase, createPostgresDatabase, listMigrations, migrate, openDatabase, pendingMigrations, PgErrorCode, sqlState, stripSecrets, writeAudit } from './db';
+export type { Actor, AuditEntry, Database, DatabaseKind, Queryable, QueryResult, Transaction } from './db';
+// The job queue (pg-boss on the same database).
 export { createJobQueue, QueueName } from './queue';
-export type { JobQueue, JobQueueOptions } from './queue';
+export type { Job, JobQueue, JobQueueOptions, JobRecord, JobState, QueueOptions, QueueSchedule, SendOptions, WorkHandler, WorkOptions } from './queue';
+// Logging and paths.
 export { createLogger, withLogContext, currentLogContext, redact } from './log';
 export type { Logger, LogContext } from './log';
 export { projectRoot, projectPath } from './paths';
-export * from './http';
-export * from './directory';
+// Outbound HTTP: the integration transport (auth schemes, TLS, proxy, timeout, envelope, logging).
+export {
+  AUTH_TYPES,
+  buildEnvelope,
+  CallNotMadeCode,
+  CallNotMadeError,
+  checkMtlsMaterial,
+  createEndpointClient,
+  createIntegrationClient,
+  DEFAULT_TIMEOUT_MS,
+  explainNetworkError,
+  integrationConfigSchema,
+  isEnvelope,
+  LOG_LEVELS,
+  missingInformation,
+  NOT_MADE,
+  NOT_REACHED,
+  pathOf,
+  pemFromDataUrl,
+  pemToDataUrl,
+  REDACTED,
+  redactConfig,
+  SECRET_CONFIG_PATHS,
+  TokenRequestError,
+  validateIntegrationConfig,
+} from './http';
+export type {
+  AuthenticationConfig,
+  AuthType,
+  ConfigIssue,
+  ConfigValidation,
+  DynamicApiKeyConfig,
+  EndpointClientOptions,
+  EndpointConnection,
+  IntegrationCallRequest,
+  IntegrationCallResult,
+  IntegrationClient,
+  IntegrationClientDeps,
+  IntegrationConfig,
+  IntegrationConfigInput,
+  IntegrationEnvelope,
+  LogLevel,
+  MtlsConfig,
+  OAuthConfig,
+  OAuthTokens,
+  ParseError,
+  QueryValue,
+  RawResponseOptions,
+  ResponseHeaders,
+  ServerConfig,
+  SyslogConfig,
+} from './http';
+// The LDAP / Active Directory directory.
+export {
+  CONSUMER_ATTRIBUTES,
+  createDirectory,
+  DEFAULT_CONSUMER_ATTRIBUTES,
+  DirectoryError,
+  DirectoryErrorCode,
+  escapeFilterValue,
+  isDnWithin,
+  normalizeDn,
+  parseDn,
+  PROTECTED_ATTRIBUTES,
+  resolveDirectorySettings,
+  toDirectoryError,
+} from './directory';
+export type {
+  AttributeChange,
+  AttributeValues,
+  ConsumerAttribute,
+  Directory,
+  DirectoryAuthType,
+  DirectoryDeps,
+  DirectoryErrorDetails,
+  DirectoryGroup,
+  DirectorySecurity,
+  DirectorySettings,
+  DirectoryUser,
+  Eligibility,
+  EnabledChange,
+  GroupKey,
+  GroupKeyKind,
+  Membership,
+  MembershipChange,
+  ResolvedDirectorySettings,
+  UserKey,
+  UserKeyKind,
+} from './directory';
+// The AD gateway's generated API types (request and response of each operation); types only, so importing the
+// room does not load the generated clients.
+export type { adGateway } from './clients';
+// Runbook steps' typed calls: the generated SDK function of a model's operation, by document digest. This loads
+// the SDK modules (not their types), a few kilobytes each.
+export { modelDocumentDigest, typedOperation } from './clients';
+export type { TypedOperation, TypedOperationInput } from './clients';
+// JSON helpers shared by every room: the plain-object test, RFC 6901 pointers, canonical JSON.
+export { canonicalJson, escapePointerToken, getByPointer, hasPointer, isRecord, parsePointer, resolvePointer, toPointer, unescapePointerToken } from './json';
+export type { PointerResult } from './json';
+export {
+  CodedError, GenericErrorCode, isCodedError,
+  badRequest, unauthenticated, forbidden, notFound, conflict, invalidField, validationFailed, integrationCallFailed,
+} from './errors';
+export type { FieldError, CodedErrorData } from './errors';

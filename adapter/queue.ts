@@ -18,21 +18,112 @@ export const QueueName = {
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
+/** A job as a worker or `fetch` receives it. */
+export interface Job<T = object> {
+  readonly id: string;
+  readonly name: string;
+  readonly data: T;
+}
+
+export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
+
+/** A job looked up by id: its state and, once completed, the output its worker returned. */
+export interface JobRecord<T = object> extends Job<T> {
+  readonly state: JobState;
+  readonly output: unknown;
+}
+
+export interface SendOptions {
+  /** A UUID chosen by the caller, so the row that asks for the job can carry its id from its own INSERT. */
+  id?: string;
+  /** Not before this moment (compared with the database clock). */
+  startAfter?: Date;
+  /** Retries after a failure or expiry; the queue's policy when unset. */
+  retryLimit?: number;
+  /** Seconds between retries. */
+  retryDelaySeconds?: number;
+  /** Seconds an active job may run before it expires (and is retried while retries remain). */
+  expireInSeconds?: number;
+}
+
+/** A queue's policy; unset fields take pg-boss's defaults. */
+export interface QueueOptions {
+  policy?: 'standard' | 'short' | 'singleton' | 'stately';
+  retryLimit?: number;
+  retryDelaySeconds?: number;
+  retryBackoff?: boolean;
+  expireInSeconds?: number;
+  retentionMinutes?: number;
+  /** The queue failed jobs move to. */
+  deadLetter?: string;
+}
+
+export interface WorkOptions {
+  /** Jobs handed to one call of the handler (default 1). */
+  batchSize?: number;
+  /** Seconds between polls of an idle worker (pg-boss's minimum is 0.5; default 2). */
+  pollingIntervalSeconds?: number;
+}
+
+/**
+ * Works a batch of jobs. What it returns is the output the jobs are completed with (an object; see `getJobById`);
+ * when it throws, the batch fails and is retried as the queue's policy says.
+ */
+export type WorkHandler<T> = (jobs: Job<T>[]) => Promise<object | void>;
+
+export interface QueueSchedule {
+  readonly name: string;
+  readonly cron: string;
+  /** IANA time zone the cron is read in. */
+  readonly tz: string;
+}
+
+/**
+ * The job queue every room uses (pg-boss on our own database). Queue names are those of `QueueName` or ones a caller
+ * created with `createQueue` (a gateway cluster's `integration.call.<id>`); sending to a queue that does not exist
+ * is refused. Methods that take `tx` run on that connection, so the job's fate commits or rolls back with it.
+ */
 export interface JobQueue {
-  readonly boss: PgBoss;
   start(): Promise<void>;
   stop(opts?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+  /** Creates the queue when it does not exist (idempotent); an existing queue keeps its policy. */
+  createQueue(queue: string, opts?: QueueOptions): Promise<void>;
   /**
-   * Enqueues a job inside the caller's transaction, so the job exists exactly when the row that
-   * asked for it commits. Returns the job id: `opts.id` when given (a UUID chosen by the caller, so the row
-   * that asks for the job can carry its id from its own INSERT), else one pg-boss generates.
+   * Enqueues a job inside the caller's transaction (or on the database itself), so the job exists exactly when the
+   * row that asked for it commits. Returns the job id: `opts.id` when given, else one pg-boss generates.
+   * @throws Error when the queue refuses the job (no such queue).
    */
-  send(tx: Queryable, queue: QueueName, data: object, opts?: { id?: string; startAfter?: Date }): Promise<string>;
+  send(tx: Queryable, queue: string, data: object, opts?: SendOptions): Promise<string>;
+  /** Enqueues many jobs in one statement (no ids returned). */
+  sendMany(queue: string, data: readonly object[]): Promise<void>;
+  /**
+   * Polls `queue` in this process and hands each batch to `handler`, completing the batch with what it returns.
+   * Returns the worker's id (for `notifyWorker` and `offWork`).
+   */
+  work<T = object>(queue: string, handler: WorkHandler<T>, opts?: WorkOptions): Promise<string>;
+  /** Makes an idle worker poll now instead of at its next interval. */
+  notifyWorker(workerId: string): void;
+  /** Stops one worker (after its current batch). */
+  offWork(workerId: string): Promise<void>;
+  /** Takes up to `batchSize` (default 1) jobs on `tx`: they are active when it commits, still queued when it rolls back. */
+  fetch<T = object>(tx: Queryable, queue: string, opts?: { batchSize?: number }): Promise<Job<T>[]>;
+  /** Completes a fetched job on `tx`, with `output` when given. */
+  complete(tx: Queryable, queue: string, jobId: string, output?: object): Promise<void>;
+  /** The job with its state and output; null when it does not exist (deleted, or archived by maintenance). */
+  getJobById<T = object>(queue: string, jobId: string): Promise<JobRecord<T> | null>;
+  deleteJob(queue: string, jobId: string): Promise<void>;
+  /**
+   * Sends a job with `data` to `queue` on `cron` (in `tz`, UTC by default). pg-boss keeps one schedule per queue name
+   * across all processes, so scheduling again replaces it.
+   */
+  schedule(queue: string, cron: string, data?: object, opts?: { tz?: string }): Promise<void>;
+  unschedule(queue: string): Promise<void>;
+  getSchedules(): Promise<QueueSchedule[]>;
   /**
    * Runs `work` on `cron` (in `tz`, UTC by default) across all processes: pg-boss keeps one schedule per queue name,
    * so every process may register it (a restart, a second process); each cron job is worked by one of them.
    */
-  recurring(queue: QueueName, cron: string, work: () => Promise<void>, opts?: { tz?: string }): Promise<void>;
+  recurring(queue: QueueName, cron: string, work: () => Promise<unknown>, opts?: { tz?: string }): Promise<void>;
 }
 
 /** pg-boss's executor shape over one of our connections or transactions. */
@@ -57,8 +148,8 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
   // pg-boss reports background errors as events; unobserved they would crash the process.
   boss.on('error', (err) => opts.logger.error('queue error', { err: err.message }));
   let started = false;
+  const toJob = <T>(j: PgBoss.Job<T>): Job<T> => ({ id: j.id, name: j.name, data: j.data });
   return {
-    boss,
     async start() {
       if (started) return;
       await boss.start();
@@ -72,20 +163,75 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
       started = false;
       await boss.stop({ graceful: o.graceful ?? true, timeout: o.timeoutMs ?? 10_000, wait: true, close: false });
     },
+    async createQueue(queue, o = {}) {
+      await boss.createQueue(queue, {
+        name: queue,
+        ...(o.policy !== undefined ? { policy: o.policy } : {}),
+        ...(o.retryLimit !== undefined ? { retryLimit: o.retryLimit } : {}),
+        ...(o.retryDelaySeconds !== undefined ? { retryDelay: o.retryDelaySeconds } : {}),
+        ...(o.retryBackoff !== undefined ? { retryBackoff: o.retryBackoff } : {}),
+        ...(o.expireInSeconds !== undefined ? { expireInSeconds: o.expireInSeconds } : {}),
+        ...(o.retentionMinutes !== undefined ? { retentionMinutes: o.retentionMinutes } : {}),
+        ...(o.deadLetter !== undefined ? { deadLetter: o.deadLetter } : {}),
+      });
+    },
+    async send(tx, queue, data, o = {}) {
+      const id = await boss.send(queue, data, {
+        db: executorFor(tx),
+        ...(o.id !== undefined ? { id: o.id } : {}),
+        ...(o.startAfter !== undefined ? { startAfter: o.startAfter } : {}),
+        ...(o.retryLimit !== undefined ? { retryLimit: o.retryLimit } : {}),
+        ...(o.retryDelaySeconds !== undefined ? { retryDelay: o.retryDelaySeconds } : {}),
+        ...(o.expireInSeconds !== undefined ? { expireInSeconds: o.expireInSeconds } : {}),
+      });
+      if (!id) throw new Error(`queue ${queue} refused the job`);
+      return id;
+    },
+    async sendMany(queue, data) {
+      await boss.insert(data.map((d) => ({ name: queue, data: d })));
+    },
+    work<T>(queue: string, handler: WorkHandler<T>, o: WorkOptions = {}) {
+      return boss.work<T>(queue, { batchSize: o.batchSize ?? 1, ...(o.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: o.pollingIntervalSeconds } : {}) }, async (jobs) =>
+        handler(jobs.map((j) => toJob(j))),
+      );
+    },
+    notifyWorker(workerId) {
+      boss.notifyWorker(workerId);
+    },
+    async offWork(workerId) {
+      await boss.offWork({ id: workerId });
+    },
+    async fetch<T>(tx: Queryable, queue: string, o: { batchSize?: number } = {}) {
+      const jobs = await boss.fetch<T>(queue, { batchSize: o.batchSize ?? 1, db: executorFor(tx) });
+      return (jobs ?? []).map((j) => toJob(j));
+    },
+    async complete(tx, queue, jobId, output) {
+      // pg-boss takes the output third and the connection fourth (whatever its overloads suggest for three).
+      await boss.complete(queue, jobId, output ?? {}, { db: executorFor(tx) });
+    },
+    async getJobById<T>(queue: string, jobId: string) {
+      const j = await boss.getJobById<T>(queue, jobId);
+      return j ? { id: j.id, name: j.name, data: j.data, state: j.state, output: j.output } : null;
+    },
+    async deleteJob(queue, jobId) {
+      await boss.deleteJob(queue, jobId);
+    },
+    async schedule(queue, cron, data = {}, o = {}) {
+      await boss.schedule(queue, cron, data, { tz: o.tz ?? 'UTC' });
+    },
+    async unschedule(queue) {
+      await boss.unschedule(queue);
+    },
+    async getSchedules() {
+      // pg-boss types a schedule as what was passed in, but returns its table's rows, which hold the zone as `timezone`.
+      const rows = (await boss.getSchedules()) as unknown as { name: string; cron: string; timezone?: string | null }[];
+      return rows.map((r) => ({ name: r.name, cron: r.cron, tz: r.timezone ?? 'UTC' }));
+    },
     async recurring(queue, cron, work, o = {}) {
       await boss.schedule(queue, cron, {}, { tz: o.tz ?? 'UTC' });
       await boss.work(queue, async () => {
         await work();
       });
-    },
-    async send(tx, queue, data, opts = {}) {
-      const id = await boss.send(queue, data, {
-        db: executorFor(tx),
-        ...(opts.id ? { id: opts.id } : {}),
-        ...(opts.startAfter ? { startAfter: opts.startAfter } : {}),
-      });
-      if (!id) throw new Error(`queue ${queue} refused the job`);
-      return id;
     },
   };
 }

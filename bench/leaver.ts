@@ -12,6 +12,7 @@ import { buildConfig } from '../server/config';
 import { mintToken } from '../server/domain/tokens/api-tokens';
 import type { Scope } from '../server/auth/principal';
 import { createBenchDatabase } from './support/database';
+import { createIntegrationRuntime } from '../integration-model';
 
 const ORDERS = Number(process.env['BENCH_ORDERS'] ?? 1000);
 const USERS = Number(process.env['BENCH_SCIM_USERS'] ?? 100_000);
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();
   const config = buildConfig({ validateResponses: false });
-  const app = buildApp({ db, queue, logger, adminKeyHash: async () => undefined }, config);
+  const app = buildApp({ db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger }), adminKeyHash: async () => undefined }, config);
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -23,6 +23,7 @@ import { buildApp } from '../server/app';
 import { buildConfig } from '../server/config';
 import { mintToken } from '../server/domain/tokens/api-tokens';
 import { createBenchDatabase } from './support/database';
+import { createIntegrationRuntime } from '../integration-model';
 
 const SIZES = (process.env['BENCH_SCIM_SIZES'] ?? '1000,5000,10000,20000').split(',').map(Number);
 const ENGINES = (process.env['BENCH_ENGINE'] ?? 'pglite,postgres').split(',');
@@ -56,7 +57,7 @@ async function run(engine: string): Promise<void> {
   }
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();
-  const app = buildApp({ db, queue, logger, adminKeyHash: async () => undefined }, buildConfig({ validateResponses: false }));
+  const app = buildApp({ db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger }), adminKeyHash: async () => undefined }, buildConfig({ validateResponses: false }));
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2`;

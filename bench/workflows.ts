@@ -6,14 +6,29 @@
 //   - the engine in one and in two separate worker processes (`bench/workflows.ts --worker`): runs/s and the ratio;
 //   - for each engine phase, on Linux, CPU per step of node and of PostgreSQL (all its processes) and how busy the
 //     whole machine was (every process: something else running shows here), which bounds what a second process adds.
+//   - integration steps (issue 10): runs whose steps each call a loopback HTTPS API (its own child process) through the
+//     integration runtime with OAuth2 client credentials, interleaved in the same engine with as many runs whose steps
+//     make a bare keep-alive axios call to the same API: each step's time in its executor (for an integration step:
+//     resolving the integration, checking the input, the call), and the SQL round trips per step spent on resolving
+//     the integration (the runtime's own statements, counted). Both step kinds are timed inside the engine because an
+//     engine step's process wakes up differently from a tight loop of calls (that loop is printed too, for scale).
 // Targets (issue 5): engine per step at most 2x the bare job; two worker processes at least 1.6x one.
+// Targets (issue 10): an integration step at most 1.5x a bare-call step; at most 1 round trip per step to resolve.
+// BENCH_ONLY=integration runs the integration phase alone (BENCH_INTEGRATION_RUNS runs of each kind, default 200;
+// BENCH_INTEGRATION_TEAM workers, default 1).
+import axios from 'axios';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent } from 'node:https';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
-import { createJobQueue, createLogger, createPostgresDatabase, type Database } from '../adapter';
-import { createWorkflowEngine, type ExecutorRegistry } from '../workflows/engine';
+import { createJobQueue, createLogger, createPostgresDatabase, pemToDataUrl, type Database, type JobQueue } from '../adapter';
+import { createIntegration, createIntegrationModel, createIntegrationRuntime, loadIntegrationModel } from '../integration-model';
+import { createWorkflowEngine, type ExecutorRegistry, type TaskExecutor, type WorkflowEngine } from '../workflows/engine';
+import { createIntegrationExecutor } from '../workflows/executors';
+import { countingDatabase } from '../tests/support/counting-db';
 import { cpuSample, cpuSince, type CpuUse } from './support/cpu';
 import { createBenchDatabase } from './support/database';
+import { BENCH_CLIENT, startOAuthHttpsApi } from './support/oauth-https-api';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 1000);
 const STEPS = 5;
@@ -63,13 +78,174 @@ async function waitForRuns(db: Database, n: number): Promise<void> {
   }
 }
 
+const INTEGRATION_RUNS = Number(process.env['BENCH_INTEGRATION_RUNS'] ?? 200);
+// One step in flight at a time by default, so a step's time is its own and not its neighbours' queueing.
+const INTEGRATION_TEAM = Number(process.env['BENCH_INTEGRATION_TEAM'] ?? 1);
+const INTEGRATION_WORKFLOW = 'bench-integration';
+const INTEGRATION_MODEL = {
+  openapi: '3.0.3',
+  info: { title: 'Bench Desktops', version: '1.0.0' },
+  paths: {
+    '/desktops/{id}': {
+      get: {
+        operationId: 'getDesktop',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+        responses: { '200': { description: 'the desktop', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
+    },
+  },
+};
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const percentile = (xs: readonly number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
+
+/** `n` calls of `one`, `concurrency` at a time; each call's latency in ms, and the wall time. */
+async function timedCalls(n: number, concurrency: number, one: () => Promise<void>): Promise<{ latencies: number[]; wallMs: number }> {
+  const latencies: number[] = [];
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < n) {
+        started++;
+        const s = performance.now();
+        await one();
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  return { latencies, wallMs: performance.now() - t0 };
+}
+
+/**
+ * Runs of STEPS integration steps against a loopback HTTPS API with OAuth2 client credentials, through the engine and
+ * the one integration runtime of this process, interleaved with as many runs whose steps make a bare keep-alive axios
+ * call to the same API instead: both kinds of step are timed inside the same engine, under the same load (a loop of
+ * bare calls outside the engine is printed too). INTEGRATION_TEAM workers. Returns the lines to print.
+ * `perStepNoop` is the no-op engine's per-step time (with TEAM workers), when measured.
+ */
+async function integrationPhase(db: Database, queue: JobQueue, perStepNoop: number | null): Promise<string[]> {
+  const api = await startOAuthHttpsApi();
+  // The runtime's own view of the database: every statement it sends is counted (the engine's are not).
+  const runtimeDb = countingDatabase(db);
+  const integrations = createIntegrationRuntime({ db: runtimeDb, queue, logger });
+  const model = await loadIntegrationModel(INTEGRATION_MODEL);
+  await db.transaction(async (tx) => {
+    await createIntegrationModel(tx, model, { triggeredBy: 'system:bench' });
+    await createIntegration(
+      tx,
+      model,
+      {
+        name: 'desktops',
+        model_id: 'Bench Desktops:1.0.0',
+        config: {
+          server: { protocol: 'https', host: '127.0.0.1', port: api.port, base_path: '/api' },
+          tls: { enabled: true },
+          mtls: { ca: pemToDataUrl(api.caPem) },
+          authentication: { type: 'oauth2_client_credentials', client_id: BENCH_CLIENT.id, client_secret: BENCH_CLIENT.secret, token_url: `https://127.0.0.1:${api.port}/oauth/token` },
+          logging: { level: 'info' },
+        },
+      },
+      { triggeredBy: 'system:bench' },
+    );
+  });
+
+  const bare = axios.create({ baseURL: `https://127.0.0.1:${api.port}/api`, httpsAgent: new Agent({ keepAlive: true, ca: api.caPem }), proxy: false });
+  const bareCall = async () => {
+    const res = await bare.get('/desktops/7', { headers: { authorization: `Bearer ${api.token}` } });
+    if (res.status !== 200) throw new Error(`bare call answered ${res.status}`);
+  };
+
+  // Each step's time inside its executor: for an integration step the whole call as a step makes it (resolve the
+  // integration, check the input, the call); for a bare step the axios call alone.
+  const stepMs: number[] = [];
+  const bareStepMs: number[] = [];
+  const invoke = createIntegrationExecutor({ integrations });
+  const steps: TaskExecutor = async (task, input, ctx) => {
+    const s = performance.now();
+    if ((task.task as { operation?: string }).operation === 'bare/getDesktop') {
+      await bareCall();
+      bareStepMs.push(performance.now() - s);
+      return { ok: true, output: null };
+    }
+    const result = await invoke(task, input, ctx);
+    stepMs.push(performance.now() - s);
+    if (!result.ok) throw new Error(`bench integration step failed: ${result.error.code} ${result.error.message}`);
+    return result;
+  };
+  const engine: WorkflowEngine = createWorkflowEngine({ db, queue, logger, executors: { integration: steps }, config: engineConfig });
+  const workflow = (name: string, operation: string) => ({
+    name,
+    steps: Array.from({ length: STEPS }, (_, i) => ({ id: `s${i + 1}`, kind: 'integration', operation, incoming: { path: { id: 7 } } })),
+  });
+  await engine.saveWorkflow(workflow(INTEGRATION_WORKFLOW, 'desktops/getDesktop'), 'bench');
+  await engine.saveWorkflow(workflow(`${INTEGRATION_WORKFLOW}-bare`, 'bare/getDesktop'), 'bench');
+  /** `n` runs of each workflow, started alternately; the wall time until all are done. */
+  const runAll = async (n: number): Promise<number> => {
+    await db.query(`DELETE FROM workflow_runs`);
+    for (let i = 0; i < n; i += 25) {
+      await db.transaction(async (tx) => {
+        for (let j = i; j < Math.min(n, i + 25); j++) {
+          await engine.startRun(tx, { workflow: INTEGRATION_WORKFLOW, inputs: {} });
+          await engine.startRun(tx, { workflow: `${INTEGRATION_WORKFLOW}-bare`, inputs: {} });
+        }
+      });
+    }
+    const t0 = performance.now();
+    await engine.startWorkers({ teamSize: INTEGRATION_TEAM });
+    await waitForRuns(db, 2 * n);
+    const ms = performance.now() - t0;
+    await engine.stop();
+    return ms;
+  };
+
+  // Warm-up: JIT, TLS sessions, the token (fetched once and stored), the runtime's cache.
+  await runAll(Math.min(20, INTEGRATION_RUNS));
+  await integrations.tokensPersisted();
+  await timedCalls(200, INTEGRATION_TEAM, bareCall);
+  stepMs.length = 0;
+  bareStepMs.length = 0;
+  const tokenRequestsBefore = await api.tokenRequests();
+
+  const calls = INTEGRATION_RUNS * STEPS;
+  const statementsBefore = runtimeDb.statements.length;
+  const engineMs = await runAll(INTEGRATION_RUNS);
+  const resolving = runtimeDb.statements.length - statementsBefore;
+  const loop = await timedCalls(calls, INTEGRATION_TEAM, bareCall);
+  const tokenRequests = (await api.tokenRequests()) - tokenRequestsBefore;
+  await db.query(`DELETE FROM workflow_runs`);
+  integrations.close();
+  api.stop();
+
+  const f = (n: number, d = 3) => n.toFixed(d);
+  const stats = (xs: readonly number[]) => `${f(percentile(xs, 0.5))} ms median, ${f(mean(xs))} ms mean, ${f(percentile(xs, 0.99))} ms p99`;
+  const [stepMedian, bareMedian] = [percentile(stepMs, 0.5), percentile(bareStepMs, 0.5)];
+  const lines = [
+    `  integration steps   ${INTEGRATION_RUNS} runs x ${STEPS} steps, each a GET to a loopback HTTPS API (OAuth2 client credentials), interleaved with`,
+    `                      ${INTEGRATION_RUNS} runs x ${STEPS} steps each making a bare keep-alive axios call to the same API; ${INTEGRATION_TEAM} worker(s)`,
+    `      integration step ${stats(stepMs)} (the executor: resolve the integration, check the input, the call)`,
+    `      bare-call step   ${stats(bareStepMs)} (the executor: the axios call)`,
+    `      bare call loop   ${stats(loop.latencies)} (${calls} calls outside the engine, one after the other)`,
+    `  per-step overhead   integration step ${f(stepMedian)} ms vs bare call ${f(bareMedian)} ms (medians, same engine, same run) = ${f(stepMedian / bareMedian, 2)}x (target <= 1.5x)`,
+    `  resolving           ${f(resolving / calls, 2)} SQL round trips per step to resolve the integration (${resolving} in ${calls} steps; target <= 1); ${tokenRequests} token requests`,
+    `      engine           ${f(engineMs / (2 * calls))} ms wall per step over both kinds` + (perStepNoop !== null ? ` (no-op steps with ${TEAM} workers: ${f(perStepNoop)} ms)` : ''),
+  ];
+  if (perStepNoop === null) for (const line of lines) console.log(line);
+  return lines;
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3] as string);
   const t = await createBenchDatabase({ max: TEAM + 6 });
   const { db } = t;
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();
-  const boss = queue.boss;
+  if (process.env['BENCH_ONLY'] === 'integration') {
+    await integrationPhase(db, queue, null);
+    await queue.stop({ graceful: false, timeoutMs: 1000 });
+    await t.drop();
+    return;
+  }
   const engine = createWorkflowEngine({ db, queue, logger, executors: noop, config: engineConfig });
   await engine.saveWorkflow({ name: WORKFLOW, steps: Array.from({ length: STEPS }, (_, i) => ({ id: `s${i + 1}`, kind: 'integration', operation: 'noop/op' })) }, 'bench');
 
@@ -87,21 +263,25 @@ async function main(): Promise<void> {
   // Baseline: bare pg-boss jobs that do nothing, worked by the same team, each worker fetching again at once after a
   // job (as the engine's workers do when they enqueue a next step), so polling does not dominate either figure.
   const jobs = RUNS * STEPS;
-  await boss.createQueue('bench.noop');
-  for (let i = 0; i < jobs; i += 500) await boss.insert(Array.from({ length: Math.min(500, jobs - i) }, () => ({ name: 'bench.noop', data: {} })));
+  await queue.createQueue('bench.noop');
+  for (let i = 0; i < jobs; i += 500) await queue.sendMany('bench.noop', Array.from({ length: Math.min(500, jobs - i) }, () => ({})));
   let worked = 0;
   const ids: string[] = [];
   const t0 = performance.now();
   for (let i = 0; i < TEAM; i++) {
-    const id = await boss.work('bench.noop', { batchSize: 1, pollingIntervalSeconds: 0.5 }, async () => {
-      worked++;
-      for (const w of ids) boss.notifyWorker(w);
-    });
+    const id = await queue.work(
+      'bench.noop',
+      async () => {
+        worked++;
+        for (const w of ids) queue.notifyWorker(w);
+      },
+      { batchSize: 1, pollingIntervalSeconds: 0.5 },
+    );
     ids.push(id);
   }
   while (worked < jobs) await sleep(5);
   const bareMs = performance.now() - t0;
-  for (const id of ids) await boss.offWork({ id });
+  for (const id of ids) await queue.offWork(id);
 
   // The engine in this process.
   await startRuns();
@@ -115,6 +295,9 @@ async function main(): Promise<void> {
   const engineUse = cpuSince(sample1);
   await engine.stop();
   await clearRuns();
+  const perStepNoop = engineMs / jobs;
+
+  const integration = await integrationPhase(db, queue, perStepNoop);
 
   // The engine in separate worker processes.
   const inProcesses = async (n: number): Promise<{ ms: number; cpuMs: number; use: CpuUse | null }> => {
@@ -168,6 +351,7 @@ async function main(): Promise<void> {
   console.log(`  per-step overhead   engine ${f(perStepEngine, 3)} ms vs bare ${f(perStepBare, 3)} ms = ${f(perStepEngine / perStepBare)}x (target <= 2x)`);
   console.log(`  1 worker process    ${f(rps(oneMs), 1)} runs/s (${busy(one.cpuMs, oneMs)})${split(one.cpuMs, one.use, oneMs)}`);
   console.log(`  2 worker processes  ${f(rps(twoMs), 1)} runs/s = ${f(oneMs / twoMs)}x one (target >= 1.6x; ${busy(two.cpuMs, twoMs)} in all)${split(two.cpuMs, two.use, twoMs)}`);
+  for (const line of integration) console.log(line);
 
   await queue.stop({ graceful: false, timeoutMs: 1000 });
   await t.drop();

@@ -1,3 +1,5 @@
+import { CodedError } from '../adapter';
+
 /** Where a problem sits in a model document, and what it is. */
 export interface ModelIssue {
   /** RFC 6901 JSON Pointer into the document as submitted ('' is the whole document). */
@@ -21,14 +23,12 @@ export type IntegrationModelErrorCode = (typeof IntegrationModelErrorCode)[keyof
  * Thrown by {@link loadIntegrationModel} when a document cannot become a model. It carries every problem found
  * (not just the first), each with a JSON Pointer, so an API can answer a 422 that names the places to fix.
  */
-export class IntegrationModelError extends Error {
+export class IntegrationModelError extends CodedError<IntegrationModelErrorCode> {
   override readonly name = 'IntegrationModelError';
-  readonly code: IntegrationModelErrorCode;
   readonly issues: readonly ModelIssue[];
 
   constructor(code: IntegrationModelErrorCode, issues: readonly ModelIssue[], summary?: string) {
-    super(summary ?? formatIssues(issues));
-    this.code = code;
+    super(code, summary ?? formatIssues(issues));
     this.issues = issues;
   }
 }

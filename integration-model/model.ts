@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { convertObj } from 'swagger2openapi';
 import { IntegrationModelError, IntegrationModelErrorCode, invalidModel, type ModelIssue } from './errors';
 import { parseSource, type Locator } from './parse';
-import { escapeToken, isRecord, resolveRef, toPointer } from './pointer';
+import { escapePointerToken, isRecord, toPointer } from '../adapter';
+import { resolveRef } from './pointer';
 import { SchemaResolver } from './schema';
 import { readSecuritySchemes } from './security';
 import {
@@ -14,6 +15,7 @@ import {
   type ModelServer,
   type OperationParameter,
   type OperationRequestBody,
+  type OpenApiDocument,
   type OperationResponse,
   type ParameterLocation,
   type SecurityRequirement,
@@ -57,7 +59,8 @@ async function load(source: string | object): Promise<IntegrationModel> {
   // All three checks run even when one fails, so an author sees every problem in one pass.
   failIfAny([...validateAgainstOfficialSchema(submitted, version), ...checkReferences(submitted), ...checkSecurityRequirements(submitted, version)], locate);
 
-  let document = submitted;
+  // It passed the official schema of its version: from here on its objects have the shapes openapi-types gives.
+  let document = submitted as unknown as OpenApiDocument;
   let locateIn: Locator = locate;
   if (version === '2.0') {
     // From here on pointers are into the converted document, which has no lines of its own.
@@ -82,16 +85,16 @@ async function load(source: string | object): Promise<IntegrationModel> {
   const applied = new Set(operations.flatMap((op) => op.security.flatMap((alt) => Object.keys(alt))));
   for (const scheme of security.schemes) {
     if (!applied.has(scheme.name)) {
-      warnings.push({ path: `/components/securitySchemes/${escapeToken(scheme.name)}`, message: `security scheme '${scheme.name}' is declared but applied to no operation` });
+      warnings.push({ path: `/components/securitySchemes/${escapePointerToken(scheme.name)}`, message: `security scheme '${scheme.name}' is declared but applied to no operation` });
     }
   }
 
-  const info = document.info as Record<string, unknown>;
+  const { info } = document;
   const verbsUsed = new Set(operations.map((op) => op.method));
   return {
-    id: `${String(info.title)}:${String(info.version)}`,
-    title: String(info.title),
-    version: String(info.version),
+    id: `${info.title}:${info.version}`,
+    title: info.title,
+    version: info.version,
     ...(typeof info.description === 'string' ? { description: info.description } : {}),
     sourceVersion,
     document,
@@ -143,13 +146,14 @@ function withPosition(issue: ModelIssue, locate: Locator): ModelIssue {
   return pos ? { ...issue, line: pos.line, column: pos.column } : issue;
 }
 
-async function convertSwagger2(document: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function convertSwagger2(document: Record<string, unknown>): Promise<OpenApiDocument> {
   try {
     // The source already validated against the 2.0 schema, so `patch` only smooths what the converter is
     // known to trip over (it never invents operations or schemes).
     const converted: unknown = await convertObj(document, { patch: true, warnOnly: false, direct: true, targetVersion: '3.0.3' });
     if (!isRecord(converted)) throw new Error('the converter returned no document');
-    return converted;
+    // Checked against the official 3.0 schema by the caller before it is read as one.
+    return converted as unknown as OpenApiDocument;
   } catch (e) {
     throw invalidModel([{ path: '', message: `Swagger 2.0 conversion failed: ${(e as Error).message}` }]);
   }
@@ -180,12 +184,11 @@ function checkSecurityRequirements(doc: Record<string, unknown>, version: Docume
   return issues;
 }
 
-function readServers(doc: Record<string, unknown>): ModelServer[] {
-  if (!Array.isArray(doc.servers)) return [];
-  return doc.servers.filter(isRecord).map((s) => ({
-    url: String(s.url),
+function readServers(doc: OpenApiDocument): ModelServer[] {
+  return (doc.servers ?? []).map((s) => ({
+    url: s.url,
     ...(typeof s.description === 'string' ? { description: s.description } : {}),
-    ...(isRecord(s.variables) ? { variables: structuredClone(s.variables) as ModelServer['variables'] } : {}),
+    ...(s.variables !== undefined ? { variables: structuredClone(s.variables) as ModelServer['variables'] } : {}),
   }));
 }
 
@@ -199,9 +202,9 @@ interface Candidate {
   build: () => ModelOperation | string;
 }
 
-function readOperations(doc: Record<string, unknown>, resolver: SchemaResolver): { operations: ModelOperation[]; dropped: DroppedOperation[] } {
+function readOperations(doc: OpenApiDocument, resolver: SchemaResolver): { operations: ModelOperation[]; dropped: DroppedOperation[] } {
   const candidates: Candidate[] = [];
-  for (const [path, rawItem] of Object.entries(isRecord(doc.paths) ? doc.paths : {})) {
+  for (const [path, rawItem] of Object.entries(doc.paths ?? {})) {
     if (!path.startsWith('/')) continue; // `x-…` extensions of the Paths Object
     const item = resolveRef(doc, rawItem);
     if (!isRecord(item)) continue;
@@ -238,7 +241,7 @@ function readOperations(doc: Record<string, unknown>, resolver: SchemaResolver):
 }
 
 function buildOperation(
-  doc: Record<string, unknown>,
+  doc: OpenApiDocument,
   resolver: SchemaResolver,
   path: string,
   method: HttpMethod,
@@ -317,7 +320,7 @@ function buildOperation(
   };
 }
 
-function readRequestBody(doc: Record<string, unknown>, resolver: SchemaResolver, raw: unknown): OperationRequestBody | undefined {
+function readRequestBody(doc: OpenApiDocument, resolver: SchemaResolver, raw: unknown): OperationRequestBody | undefined {
   const body = resolveRef(doc, raw);
   if (!isRecord(body)) return undefined;
   const content = isRecord(body.content) ? body.content : {};

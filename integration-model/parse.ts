@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { invalidModel, type ModelIssue } from './errors';
-import { isRecord, parsePointer } from './pointer';
+import { isRecord, parsePointer } from '../adapter';
 
 /** Maps a JSON Pointer in the parsed document back to a line and column of the submitted text. */
 export type Locator = (pointer: string) => { line: number; column: number } | undefined;

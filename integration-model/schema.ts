@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JsonSchema } from './types';
-import { getByPointer, isRecord, parsePointer } from './pointer';
+import { getByPointer, isRecord, parsePointer } from '../adapter';
 
 /** Keywords whose value is one subschema. */
 const SCHEMA_KEYWORDS = ['additionalProperties', 'items', 'not', 'if', 'then', 'else', 'contains', 'propertyNames', 'unevaluatedProperties', 'unevaluatedItems', 'additionalItems'];

@@ -1,7 +1,8 @@
 import type { ModelIssue } from './errors';
-import { escapeToken, getByPointer, isRecord, resolveRef } from './pointer';
+import { escapePointerToken, isRecord } from '../adapter';
+import { resolveRef } from './pointer';
 import type { SchemaResolver } from './schema';
-import type { DynamicKeyRetrieval, OAuthFlow, SchemeParameter, SecurityScheme } from './types';
+import type { DynamicKeyRetrieval, OAuthFlow, OpenApiDocument, SchemeParameter, SecurityScheme } from './types';
 
 const KEY_RETRIEVAL_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'PATCH'] as const;
 
@@ -13,15 +14,15 @@ export interface SchemeReading {
 }
 
 /** Reads `components.securitySchemes` of an OpenAPI 3 document into typed schemes, in document order. */
-export function readSecuritySchemes(document: Record<string, unknown>, resolver: SchemaResolver): SchemeReading {
+export function readSecuritySchemes(document: OpenApiDocument, resolver: SchemaResolver): SchemeReading {
   const errors: ModelIssue[] = [];
   const warnings: ModelIssue[] = [];
   const schemes: SecurityScheme[] = [];
-  const declared = getByPointer(document, '/components/securitySchemes');
+  const declared = document.components?.securitySchemes;
   if (!isRecord(declared)) return { schemes, errors, warnings };
 
   for (const [name, raw] of Object.entries(declared)) {
-    const at = `/components/securitySchemes/${escapeToken(name)}`;
+    const at = `/components/securitySchemes/${escapePointerToken(name)}`;
     const def = resolveRef(document, raw);
     if (!isRecord(def)) continue;
     const extensions = Object.fromEntries(Object.entries(def).filter(([k]) => k.startsWith('x-')));
@@ -115,7 +116,7 @@ function readDynamicRetrieval(raw: unknown, at: string, errors: ModelIssue[]): D
     errors.push({ path: `${at}/responsePointer`, message: "must be a JSON Pointer ('' or starting with '/')" });
   }
   for (const key of Object.keys(raw)) {
-    if (!['method', 'url', 'responsePointer'].includes(key)) errors.push({ path: `${at}/${escapeToken(key)}`, message: `unknown property '${key}'` });
+    if (!['method', 'url', 'responsePointer'].includes(key)) errors.push({ path: `${at}/${escapePointerToken(key)}`, message: `unknown property '${key}'` });
   }
   if (errors.length > before) return undefined;
   return {

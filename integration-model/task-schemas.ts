@@ -1,4 +1,4 @@
-import { isRecord } from './pointer';
+import { isRecord } from '../adapter';
 import { hoistDefinitions } from './schema';
 import { HTTP_METHODS, type JsonSchema, type ModelOperation, type ParameterLocation } from './types';
 
@@ -61,8 +61,11 @@ export function operationOutputSchema(op: ModelOperation): JsonSchema {
 }
 
 /**
- * The response envelope every call returns (as Itential's integrations do): `body` when the response parsed as JSON,
- * `text` with `parseError` when it did not. Header values are a string, or a list for repeated headers.
+ * The response envelope every call returns (as Itential's integrations do; `buildEnvelope` in adapter/http makes it):
+ * always `ok`, `method`, `url`, `status`, `statusText` and `headers`; then `body` when the response parsed as JSON
+ * (null when it was empty), or else `text` with `parseError`. Header names are lower case; a value is a string, or a
+ * list for a repeated header. Closed, so a workflow reading a field the envelope never has is refused on save.
+ * The one schema of the envelope: task output schemas (here) and the runbook `integration` kind both use it.
  */
 export function responseEnvelopeSchema(body: JsonSchema = {}): JsonSchema {
   return {
@@ -80,9 +83,12 @@ export function responseEnvelopeSchema(body: JsonSchema = {}): JsonSchema {
         type: 'object',
         description: 'why the body could not be parsed',
         properties: { name: { type: 'string' }, message: { type: 'string' } },
+        required: ['name', 'message'],
+        additionalProperties: false,
       },
     },
     required: ['ok', 'method', 'url', 'status', 'statusText', 'headers'],
+    additionalProperties: false,
   };
 }
 

@@ -1,7 +1,9 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { IntegrationCallRequest, QueryValue } from '../adapter';
-import { isRecord, resolveRef } from './pointer';
+import { escapePointerToken as escapeToken, isRecord } from '../adapter';
+import { resolveRef } from './pointer';
+import { InvocationError } from './runtime/errors';
 import { operationInputSchema, operationOutputSchema } from './task-schemas';
 import type { HttpMethod, IntegrationModel, JsonSchema, ModelOperation } from './types';
 
@@ -85,12 +87,18 @@ export interface TaskInput {
 }
 
 /**
- * The HTTP request a (validated) task input stands for: path parameters substituted (percent-encoded), query,
- * headers and cookies set, and the body sent with the operation's media type.
+ * The HTTP request a (validated, see {@link validateTaskInput}) task input stands for: every `{name}` of the path
+ * template substituted with `input.path.name`, percent-encoded (so `a/b` cannot climb to another resource); query,
+ * headers and cookies set; the body sent with the operation's media type. The one request builder of every call.
+ * @throws InvocationError VALIDATION_FAILED for a path parameter without a value (which no request may leave empty).
  */
-export function buildTaskRequest(op: ModelOperation, input: TaskInput): IntegrationCallRequest {
+export function buildTaskRequest(op: Pick<ModelOperation, 'method' | 'path' | 'requestBody'>, input: TaskInput): IntegrationCallRequest {
   const pathValues = input.path ?? {};
-  const path = op.path.replace(/\{([^}]+)\}/g, (_m, name: string) => encodeURIComponent(scalar(pathValues[name])));
+  const path = op.path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
+    const v = Object.prototype.hasOwnProperty.call(pathValues, name) ? pathValues[name] : undefined;
+    if (v === undefined || v === null || v === '') throw InvocationError.invalidInput([{ path: `/path/${escapeToken(name)}`, message: 'has no value' }]);
+    return encodeURIComponent(scalar(v));
+  });
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(input.headers ?? {})) if (v !== undefined && v !== null) headers[k] = scalar(v);
   const cookies = Object.entries(input.cookies ?? {}).filter(([, v]) => v !== undefined && v !== null);

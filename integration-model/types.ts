@@ -1,4 +1,12 @@
+import type { OpenAPIV3, OpenAPIV3_1 } from 'openapi-types';
 import type { ModelIssue } from './errors';
+
+/**
+ * An OpenAPI 3.0.x or 3.1.x document, as the `openapi-types` package describes it. A model's document has passed
+ * the official schema of its version, so its objects have these shapes; `$ref`s are still in place. Members the
+ * package does not name (`x-…` extensions, `webhooks` in 3.0 terms) are there as unknowns.
+ */
+export type OpenApiDocument = (OpenAPIV3.Document | OpenAPIV3_1.Document) & Record<string, unknown>;
 
 /** A JSON Schema (2020-12 compatible, self-contained: local `$ref`s are inlined, cycles go to `$defs`). */
 export type JsonSchema = boolean | { [keyword: string]: unknown };
@@ -41,7 +49,7 @@ export interface OperationResponse {
 }
 
 /** One alternative of a security requirement: every scheme named here applies together, with these scopes. */
-export type SecurityRequirement = Record<string, string[]>;
+export type SecurityRequirement = OpenAPIV3.SecurityRequirementObject;
 
 export interface ModelOperation {
   operationId: string;
@@ -124,11 +132,8 @@ export type SecurityScheme =
 
 export type SecuritySchemeKind = SecurityScheme['kind'];
 
-export interface ModelServer {
-  url: string;
-  description?: string;
-  variables?: Record<string, { default: string; enum?: string[]; description?: string }>;
-}
+/** A Server Object of the document, as written. */
+export type ModelServer = OpenAPIV3.ServerObject;
 
 export interface IntegrationModel {
   /** `<info.title>:<info.version>`, the name Itential shows and roles are filtered by. */
@@ -139,7 +144,7 @@ export interface IntegrationModel {
   /** The version the document was submitted in (`2.0`, `3.0.3`, `3.1.0`, …). */
   sourceVersion: string;
   /** The OpenAPI 3 document the model was built from (a converted copy for Swagger 2.0), `$ref`s intact. */
-  document: Record<string, unknown>;
+  document: OpenApiDocument;
   servers: ModelServer[];
   operations: ModelOperation[];
   /** Operations that did not become tasks, each with the reason. */

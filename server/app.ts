@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
-import type { Database, JobQueue, Logger } from '../adapter';
+import type { Database } from '../adapter';
 import type { HandlerTable } from './api/handler';
 import { operationIds } from './api/operations.gen';
 import { authenticate } from './auth/authenticate';
@@ -21,28 +21,17 @@ import { hrHandlers } from './routes/hr';
 import { integrationHandlers } from './routes/integrations';
 import { scriptModuleHandlers } from './routes/script-modules';
 import { scheduleHandlers } from './routes/schedules';
-import type { RequesterDirectory } from './domain/orders/orders';
-import type { WorkflowEngine } from '../workflows/engine';
 import { workflowHandlers } from './routes/workflows';
 import { approvalHandlers } from './routes/approvals';
 import { scimHandlers } from './scim/routes';
 import { scimEdge } from './scim/log';
+import type { AppDeps, RouteModule } from './routes/route-module';
+import { createLeaverDeps } from './domain/identity/leaver-service';
+import { readSetting } from './domain/settings/settings';
 
-/** Everything the HTTP app needs from outside; `main.ts` builds these, tests pass their own. */
-export interface AppDeps {
-  db: Database;
-  queue: JobQueue;
-  logger: Logger;
-  /** SHA-256 (hex) of the admin key, when one is configured. */
-  adminKeyHash: () => Promise<string | undefined>;
-  /** Fills the requester snapshot of new orders (department, cost center, …); none by default. */
-  requesterDirectory?: RequesterDirectory | undefined;
-  /** The workflow engine, when this process runs one: manual schedule triggers start runs through it. */
-  workflowEngine?: WorkflowEngine | undefined;
-}
+export type { AppDeps, RouteDeps, RouteModule } from './routes/route-module';
 
 /** The route modules, one per API tag; each maps operationIds to handlers. */
-export type RouteModule = (deps: AppDeps, config: Readonly<Config>) => HandlerTable;
 const ROUTE_MODULES: RouteModule[] = [
   healthHandlers,
   apiTokenHandlers,
@@ -106,7 +95,9 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.use(guardParameters(operations), guardBody);
   app.use(specValidator(spec, { validateResponses: config.validateResponses }));
 
-  const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(deps, config)));
+  // One leaver dependency set for every edge of the flow: the process's own when main.ts built one.
+  const routeDeps = { ...deps, leaver: deps.leaver ?? createLeaverDeps(deps, deps.requesterDirectory) };
+  const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(routeDeps, config)));
   app.use(routeOperations(operations, handlers));
   app.use(noRoute);
   app.use(problemHandler(deps.logger));
@@ -118,7 +109,6 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
 
 /** The webhook secret kept in the ServiceNow settings section, when the environment does not set one. */
 async function readWebhookSecret(db: Database): Promise<string | undefined> {
-  const { rows } = await db.query<{ value: unknown }>(`SELECT value FROM app_config WHERE key = 'servicenow.webhook_secret'`);
-  const v = rows[0]?.value;
+  const v = await readSetting(db, 'servicenow', 'webhook_secret');
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }

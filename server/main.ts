@@ -7,17 +7,25 @@ import { closeServer, exitOnSignal } from './shutdown';
 import { registerTokenPurge } from './domain/tokens/api-tokens';
 import { registerScimLogPurge } from './scim/log';
 import { loadDemoData } from './domain/catalogue/demo';
-import { loadIntegrationModelFiles } from '../integration-model/runtime/integration-models';
-import { registerClusterWorker, registerIntegrationHealthChecks } from '../integration-model/runtime/integration-runtime';
-import { registerLeaverWorker } from './domain/identity/leaver';
-import { supersedeApprovalsHook } from './domain/approvals/approvals';
+import {
+  createIntegrationRuntime,
+  loadIntegrationModelFiles,
+  registerClusterWorker,
+  registerIntegrationHealthChecks,
+  type IntegrationRuntime,
+} from '../integration-model';
+import { registerLeaverWorker, type LeaverDeps } from './domain/identity/leaver';
+import { createLeaverDeps } from './domain/identity/leaver-service';
+import { adRequesterDirectory, createDirectoryProvider, type DirectoryProvider, type RequesterDirectory } from './domain/identity/requester-directory';
 import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/runbooks/workflow-runtime';
-import { startScheduler } from '../workflows/schedules';
+import { startScheduler } from '../workflows';
 
 export interface Runtime {
   db: Database;
   queue: JobQueue;
   logger: Logger;
+  /** The process's one integration runtime: routes, the workflow engine, health checks and cluster calls share it. */
+  integrations: IntegrationRuntime;
 }
 
 /** Opens the database named by the config and applies pending migrations. */
@@ -28,7 +36,31 @@ export async function openRuntime(config: Readonly<Config>, opts: { schedule?: b
   if (applied.length) logger.info('migrations applied', { versions: applied });
   const queue = createJobQueue(db, { logger, schedule: opts.schedule ?? true });
   await queue.start();
-  return { db, queue, logger };
+  return { db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger }) };
+}
+
+/** The long-lived services of a process beside the runtime: built once, handed to the app and the workers. */
+export interface Services {
+  /** The `active_directory` directory, opened on first use; directory tasks and the requester directory share it. */
+  directories: DirectoryProvider;
+  /** Requester snapshots and managers from the directory (unknown while it is not configured or not reachable). */
+  requesterDirectory: RequesterDirectory;
+  /** The one leaver dependency set: the HR and SCIM edges and the `leaver.effective` worker take people back with it. */
+  leaver: LeaverDeps;
+  /** The one workflow engine, bound to the order domain. */
+  workflows: WorkflowRuntime;
+}
+
+/** Builds the services of `serve` and `provisio worker` the same way, over one runtime. */
+export function buildServices(rt: Runtime): Services {
+  const directories = createDirectoryProvider(rt.db, rt.logger);
+  const requesterDirectory = adRequesterDirectory(directories, rt.logger);
+  return {
+    directories,
+    requesterDirectory,
+    leaver: createLeaverDeps(rt, requesterDirectory),
+    workflows: createWorkflowRuntime({ ...rt, directories }),
+  };
 }
 
 /** `provisio serve`: the HTTP API with the queue, until SIGTERM or SIGINT. */
@@ -45,17 +77,26 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   await registerTokenPurge(rt.queue, rt.db, rt.logger);
   await registerScimLogPurge(rt.queue, rt.db, rt.logger);
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
-  await registerIntegrationHealthChecks(rt.queue, rt.db, rt.logger);
-  // Leaver events recorded with a future effective_at run when their delayed job comes due.
-  // No requester directory is wired into serve() yet, so superseded approvals go to the fallback approver.
-  await registerLeaverWorker({ ...rt, approverHooks: [supersedeApprovalsHook(undefined)] });
+  await registerIntegrationHealthChecks(rt);
+  const services = buildServices(rt);
+  const { workflows } = services;
+  // Leaver events recorded with a future effective_at run when their delayed job comes due, as the edges run them.
+  await registerLeaverWorker(services.leaver);
   // One engine per process; its step workers and the order consumers run here (the embedded default).
-  const workflows = createWorkflowRuntime(rt);
   if (config.demo) await loadSampleWorkflows(workflows.engine, projectPath('workflows', 'definitions'), rt.logger);
   await workflows.startWorkers();
   // Cron schedules: every serving process ticks; each slot is claimed in the database, so it fires at most once.
   const scheduler = startScheduler({ db: rt.db, engine: workflows.engine, logger: rt.logger });
-  const app = buildApp({ ...rt, workflowEngine: workflows.engine, adminKeyHash: async () => adminKey.hash }, config);
+  const app = buildApp(
+    {
+      ...rt,
+      workflowEngine: workflows.engine,
+      requesterDirectory: services.requesterDirectory,
+      leaver: services.leaver,
+      adminKeyHash: async () => adminKey.hash,
+    },
+    config,
+  );
   const server = app.listen(config.port, config.host, () => {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });
   });
@@ -65,6 +106,7 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     await closeServer(server);
     await scheduler.stop();
     await workflows.stop();
+    await services.directories.close();
     await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
     await rt.db.close();
   });
@@ -78,12 +120,14 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
  */
 export async function runWorker(config: Readonly<Config>, opts: { cluster?: string } = {}): Promise<WorkflowRuntime> {
   const rt = await openRuntime(config);
-  const workflows = createWorkflowRuntime(rt);
+  const services = buildServices(rt);
+  const { workflows } = services;
   await workflows.startWorkers();
   if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });
   rt.logger.info('worker started', { database: rt.db.kind, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) });
   exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
     await workflows.stop();
+    await services.directories.close();
     await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
     await rt.db.close();
   });

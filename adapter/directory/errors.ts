@@ -1,3 +1,5 @@
+import { CodedError } from '../errors';
+
 /**
  * Every failure of the directory adapter is a `DirectoryError` with a stable `code`:
  *
@@ -50,16 +52,18 @@ export interface DirectoryErrorDetails {
   attribute?: string;
 }
 
-export class DirectoryError extends Error {
+/**
+ * A directory failure. Its codes are the directory's own and overlap other rooms' (NOT_FOUND, CONFIG ...), so the
+ * HTTP layer answers each with a code of its own table and keeps this one as `directory_code`.
+ */
+export class DirectoryError extends CodedError<DirectoryErrorCode> {
   override readonly name = 'DirectoryError';
-  readonly code: DirectoryErrorCode;
   /** True when the same call may succeed later (connection trouble), false when it never will as is. */
   readonly retryable: boolean;
   readonly details: DirectoryErrorDetails;
 
   constructor(code: DirectoryErrorCode, message: string, details: DirectoryErrorDetails = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options?.cause !== undefined ? { cause: options.cause } : {});
     this.retryable = code === DirectoryErrorCode.UNAVAILABLE;
     this.details = details;
   }

@@ -89,6 +89,10 @@ export const CallNotMadeCode = {
   CONNECTION_RESET: 'CONNECTION_RESET',
   PROXY_FAILURE: 'PROXY_FAILURE',
   KEY_RETRIEVAL: 'KEY_RETRIEVAL',
+  /** The caller's signal (a step's timeout or cancel) aborted the call before a response arrived. */
+  ABORTED: 'ABORTED',
+  /** The response body was longer than the caller would read (`maxResponseBytes`); it was not kept. */
+  RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
   OTHER: 'OTHER',
 } as const;
 export type CallNotMadeCode = (typeof CallNotMadeCode)[keyof typeof CallNotMadeCode];
@@ -118,6 +122,7 @@ export function missingInformation(reason: string, code: CallNotMadeCode = CallN
  */
 export class TokenRequestError extends Error {
   override readonly name = 'TokenRequestError';
+  readonly code = 'TOKEN_REQUEST_FAILED' as const;
   constructor(readonly envelope: IntegrationEnvelope) {
     super(`token request ${envelope.method} ${envelope.url} failed with ${envelope.status} ${envelope.statusText}`);
   }
@@ -169,6 +174,10 @@ export function explainNetworkError(
       CallNotMadeCode.TIMEOUT,
       `${NOT_REACHED}: ${target} timed out${timeoutMs !== undefined ? ` after ${timeoutMs} ms` : ''} without a response`,
     );
+  }
+  const tooLarge = /^maxContentLength size of (\d+) exceeded/.exec(e.message ?? '');
+  if (tooLarge) {
+    return new CallNotMadeError(CallNotMadeCode.RESPONSE_TOO_LARGE, `${NOT_REACHED}: ${target}: the response was longer than ${tooLarge[1]} bytes and was not read`);
   }
   if (code === 'ECONNREFUSED') return new CallNotMadeError(CallNotMadeCode.UNREACHABLE, `${NOT_REACHED}: ${target}: the server refused the connection (${detail})`);
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new CallNotMadeError(CallNotMadeCode.UNREACHABLE, `${NOT_REACHED}: ${target}: the host name does not resolve (${detail})`);

@@ -33,9 +33,9 @@ export {
   NOT_REACHED,
 } from './envelope';
 export type { IntegrationEnvelope, IntegrationCallResult, ParseError, ResponseHeaders } from './envelope';
-export { resolvePointer } from './json-pointer';
-export type { PointerResult } from './json-pointer';
 export { checkMtlsMaterial, pemFromDataUrl, pemToDataUrl } from './mtls';
 export { createIntegrationClient, DEFAULT_TIMEOUT_MS } from './transport';
-export type { IntegrationClient, IntegrationClientDeps, IntegrationCallRequest, QueryValue } from './transport';
+export { createEndpointClient, pathOf } from './endpoint';
+export type { EndpointClientOptions, EndpointConnection } from './endpoint';
+export type { IntegrationClient, IntegrationClientDeps, IntegrationCallRequest, QueryValue, RawResponseOptions } from './transport';
 export type { OAuthTokens } from './auth/oauth2';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { AxiosHeaders, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import { redact, type Logger } from '../log';
 import { createDynamicApiKeyAuth } from './auth/dynamic-api-key';
 import { createOAuthAuth, type OAuthProvider, type OAuthTokens } from './auth/oauth2';
@@ -10,6 +10,7 @@ import { createBasicAuth, createBearerAuth, createNoAuth, createStaticApiKeyAuth
 import type { AuthContext, AuthProvider, SideRequest } from './auth/types';
 import { LOG_LEVELS, REDACTED, validateIntegrationConfig, type IntegrationConfig, type LogLevel } from './config';
 import {
+  CallNotMadeCode,
   CallNotMadeError,
   TokenRequestError,
   buildEnvelope,
@@ -40,6 +41,11 @@ export interface IntegrationClientDeps {
   lookupSecret?: (key: string) => string | undefined;
   /** Told about every token obtained, so the layer above may persist it. */
   onTokens?: (tokens: OAuthTokens) => void;
+  /**
+   * Kept out of every log line besides what the authentication scheme names: header names (their values are
+   * logged as redacted), query parameter names (likewise), and values replaced wherever they appear.
+   */
+  redact?: { headers?: readonly string[]; queryParams?: readonly string[]; values?: readonly string[] };
 }
 
 export type QueryValue = string | number | boolean | ReadonlyArray<string | number | boolean>;
@@ -54,6 +60,18 @@ export interface IntegrationCallRequest {
   body?: unknown;
   /** Aborts the call (a workflow step's timeout or cancel); the result is then a string saying so. */
   signal?: AbortSignal;
+  /** A response body longer than this is not read: the call then fails with RESPONSE_TOO_LARGE. Bytes. */
+  maxResponseBytes?: number;
+}
+
+/**
+ * What a request sent with {@link IntegrationClient.callThrough} must carry: the undecoded body and every status
+ * back, so the envelope is built from the bytes on the wire exactly as for {@link IntegrationClient.call}.
+ */
+export interface RawResponseOptions {
+  responseType: 'arraybuffer';
+  transformResponse: Array<(data: unknown) => unknown>;
+  validateStatus: (status: number) => boolean;
 }
 
 export interface IntegrationClient {
@@ -65,6 +83,19 @@ export interface IntegrationClient {
   readonly axios: AxiosInstance;
   /** Makes one call and returns its envelope, or a string saying why it could not be made. Never rejects. */
   call(request: IntegrationCallRequest): Promise<IntegrationCallResult>;
+  /**
+   * {@link call} for callers that act on why a call was not made (a timeout is retried, a refused proxy is not):
+   * the reason comes back as the coded {@link CallNotMadeError} whose message `call` would have returned. Never
+   * rejects.
+   */
+  send(request: IntegrationCallRequest): Promise<IntegrationEnvelope | CallNotMadeError>;
+  /**
+   * Settles a request that other code builds on {@link axios} (a generated SDK function's) exactly as {@link call}
+   * settles its own: the envelope of whatever response came back (its URL the one actually requested), or a string
+   * saying why none did. `request` must pass the options it is given on to axios, and must let axios reject rather
+   * than swallow the error. Never rejects.
+   */
+  callThrough(method: string, request: (raw: RawResponseOptions) => Promise<AxiosResponse>, signal?: AbortSignal): Promise<IntegrationCallResult>;
   /** Changes this integration's log level at once; no restart. */
   setLogLevel(level: LogLevel): void;
   getLogLevel(): LogLevel;
@@ -155,8 +186,9 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     auth = built.auth;
     oauth = built.oauth;
   }
-  log.secretHeaders = auth.secretHeaders ?? [];
-  log.secretQueryParams = auth.secretQueryParams ?? [];
+  log.secretHeaders = [...(auth.secretHeaders ?? []), ...(deps.redact?.headers ?? [])];
+  log.secretQueryParams = [...(auth.secretQueryParams ?? []), ...(deps.redact?.queryParams ?? [])];
+  for (const value of deps.redact?.values ?? []) log.addSecret(value);
 
   instance.interceptors.request.use(async (c: MetaConfig) => {
     if (unusable !== undefined) throw missingInformation(`the configuration is not valid: ${unusable}`);
@@ -203,38 +235,73 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     },
   );
 
-  return {
-    name,
-    axios: instance,
-    async call(req) {
-      const method = req.method.toUpperCase();
-      let target = `${method} ${req.path}`;
-      let url = req.path;
-      try {
-        url = log.redactUrl(instance.getUri({ url: req.path, params: req.query }));
-        target = `${method} ${url}`;
-        const res = await instance.request({
+  const redactedUri = (c: AxiosRequestConfig): string => log.redactUrl(instance.getUri(c));
+
+  /**
+   * Runs one request on `instance` and says how it ended. `url` is the (redacted) URL when the caller built it;
+   * otherwise it is read from the request axios made, and `fallback` names the target if none was made.
+   */
+  async function settle(
+    method: string,
+    request: (raw: RawResponseOptions) => Promise<AxiosResponse>,
+    signal: AbortSignal | undefined,
+    at: { url: string } | { fallback: string },
+  ): Promise<IntegrationEnvelope | CallNotMadeError> {
+    let target = `${method} ${'url' in at ? at.url : at.fallback}`;
+    try {
+      const res = await request(RAW_RESPONSE);
+      const url = 'url' in at ? at.url : redactedUri(res.config);
+      if (proxy && res.status === 407) {
+        return new CallNotMadeError(
+          CallNotMadeCode.PROXY_FAILURE,
+          `${NOT_REACHED}: ${method} ${url}: the proxy ${proxy.host}:${proxy.port} refused the request (407 Proxy Authentication Required)`,
+        );
+      }
+      return envelopeOf(method, url, res);
+    } catch (e) {
+      if (e instanceof TokenRequestError) return e.envelope;
+      if (e instanceof CallNotMadeError) return e;
+      if (!('url' in at) && axios.isAxiosError(e) && e.config) target = `${method} ${redactedUri(e.config)}`;
+      if (signal?.aborted) return new CallNotMadeError(CallNotMadeCode.ABORTED, `${NOT_REACHED}: ${target}: aborted before a response arrived`);
+      return explainNetworkError(e, target, timeout, { clientCertificate: config?.mtls?.cert !== undefined });
+    }
+  }
+
+  async function send(req: IntegrationCallRequest): Promise<IntegrationEnvelope | CallNotMadeError> {
+    const method = req.method.toUpperCase();
+    let url: string;
+    try {
+      url = redactedUri({ url: req.path, params: req.query });
+    } catch (e) {
+      return explainNetworkError(e, `${method} ${req.path}`, timeout);
+    }
+    return settle(
+      method,
+      (raw) =>
+        instance.request({
           method,
           url: req.path,
           params: req.query,
           headers: req.headers,
           data: req.body,
           ...(req.signal ? { signal: req.signal } : {}),
-          responseType: 'arraybuffer',
-          transformResponse: [(d: unknown) => d],
-          validateStatus: () => true,
-        });
-        if (proxy && res.status === 407) {
-          return `${NOT_REACHED}: ${target}: the proxy ${proxy.host}:${proxy.port} refused the request (407 Proxy Authentication Required)`;
-        }
-        return envelopeOf(method, url, res);
-      } catch (e) {
-        if (e instanceof TokenRequestError) return e.envelope;
-        if (e instanceof CallNotMadeError) return e.message;
-        if (req.signal?.aborted) return `${NOT_REACHED}: ${target}: aborted before a response arrived`;
-        return explainNetworkError(e, target, timeout, { clientCertificate: config?.mtls?.cert !== undefined }).message;
-      }
-    },
+          ...(req.maxResponseBytes !== undefined ? { maxContentLength: req.maxResponseBytes } : {}),
+          ...raw,
+        }),
+      req.signal,
+      { url },
+    );
+  }
+
+  const asResult = (outcome: IntegrationEnvelope | CallNotMadeError): IntegrationCallResult =>
+    outcome instanceof CallNotMadeError ? outcome.message : outcome;
+
+  return {
+    name,
+    axios: instance,
+    call: async (req) => asResult(await send(req)),
+    send,
+    callThrough: async (method, request, signal) => asResult(await settle(method.toUpperCase(), request, signal, { fallback: '(request not built)' })),
     setLogLevel: (level) => log.setLevel(level),
     setSyslogLevel: (level) => log.setSyslogLevel(level),
     getLogLevel: () => log.level,
@@ -452,6 +519,12 @@ class IntegrationLog {
     return JSON.parse(text) as Record<string, unknown>;
   }
 }
+
+const RAW_RESPONSE: RawResponseOptions = {
+  responseType: 'arraybuffer',
+  transformResponse: [(d: unknown) => d],
+  validateStatus: () => true,
+};
 
 /** The envelope of a response read as raw bytes (`responseType: 'arraybuffer'`), for calls and auth requests alike. */
 function envelopeOf(method: string, url: string, res: AxiosResponse): IntegrationEnvelope {

@@ -1,20 +1,22 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PgErrorCode, sqlState, type Database, type Logger, type Queryable } from '../../adapter';
 import {
-  IntegrationModelError,
-  integrationRoleKinds,
-  loadIntegrationModel,
-  loadIntegrationModelFile,
-  type DroppedOperation,
-  type HttpMethod,
-  type IntegrationModel,
-  type SecuritySchemeKind,
-  type ModelIssue,
-} from '..';
-import { AppError, ErrorCode, conflict, notFound, type FieldError } from '../../server/errors';
-import type { Actor } from '../../adapter';
-import { writeAudit } from '../../adapter';
+  PgErrorCode,
+  conflict,
+  notFound,
+  sqlState,
+  validationFailed,
+  writeAudit,
+  type Actor,
+  type Database,
+  type FieldError,
+  type Logger,
+  type Queryable,
+} from '../../adapter';
+import { IntegrationModelError, type ModelIssue } from '../errors';
+import { loadIntegrationModel, loadIntegrationModelFile } from '../model';
+import { integrationRoleKinds } from '../tasks';
+import type { DroppedOperation, HttpMethod, IntegrationModel, SecuritySchemeKind } from '../types';
 
 export type ModelSource = 'api' | 'file';
 
@@ -81,7 +83,7 @@ const SELECT = `SELECT m.id, m.title, m.version, m.source_version, m.document, m
 
 /**
  * Parses an upload (the OpenAPI document as JSON, or `{document: <YAML or JSON text>}`) into a model.
- * @throws AppError VALIDATION_FAILED (422) listing every problem, each at `/body/...` (or `/body/document/...` for
+ * @throws CodedError VALIDATION_FAILED (422) listing every problem, each at `/body/...` (or `/body/document/...` for
  * text, with line and column), and the loader's `issues` as they are.
  */
 export async function parseModelUpload(body: Record<string, unknown>): Promise<IntegrationModel> {
@@ -96,7 +98,7 @@ export async function parseModelUpload(body: Record<string, unknown>): Promise<I
       path: `${prefix}${i.path}`,
       message: i.line !== undefined ? `${i.message} (line ${i.line}${i.column !== undefined ? `, column ${i.column}` : ''})` : i.message,
     }));
-    throw new AppError(ErrorCode.VALIDATION_FAILED, 422, e.message, errors, { issues: e.issues });
+    throw validationFailed(e.message, errors, { issues: e.issues });
   }
 }
 
@@ -128,7 +130,7 @@ function insertParams(model: IntegrationModel, source: ModelSource, by: string):
   ];
 }
 
-/** Stores a new model. @throws AppError CONFLICT (409) when a model with its id exists. */
+/** Stores a new model. @throws CodedError CONFLICT (409) when a model with its id exists. */
 export async function createIntegrationModel(tx: Queryable, model: IntegrationModel, actor: Actor): Promise<void> {
   try {
     await tx.query(INSERT, insertParams(model, 'api', actor.triggeredBy));
@@ -227,7 +229,7 @@ export async function listIntegrationModels(q: Queryable): Promise<IntegrationMo
   }));
 }
 
-/** @throws AppError NOT_FOUND (404) */
+/** @throws CodedError NOT_FOUND (404) */
 export async function readIntegrationModel(q: Queryable, models: ModelCache, id: string): Promise<IntegrationModelView> {
   const { rows } = await q.query<ModelRow>(`${SELECT} WHERE m.id = $1`, [id]);
   const row = rows[0];
@@ -235,7 +237,7 @@ export async function readIntegrationModel(q: Queryable, models: ModelCache, id:
   return toView(row, await models.get(q, id));
 }
 
-/** @throws AppError NOT_FOUND (404), CONFLICT (409) while an integration uses the model. */
+/** @throws CodedError NOT_FOUND (404), CONFLICT (409) while an integration uses the model. */
 export async function deleteIntegrationModel(tx: Queryable, id: string, actor: Actor): Promise<void> {
   const { rows } = await tx.query<{ name: string }>('SELECT name FROM integrations WHERE model_id = $1 ORDER BY name', [id]);
   if (rows.length > 0) {
@@ -262,21 +264,34 @@ export class ModelCache {
 
   /** The model, or undefined when no such row exists. */
   async get(q: Queryable, id: string): Promise<IntegrationModel | undefined> {
-    const { rows } = await q.query<{ updated_at: Date }>('SELECT updated_at FROM integration_models WHERE id = $1', [id]);
+    // As text: a JS Date keeps milliseconds only, and two replacements within one millisecond must still differ.
+    const { rows } = await q.query<{ stamp: string }>('SELECT updated_at::text AS stamp FROM integration_models WHERE id = $1', [id]);
     const row = rows[0];
     if (!row) {
       this.#entries.delete(id);
       return undefined;
     }
-    const stamp = row.updated_at.toISOString();
+    return this.at(q, id, row.stamp);
+  }
+
+  /**
+   * The model as of `stamp` (its row's `updated_at::text`, read by the caller along with other columns, which saves
+   * a round trip): the cached one when the stamp matches, else loaded now.
+   */
+  at(q: Queryable, id: string, stamp: string): Promise<IntegrationModel> {
     const hit = this.#entries.get(id);
     if (hit && hit.stamp === stamp) return hit.model;
     const model = (async () => {
       const { rows: docs } = await q.query<{ document: Record<string, unknown> }>('SELECT document FROM integration_models WHERE id = $1', [id]);
-      return loadIntegrationModel(docs[0]!.document);
+      // Deleted since the caller read its stamp.
+      if (!docs[0]) throw notFound(`integration model '${id}' does not exist`);
+      return loadIntegrationModel(docs[0].document);
     })();
-    this.#entries.set(id, { stamp, model });
-    model.catch(() => this.#entries.delete(id));
+    const entry = { stamp, model };
+    this.#entries.set(id, entry);
+    model.catch(() => {
+      if (this.#entries.get(id) === entry) this.#entries.delete(id);
+    });
     return model;
   }
 }

@@ -1,8 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { OAuthTokens, Queryable } from '../../adapter';
-import { badRequest } from '../../server/errors';
-import type { Actor } from '../../adapter';
-import { writeAudit } from '../../adapter';
+import { badRequest, writeAudit, type Actor, type OAuthTokens, type Queryable } from '../../adapter';
 import { loadIntegration, type SecretValues } from './integrations';
 
 /** How long an operator has to complete the provider's login and consent. */
@@ -49,7 +46,7 @@ export interface ConsumedState {
 /**
  * Consumes a state: it is deleted whether or not it is still valid, so it can never be used twice. One statement,
  * run on its own (not in a transaction the 400 would roll back).
- * @throws AppError BAD_REQUEST (400) for a state that is unknown, already used or expired.
+ * @throws CodedError BAD_REQUEST (400) for a state that is unknown, already used or expired.
  */
 export async function consumeOAuthState(q: Queryable, state: string): Promise<ConsumedState> {
   const { rows } = await q.query<{ integration_id: number; created_by: string; live: boolean }>(
@@ -66,15 +63,19 @@ export async function consumeOAuthState(q: Queryable, state: string): Promise<Co
 /**
  * Stores an integration's OAuth tokens as secrets and bumps its configuration revision, so every process (and this
  * one after a restart) builds its client with them. A token set without a refresh token keeps the stored one.
+ * Resolves the revision before and after: a process whose client was built at `before` holds these tokens already.
+ * @throws CodedError NOT_FOUND when the integration is gone.
  */
-export async function storeOAuthTokens(tx: Queryable, integrationId: number, tokens: OAuthTokens): Promise<void> {
+export async function storeOAuthTokens(tx: Queryable, integrationId: number, tokens: OAuthTokens): Promise<{ before: number; after: number }> {
   const before = await loadIntegration(tx, integrationId, true);
   const secrets: SecretValues = { ...before.secrets, [TOKEN_POINTERS.access]: tokens.access_token };
   if (tokens.refresh_token !== undefined) secrets[TOKEN_POINTERS.refresh] = tokens.refresh_token;
   if (tokens.expires_at !== undefined) secrets[TOKEN_POINTERS.expires] = Math.floor(tokens.expires_at);
   else delete secrets[TOKEN_POINTERS.expires];
-  await tx.query(
-    `UPDATE integrations SET secrets = $2, config_revision = config_revision + 1, updated_at = now() WHERE id = $1`,
+  const { rows } = await tx.query<{ revision: number }>(
+    `UPDATE integrations SET secrets = $2, config_revision = config_revision + 1, updated_at = now() WHERE id = $1
+     RETURNING config_revision::int AS revision`,
     [integrationId, JSON.stringify(secrets)],
   );
+  return { before: before.config_revision, after: rows[0]!.revision };
 }

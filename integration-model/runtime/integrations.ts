@@ -3,22 +3,24 @@ import {
   REDACTED,
   SECRET_CONFIG_PATHS,
   checkMtlsMaterial,
+  conflict,
+  getByPointer,
+  invalidField,
+  notFound,
+  parsePointer,
   sqlState,
+  toPointer,
   validateIntegrationConfig,
+  validationFailed,
+  writeAudit,
+  type Actor,
+  type FieldError,
   type LogLevel,
   type Queryable,
 } from '../../adapter';
-import {
-  HTTP_METHODS,
-  integrationRoleKinds,
-  integrationRoleName,
-  operationInputSchema,
-  type IntegrationModel,
-} from '..';
-import { conflict, forbidden, invalidField, notFound, validationFailed, type FieldError } from '../../server/errors';
-import type { Principal } from '../../server/auth/principal';
-import type { Actor } from '../../adapter';
-import { writeAudit } from '../../adapter';
+import { integrationRoleKinds, integrationRoleName } from '../tasks';
+import { operationInputSchema } from '../task-schemas';
+import { HTTP_METHODS, type IntegrationModel } from '../types';
 
 /** Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). */
 export type SecretValues = Record<string, unknown>;
@@ -80,22 +82,10 @@ const COLUMNS = `id::int AS id, name, model_id, config, secrets, config_revision
   health_status, health_detail, health_http_status, health_latency_ms, health_checked_at, created_by, created_at, updated_at`;
 
 // ---- configuration: secrets apart, markers resolved ----
-
-function pointerTokens(pointer: string): string[] {
-  return pointer.split('/').slice(1).map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
-}
-
-function getAt(doc: unknown, pointer: string): unknown {
-  let node: unknown = doc;
-  for (const t of pointerTokens(pointer)) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<string, unknown>)[t];
-  }
-  return node;
-}
-
+// Reads go through adapter's RFC 6901 helpers; writing at a pointer (creating the containers on the way) is this
+// module's own need.
 function setAt(doc: Record<string, unknown>, pointer: string, value: unknown): void {
-  const tokens = pointerTokens(pointer);
+  const tokens = parsePointer(pointer);
   const last = tokens.pop() as string;
   let node: Record<string, unknown> = doc;
   for (const t of tokens) {
@@ -109,9 +99,9 @@ function setAt(doc: Record<string, unknown>, pointer: string, value: unknown): v
 }
 
 function deleteAt(doc: unknown, pointer: string): void {
-  const tokens = pointerTokens(pointer);
+  const tokens = parsePointer(pointer);
   const last = tokens.pop() as string;
-  const parent = getAt(doc, tokens.length ? `/${tokens.join('/')}` : '');
+  const parent = getByPointer(doc, toPointer(tokens));
   if (parent !== null && typeof parent === 'object') delete (parent as Record<string, unknown>)[last];
 }
 
@@ -126,14 +116,14 @@ export interface PreparedConfig {
  * Turns a submitted configuration into what is stored. A secret field holding the redaction marker keeps the
  * stored secret. The configuration is validated (defaults applied) and client certificate material checked.
  * @param prefix where the configuration sits in the request body, for the 422's field paths (`/body/config`).
- * @throws AppError VALIDATION_FAILED (422) naming each field; messages never carry a submitted value.
+ * @throws CodedError VALIDATION_FAILED (422) naming each field; messages never carry a submitted value.
  */
 export function prepareConfig(input: unknown, stored: SecretValues, prefix: string): PreparedConfig {
   const errors: FieldError[] = [];
   const copy: unknown = structuredClone(input);
   if (copy !== null && typeof copy === 'object' && !Array.isArray(copy)) {
     for (const pointer of SECRET_CONFIG_PATHS) {
-      if (getAt(copy, pointer) !== REDACTED) continue;
+      if (getByPointer(copy, pointer) !== REDACTED) continue;
       if (stored[pointer] !== undefined) setAt(copy as Record<string, unknown>, pointer, stored[pointer]);
       else errors.push({ path: `${prefix}${pointer}`, message: `is the redaction marker ${REDACTED} but no secret is stored for it` });
     }
@@ -156,7 +146,7 @@ export function prepareConfig(input: unknown, stored: SecretValues, prefix: stri
   }
   const secrets: SecretValues = {};
   for (const pointer of SECRET_CONFIG_PATHS) {
-    const v = getAt(config, pointer);
+    const v = getByPointer(config, pointer);
     if (v === undefined) continue;
     secrets[pointer] = v;
     deleteAt(config, pointer);
@@ -193,6 +183,34 @@ function changedSecrets(before: SecretValues, after: SecretValues): string[] {
 }
 
 // ---- reads ----
+
+/**
+ * What tells whether a cached integration (and its model) is still current, read by name in one round trip: the
+ * configuration revision (secrets, tokens), the row's and the model's `updated_at` as text (a JS Date would drop the
+ * microseconds, and two changes within one millisecond must still differ).
+ */
+export interface IntegrationVersion {
+  id: number;
+  model_id: string;
+  config_revision: number;
+  stamp: string;
+  model_stamp: string;
+}
+
+export async function integrationVersionByName(q: Queryable, name: string): Promise<IntegrationVersion | undefined> {
+  const { rows } = await q.query<IntegrationVersion>(
+    `SELECT i.id::int AS id, i.model_id, i.config_revision::int AS config_revision, i.updated_at::text AS stamp, m.updated_at::text AS model_stamp
+       FROM integrations i JOIN integration_models m ON m.id = i.model_id WHERE i.name = $1`,
+    [name],
+  );
+  return rows[0];
+}
+
+/** Every integration's name, in order. */
+export async function integrationNames(q: Queryable): Promise<string[]> {
+  const { rows } = await q.query<{ name: string }>('SELECT name FROM integrations ORDER BY name');
+  return rows.map((r) => r.name);
+}
 
 export async function loadIntegration(q: Queryable, id: number, lock = false): Promise<IntegrationRecord> {
   const { rows } = await q.query<IntegrationRecord>(`SELECT ${COLUMNS} FROM integrations WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
@@ -258,7 +276,7 @@ function auditSnapshot(r: Pick<IntegrationRecord, 'name' | 'model_id' | 'config'
 
 /**
  * Checks a health setting against the model: the operation exists and needs no input (the check sends none).
- * @throws AppError VALIDATION_FAILED (422) at `/body/health/operation_id`.
+ * @throws CodedError VALIDATION_FAILED (422) at `/body/health/operation_id`.
  */
 function checkHealthSettings(model: IntegrationModel, health: HealthSettings | null | undefined, at: string): void {
   if (!health) return;
@@ -287,7 +305,7 @@ function uniqueName<T>(name: string, run: () => Promise<T>): Promise<T> {
 
 /**
  * Creates an integration and its roles (admin plus one per HTTP verb of the model).
- * @throws AppError VALIDATION_FAILED (422) for an unknown model, a bad configuration or health setting;
+ * @throws CodedError VALIDATION_FAILED (422) for an unknown model, a bad configuration or health setting;
  * CONFLICT (409) when the name is taken.
  */
 export async function createIntegration(tx: Queryable, model: IntegrationModel | undefined, input: IntegrationCreateInput, actor: Actor): Promise<number> {
@@ -357,7 +375,7 @@ async function applyUpdate(
   });
 }
 
-/** @throws AppError NOT_FOUND (404), VALIDATION_FAILED (422), CONFLICT (409) on a taken name. */
+/** @throws CodedError NOT_FOUND (404), VALIDATION_FAILED (422), CONFLICT (409) on a taken name. */
 export async function updateIntegration(tx: Queryable, model: IntegrationModel | undefined, id: number, input: IntegrationUpdateInput, actor: Actor): Promise<void> {
   const before = await loadIntegration(tx, id, true);
   let { config, secrets, log_level } = before;
@@ -431,6 +449,17 @@ export async function deleteIntegration(tx: Queryable, id: number, actor: Actor)
 
 // ---- health ----
 
+/** Integrations whose health `interval_s` has passed since their last check, by id. */
+export async function dueHealthChecks(q: Queryable): Promise<number[]> {
+  const { rows } = await q.query<{ id: number }>(
+    `SELECT id::int AS id FROM integrations
+      WHERE health->>'interval_s' IS NOT NULL
+        AND (health_checked_at IS NULL OR health_checked_at <= now() - make_interval(secs => (health->>'interval_s')::int))
+      ORDER BY id`,
+  );
+  return rows.map((r) => r.id);
+}
+
 export interface HealthResult {
   status: Exclude<HealthState, 'unknown'>;
   detail: string | null;
@@ -499,7 +528,7 @@ async function findRole(q: Queryable, integration: IntegrationRecord, role: stri
   return { id: rows[0].id, kind };
 }
 
-/** Idempotent. @throws AppError NOT_FOUND (404) for an unknown role or no live token. */
+/** Idempotent. @throws CodedError NOT_FOUND (404) for an unknown role or no live token. */
 export async function grantIntegrationRole(tx: Queryable, id: number, role: string, tokenId: number, actor: Actor): Promise<IntegrationRoleView> {
   const integration = await loadIntegration(tx, id);
   const r = await findRole(tx, integration, role);
@@ -523,7 +552,7 @@ export async function grantIntegrationRole(tx: Queryable, id: number, role: stri
   return roles.find((x) => x.kind === r.kind) as IntegrationRoleView;
 }
 
-/** @throws AppError NOT_FOUND (404) when the token does not hold the role. */
+/** @throws CodedError NOT_FOUND (404) when the token does not hold the role. */
 export async function revokeIntegrationRole(tx: Queryable, id: number, role: string, tokenId: number, actor: Actor): Promise<void> {
   const integration = await loadIntegration(tx, id);
   const r = await findRole(tx, integration, role);
@@ -540,21 +569,14 @@ export async function revokeIntegrationRole(tx: Queryable, id: number, role: str
 }
 
 /**
- * Whether `principal` may invoke a task of the integration with HTTP verb `method`: the X-Admin-Key and the
- * superadmin role always may; a token needs the integration's admin role or the role for that verb.
- * @throws AppError FORBIDDEN (403) naming the roles that would do.
+ * Whether API token `tokenId` holds the integration's admin role or one of `kinds` (verbs such as `GET`). Who may
+ * invoke what is the caller's policy (the admin key and the superadmin role need no grant); this only reads grants.
  */
-export async function assertMayInvoke(q: Queryable, principal: Principal | undefined, integration: IntegrationRecord, method: string): Promise<void> {
-  if (principal?.kind === 'admin_key' || principal?.role === 'superadmin') return;
-  if (principal?.kind === 'token') {
-    const { rowCount } = await q.query(
-      `SELECT 1 FROM api_token_integration_roles g JOIN integration_roles r ON r.id = g.role_id
-        WHERE g.token_id = $1 AND r.integration_id = $2 AND r.kind IN ('admin', $3)`,
-      [principal.tokenId, integration.id, method],
-    );
-    if (rowCount > 0) return;
-  }
-  throw forbidden(
-    `invoking this task requires role '${integrationRoleName(integration.name, method)}' or '${integrationRoleName(integration.name, 'admin')}'`,
+export async function tokenHoldsIntegrationRole(q: Queryable, tokenId: number, integrationId: number, kinds: readonly string[]): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `SELECT 1 FROM api_token_integration_roles g JOIN integration_roles r ON r.id = g.role_id
+      WHERE g.token_id = $1 AND r.integration_id = $2 AND r.kind = ANY($3::text[])`,
+    [tokenId, integrationId, ['admin', ...kinds]],
   );
+  return rowCount > 0;
 }

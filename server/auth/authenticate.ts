@@ -4,6 +4,7 @@ import type { Database, Logger } from '../../adapter';
 import { forbidden, unauthenticated } from '../errors';
 import type { SpecOperation } from '../spec';
 import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/tokens/token-hash';
+import { findLiveToken, touchToken } from '../domain/tokens/api-tokens';
 import { adminKeyPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
 
 export interface AuthDeps {
@@ -30,15 +31,6 @@ declare module 'express-serve-static-core' {
   }
 }
 
-interface TokenRow {
-  id: number;
-  name: string;
-  scopes: Scope[];
-  role: Role | null;
-  approver_email: string | null;
-  last_used_at: Date | null;
-}
-
 // last_used_at is informational; writing it at most once a minute per token keeps it off the hot path.
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -61,17 +53,12 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       if (hit && hit.until > Date.now()) return hit.principal;
       verified.delete(hash);
     }
-    const { rows } = await deps.db.query<TokenRow & { expires_at: Date | null }>(
-      `SELECT id, name, scopes, role, approver_email, last_used_at, expires_at FROM api_tokens
-        WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-      [hash],
-    );
-    const row = rows[0];
+    const row = await findLiveToken(deps.db, hash);
     if (!row) throw unauthenticated('API token is unknown, revoked or expired');
     const now = Date.now();
     if ((touched.get(row.id) ?? 0) < now - TOUCH_INTERVAL_MS) {
       touched.set(row.id, now);
-      deps.db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
+      touchToken(deps.db, row.id).catch(() => undefined);
     }
     const principal: Principal = {
       kind: 'token',

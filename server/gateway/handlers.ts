@@ -1,5 +1,5 @@
 import type { Database, Logger } from '../../adapter';
-import type { Directory, DirectoryUser, GroupKey, UserKey, UserKeyKind } from '../../adapter/directory';
+import type { Directory, DirectoryUser, GroupKey, UserKey, UserKeyKind } from '../../adapter';
 import type { SpecHandlerInput, SpecHandlerTable } from '../api/handler';
 import { attribution } from '../auth/principal';
 import { writeAudit } from '../../adapter';

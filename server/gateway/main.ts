@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { createLogger, migrate, openDatabase } from '../../adapter';
-import { createDirectory } from '../../adapter/directory';
+import { createDirectory } from '../../adapter';
 import { buildConfig, ConfigError, type Config } from '../config';
 import { buildGatewayApp } from './app';
 import { readDirectorySettings } from './settings';

@@ -1,4 +1,4 @@
-import type * as T from '../../adapter/clients/ad-gateway/types.gen';
+import type { adGateway as T } from '../../adapter';
 
 /**
  * Request data and responses of every operation of `openapi/integrations/ad-gateway.yaml`, keyed by operationId,
@@ -27,4 +27,6 @@ export const gatewayOperationIds: readonly GatewayOperationId[] = [
   'checkGroupMembership', 'addGroupMember', 'removeGroupMember', 'checkEligibleRequestor', 'testDirectoryConnection',
 ];
 
-export type { DirectoryUser as GatewayUser, UserKeyKind as GatewayUserKeyKind, GroupKeyKind as GatewayGroupKeyKind } from '../../adapter/clients/ad-gateway/types.gen';
+export type GatewayUser = T.DirectoryUser;
+export type GatewayUserKeyKind = T.UserKeyKind;
+export type GatewayGroupKeyKind = T.GroupKeyKind;

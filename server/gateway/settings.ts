@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { Queryable } from '../../adapter';
-import type { ConsumerAttribute, DirectorySecurity, DirectorySettings } from '../../adapter/directory';
+import type { ConsumerAttribute, DirectorySecurity, DirectorySettings, Queryable } from '../../adapter';
 import { ConfigError } from '../config';
+import { readSettings } from '../domain/settings/settings';
 
 /**
  * The environment variables that override the `active_directory` settings section, key by key (handy for a
@@ -34,8 +34,7 @@ const CONSUMER_KEYS: Record<ConsumerAttribute, string> = {
  * @throws ConfigError when no server, bind DN, password or base DN is configured anywhere, or a value has the wrong form.
  */
 export async function readDirectorySettings(q: Queryable, env: NodeJS.ProcessEnv = process.env): Promise<DirectorySettings> {
-  const { rows } = await q.query<{ key: string; value: unknown }>(`SELECT key, value FROM app_config WHERE section = 'active_directory'`);
-  const stored = new Map(rows.map((r) => [r.key.slice('active_directory.'.length), r.value]));
+  const stored = new Map(Object.entries(await readSettings(q, 'active_directory')));
   const text = (name: string): string | undefined => {
     const v = stored.get(name);
     return typeof v === 'string' && v !== '' ? v : undefined;

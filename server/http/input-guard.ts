@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { escapeToken } from '../../integration-model';
+import { escapePointerToken as escapeToken } from '../../adapter';
 import { badRequest, validationFailed, type FieldError } from '../errors';
 import type { SpecOperation } from '../spec';
 import { unstorableText } from './text';

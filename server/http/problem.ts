@@ -1,30 +1,81 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { AppError, ErrorCode, type FieldError } from '../errors';
-import { currentLogContext, type Logger } from '../../adapter';
-import { DirectoryError, DirectoryErrorCode } from '../../adapter/directory';
+import { CallNotMadeError, CodedError, currentLogContext, DirectoryError, DirectoryErrorCode, TokenRequestError, type Logger } from '../../adapter';
+import { IntegrationModelError } from '../../integration-model';
+import {
+  ConcurrencyLimitError,
+  MissingVariableError,
+  RunInputError,
+  RunNotFoundError,
+  RunStateError,
+  ScheduleConflictError,
+  ScheduleInputError,
+  ScheduleNotFoundError,
+  ScriptModuleInputError,
+  TemplateSyntaxError,
+  WorkflowFileError,
+  WorkflowNotFoundError,
+  WorkflowValidationError,
+  type WorkflowIssue,
+} from '../../workflows';
+import {
+  DIRECTORY_CODES,
+  DOCUMENT_CODES,
+  ENGINE_CODES,
+  ERROR_STATUS,
+  EXECUTOR_CODES,
+  HTTP_CALL_CODES,
+  INTEGRATION_MODEL_CODES,
+  SCHEDULE_CODES,
+  TEMPLATE_CODES,
+  ErrorCode,
+  statusOf,
+  type ErrorStatus,
+  type FieldError,
+} from '../errors';
+import { ScimError } from '../scim/errors';
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
-  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
-};
+/** An error as the API answers it: a code of the table, its status and title, and the body's members. */
+export interface Problem {
+  code: ErrorCode;
+  status: ErrorStatus;
+  title: string;
+  detail: string;
+  errors?: FieldError[];
+  /** Extra members of the body (never secrets). */
+  extra?: Record<string, unknown>;
+  /** A SCIM `scimType`, for the SCIM rendering. */
+  scimType?: string;
+}
+
+function problem(code: ErrorCode, detail: string, more: { errors?: FieldError[] | undefined; extra?: Record<string, unknown> | undefined; scimType?: string } = {}): Problem {
+  return {
+    code,
+    ...statusOf(code),
+    detail,
+    ...(more.errors ? { errors: more.errors } : {}),
+    ...(more.extra ? { extra: more.extra } : {}),
+    ...(more.scimType ? { scimType: more.scimType } : {}),
+  };
+}
+
+const isTableCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_STATUS, code);
 
 /** Writes an RFC 9457 problem document. */
-export function sendProblem(res: Response, err: AppError, instance?: string): void {
+export function sendProblem(res: Response, p: Problem, instance?: string): void {
   const requestId = currentLogContext()?.requestId;
   res
-    .status(err.status)
+    .status(p.status)
     .type('application/problem+json')
     .json({
       type: 'about:blank',
-      title: TITLES[err.status] ?? 'Error',
-      status: err.status,
-      detail: err.message,
-      code: err.code,
+      title: p.title,
+      status: p.status,
+      detail: p.detail,
+      code: p.code,
       ...(instance ? { instance } : {}),
       ...(requestId ? { request_id: requestId } : {}),
-      ...(err.errors ? { errors: err.errors } : {}),
-      ...(err.extra ?? {}),
+      ...(p.errors ? { errors: p.errors } : {}),
+      ...(p.extra ?? {}),
     });
 }
 
@@ -49,20 +100,74 @@ const isBodyParserError = (e: unknown): e is BodyParserError =>
 const isUnreadableBody = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && (e as { expose?: unknown }).expose === true && (e as { status?: unknown }).status === 400 && !('errors' in e);
 
-/** Turns any error into a problem document: ours, the spec validator's, the body parser's, or unexpected ones. */
-export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+/** A workflow document's compiler issues as field errors of the request body that carried it: `/body/tasks/<id>/...`. */
+export function workflowIssueErrors(issues: readonly WorkflowIssue[]): FieldError[] {
+  return issues.map((i) => ({ path: `/body${i.path === '/' ? '' : i.path}`, message: i.taskId ? `task ${i.taskId}: ${i.message}` : i.message }));
+}
+
+/** One field of a request body at fault, with the detail `invalidField` gives. */
+const bodyField = (code: ErrorCode, field: string, message: string): Problem =>
+  problem(code, `${field}: ${message}`, { errors: [{ path: `/body/${field}`, message }] });
+
+/**
+ * The rooms' own errors, each by its class: the table says the code, the class's typed fields say the body's
+ * members. Undefined for anything that is not one of them.
+ */
+function fromRoomError(err: unknown): Problem | undefined {
+  // The workflow engine.
+  if (err instanceof WorkflowNotFoundError) {
+    return problem(ENGINE_CODES[err.code], err.message, { extra: { workflow: err.workflow, ...(err.version !== undefined ? { version: err.version } : {}) } });
+  }
+  if (err instanceof RunNotFoundError) return problem(ENGINE_CODES[err.code], err.message, { extra: { run_id: err.runId } });
+  if (err instanceof RunStateError) return problem(ENGINE_CODES[err.code], err.message, { extra: { run_status: err.runStatus } });
+  if (err instanceof ConcurrencyLimitError) return problem(ENGINE_CODES[err.code], err.message, { extra: { workflow: err.workflow, limit: err.limit } });
+  // The run's inputs (not the request body) fail the pinned version's inputSchema: the pointer goes into the inputs.
+  if (err instanceof RunInputError) {
+    return problem(ENGINE_CODES[err.code], err.message, {
+      errors: [{ path: `/inputs${err.field}`, message: err.reason }],
+      extra: { workflow: err.workflow, version: err.version },
+    });
+  }
+  // Workflow documents.
+  if (err instanceof WorkflowValidationError) {
+    return problem(DOCUMENT_CODES[err.code], `the workflow does not compile: ${err.issues.length} problem(s)`, { errors: workflowIssueErrors(err.issues) });
+  }
+  if (err instanceof WorkflowFileError) return problem(DOCUMENT_CODES[err.code], err.message);
+  // Schedules.
+  if (err instanceof ScheduleInputError) return bodyField(SCHEDULE_CODES[err.code], err.field, err.message);
+  if (err instanceof ScheduleNotFoundError) return problem(SCHEDULE_CODES[err.code], err.message, { extra: { schedule_id: err.scheduleId } });
+  if (err instanceof ScheduleConflictError) return problem(SCHEDULE_CODES[err.code], err.message);
+  // Executors and templating.
+  if (err instanceof ScriptModuleInputError) return bodyField(EXECUTOR_CODES[err.code], err.field, err.message);
+  if (err instanceof MissingVariableError || err instanceof TemplateSyntaxError) return problem(TEMPLATE_CODES[err.code], err.message);
+  // Integration models: each issue points into the submitted document.
+  if (err instanceof IntegrationModelError) {
+    return problem(INTEGRATION_MODEL_CODES[err.code], err.message, { errors: err.issues.map((i) => ({ path: `/body${i.path}`, message: i.message })) });
+  }
+  // Outbound calls.
+  if (err instanceof CallNotMadeError) return problem(HTTP_CALL_CODES[err.code], err.message);
+  if (err instanceof TokenRequestError) return problem(HTTP_CALL_CODES[err.code], err.message);
   if (err instanceof DirectoryError) return fromDirectoryError(err);
+  // SCIM, and every other coded error: its code is one of the table's.
+  if (err instanceof ScimError) return problem(err.code, err.message, { scimType: err.scimType });
+  if (err instanceof CodedError && isTableCode(err.code)) return problem(err.code, err.message, { errors: err.errors, extra: err.extra });
+  return undefined;
+}
+
+/** Turns any error into a problem: the rooms', the spec validator's, the body parser's, or unexpected ones (500). */
+export function toProblem(err: unknown): Problem {
+  const known = fromRoomError(err);
+  if (known) return known;
   if (isBodyParserError(err)) {
-    if (err.type === 'entity.too.large') return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 413, `request body exceeds the limit of ${err.limit ?? '?'} bytes`);
-    if (err.type === 'entity.parse.failed') return new AppError(ErrorCode.BAD_REQUEST, 400, `request body is not valid JSON: ${err.message}`);
-    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, err.message);
-    return new AppError(ErrorCode.BAD_REQUEST, 400, err.message);
+    if (err.type === 'entity.too.large') return problem(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds the limit of ${err.limit ?? '?'} bytes`);
+    if (err.type === 'entity.parse.failed') return problem(ErrorCode.BAD_REQUEST, `request body is not valid JSON: ${err.message}`);
+    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') return problem(ErrorCode.UNSUPPORTED_MEDIA_TYPE, err.message);
+    return problem(ErrorCode.BAD_REQUEST, err.message);
   }
   // body-parser wraps a failure of the stream it reads (a body sent as `Content-Encoding: gzip` that is not gzip,
   // a truncated deflate stream) as a plain http-errors 400 without a `type`: the client's fault, never ours.
   if (isUnreadableBody(err)) {
-    return new AppError(ErrorCode.BAD_REQUEST, 400, 'the request body could not be read: it does not match its Content-Encoding');
+    return problem(ErrorCode.BAD_REQUEST, 'the request body could not be read: it does not match its Content-Encoding');
   }
   if (isValidatorError(err)) {
     const errors: FieldError[] = (err.errors ?? []).map((e) => ({ path: e.path.replace(/^\.?/, '/').replace(/\./g, '/').replace(/^\/+/, '/'), message: e.message }));
@@ -71,63 +176,56 @@ export function toAppError(err: unknown): AppError {
       case 400: {
         // A body that parses but breaks the schema is a 422 naming the field; malformed parameters stay 400.
         const bodyOnly = errors.length > 0 && errors.every((e) => e.path.startsWith('/body'));
-        return bodyOnly
-          ? new AppError(ErrorCode.VALIDATION_FAILED, 422, detail, errors)
-          : new AppError(ErrorCode.BAD_REQUEST, 400, detail, errors);
+        return problem(bodyOnly ? ErrorCode.VALIDATION_FAILED : ErrorCode.BAD_REQUEST, detail, { errors });
       }
-      case 404: return new AppError(ErrorCode.NOT_FOUND, 404, 'no such route');
-      case 405: return new AppError(ErrorCode.METHOD_NOT_ALLOWED, 405, err.message);
-      case 413: return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, 413, err.message);
-      case 415: return new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 415, err.message);
-      default: {
-        // Response validation failures (tests) and the like: surface them as server errors with the reason.
-        return new AppError(ErrorCode.INTERNAL, 500, `${err.message}: ${detail}`);
-      }
+      case 404: return problem(ErrorCode.NOT_FOUND, 'no such route');
+      case 405: return problem(ErrorCode.METHOD_NOT_ALLOWED, err.message);
+      case 413: return problem(ErrorCode.PAYLOAD_TOO_LARGE, err.message);
+      case 415: return problem(ErrorCode.UNSUPPORTED_MEDIA_TYPE, err.message);
+      // Response validation failures (tests) and the like: surface them as server errors with the reason.
+      default: return problem(ErrorCode.INTERNAL, `${err.message}: ${detail}`);
     }
   }
-  return new AppError(ErrorCode.INTERNAL, 500, 'internal error');
+  return problem(ErrorCode.INTERNAL, 'internal error');
 }
 
 /**
- * A directory failure as HTTP. The caller's input problems keep the directory's message (it names the key or
- * attribute, never a secret); failures between us and the directory (bind refused, TLS, access rights,
- * unreachable) answer 502/503 with a fixed detail, since the server's own text may name hosts and accounts.
- * `directory_code` always carries the directory's code.
+ * A directory failure as HTTP, with `directory_code` always. The caller's input problems keep the directory's
+ * message (it names the key or attribute, never a secret); failures between us and the directory get a fixed
+ * detail, since the server's own text may name hosts and accounts.
  */
-function fromDirectoryError(err: DirectoryError): AppError {
+function fromDirectoryError(err: DirectoryError): Problem {
+  const code = DIRECTORY_CODES[err.code];
   const extra: Record<string, unknown> = { directory_code: err.code };
   if (err.details.key) extra['key'] = err.details.key;
-  const upstream = (detail: string) => new AppError(ErrorCode.INTEGRATION_CALL_FAILED, 502, detail, undefined, extra);
+  const answer = (detail: string, errors?: FieldError[]) => problem(code, detail, { errors, extra });
   switch (err.code) {
     case DirectoryErrorCode.NOT_FOUND:
-      return new AppError(ErrorCode.NOT_FOUND, 404, err.message, undefined, extra);
     case DirectoryErrorCode.AMBIGUOUS:
-      return new AppError(ErrorCode.CONFLICT, 409, err.message, undefined, extra);
-    case DirectoryErrorCode.ATTRIBUTE_NOT_ALLOWED: {
-      const attr = err.details.attribute;
-      const errors = attr ? [{ path: `/body/attributes/${attr}`, message: err.message }] : undefined;
-      return new AppError(ErrorCode.VALIDATION_FAILED, 422, err.message, errors, extra);
-    }
     case DirectoryErrorCode.INVALID_INPUT:
     case DirectoryErrorCode.REJECTED:
-      return new AppError(ErrorCode.VALIDATION_FAILED, 422, err.message, undefined, extra);
+      return answer(err.message);
+    case DirectoryErrorCode.ATTRIBUTE_NOT_ALLOWED: {
+      const attr = err.details.attribute;
+      return answer(err.message, attr ? [{ path: `/body/attributes/${attr}`, message: err.message }] : undefined);
+    }
     case DirectoryErrorCode.UNAVAILABLE:
-      return new AppError(ErrorCode.INTEGRATION_CALL_FAILED, 503, 'the directory is unavailable; try again later', undefined, extra);
+      return answer('the directory is unavailable; try again later');
     case DirectoryErrorCode.INVALID_CREDENTIALS: {
       const why = err.details.adReason ?? 'invalid credentials';
       const data = err.details.adDataCode ? ` (AD data ${err.details.adDataCode})` : '';
-      return upstream(`the directory refused the service account: ${why}${data}`);
+      return answer(`the directory refused the service account: ${why}${data}`);
     }
     case DirectoryErrorCode.INSUFFICIENT_ACCESS:
-      return upstream('the directory refused the change: the service account lacks the access rights');
+      return answer('the directory refused the change: the service account lacks the access rights');
     case DirectoryErrorCode.STRONG_AUTH_REQUIRED:
-      return upstream('the directory requires an encrypted connection: configure LDAPS or StartTLS');
+      return answer('the directory requires an encrypted connection: configure LDAPS or StartTLS');
     case DirectoryErrorCode.TLS:
-      return upstream('TLS to the directory failed: check the CA certificate and the server name');
+      return answer('TLS to the directory failed: check the CA certificate and the server name');
     case DirectoryErrorCode.CONFIG:
-      return upstream('the directory settings are invalid; see the gateway log');
-    default:
-      return upstream(`the directory answered with an error${err.details.ldapCode !== undefined ? ` (LDAP result ${err.details.ldapCode})` : ''}`);
+      return answer('the directory settings are invalid; see the gateway log');
+    case DirectoryErrorCode.LDAP_ERROR:
+      return answer(`the directory answered with an error${err.details.ldapCode !== undefined ? ` (LDAP result ${err.details.ldapCode})` : ''}`);
   }
 }
 
@@ -135,13 +233,13 @@ function fromDirectoryError(err: DirectoryError): AppError {
  * A SCIM Error message (RFC 7644 §3.12) for /scim paths: `status` as a string, a `scimType` where one applies.
  * SCIM has no 422, so body validation failures are 400 invalidValue; a body that is not JSON is invalidSyntax.
  */
-export function sendScimError(res: Response, err: AppError, original: unknown): void {
-  const status = err.status === 422 ? 400 : err.status;
-  let scimType = typeof err.extra?.['scimType'] === 'string' ? (err.extra['scimType'] as string) : undefined;
+export function sendScimError(res: Response, p: Problem, original: unknown): void {
+  const status = p.status === 422 ? 400 : p.status;
+  let scimType = p.scimType;
   if (!scimType && status === 400) {
     scimType = isBodyParserError(original) && original.type === 'entity.parse.failed' ? 'invalidSyntax' : 'invalidValue';
   }
-  const detail = err.message || TITLES[status] || 'error';
+  const detail = p.detail || p.title;
   res.locals['scimError'] = { scimType, detail };
   res
     .status(status)
@@ -152,12 +250,12 @@ export function sendScimError(res: Response, err: AppError, original: unknown): 
 /** The one place errors become HTTP responses: SCIM errors on /scim paths, problem documents elsewhere. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    const appErr = toAppError(err);
-    if (appErr.status >= 500) {
+    const p = toProblem(err);
+    if (p.status >= 500) {
       logger.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err.stack : String(err) });
     }
     if (res.headersSent) return;
-    if (req.path.startsWith('/scim/')) return sendScimError(res, appErr, err);
-    sendProblem(res, appErr, req.originalUrl.split('?')[0]);
+    if (req.path.startsWith('/scim/')) return sendScimError(res, p, err);
+    sendProblem(res, p, req.originalUrl.split('?')[0]);
   };
 }

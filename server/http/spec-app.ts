@@ -3,7 +3,7 @@ import express, { type RequestHandler, type Router } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { withLogContext, type Logger } from '../../adapter';
 import { toExpress, type SpecHandler, type SpecHandlerTable } from '../api/handler';
-import { AppError, ErrorCode } from '../errors';
+import { CodedError, ErrorCode } from '../errors';
 import { matchOperation, type OpenApiDocument, type SpecOperation } from '../spec';
 import { cacheRouteRegexps } from './route-regexp-cache';
 
@@ -62,7 +62,7 @@ export function resolveOperation(operations: readonly SpecOperation[]): RequestH
         return next();
       case 'method_not_allowed':
         res.setHeader('Allow', match.allow.join(', '));
-        return next(new AppError(ErrorCode.METHOD_NOT_ALLOWED, 405, `${req.method} is not allowed on ${req.path}; allowed: ${match.allow.join(', ')}`));
+        return next(new CodedError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${req.path}; allowed: ${match.allow.join(', ')}`));
       case 'no_route':
         return next(noRouteError(req.method, req.path));
     }
@@ -81,13 +81,13 @@ export function routeOperations<T>(operations: readonly SpecOperation[], handler
     const handler = table[op.operationId];
     const run: RequestHandler = handler
       ? toExpress(handler)
-      : (_req, _res, next) => next(new AppError(ErrorCode.NOT_IMPLEMENTED, 501, `${op.operationId} is not implemented`));
+      : (_req, _res, next) => next(new CodedError(ErrorCode.NOT_IMPLEMENTED, `${op.operationId} is not implemented`));
     router[op.method](op.routePath, (req, res, next) => (req.operation === op ? run(req, res, next) : next()));
   }
   return router;
 }
 
-const noRouteError = (method: string, path: string) => new AppError(ErrorCode.NOT_FOUND, 404, `no route for ${method} ${path}`);
+const noRouteError = (method: string, path: string) => new CodedError(ErrorCode.NOT_FOUND, `no route for ${method} ${path}`);
 
 /** The last route: nothing matched. */
 export const noRoute: RequestHandler = (req, _res, next) => next(noRouteError(req.method, req.path));

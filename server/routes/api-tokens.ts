@@ -1,4 +1,4 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { ApiToken } from '../api/gen/types.gen';
 import type { HandlerInput } from '../api/handler';
 import type { OperationId } from '../api/operations.gen';

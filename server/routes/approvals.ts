@@ -1,7 +1,8 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { Approval, ApprovalDecision } from '../api/gen/types.gen';
 import { attribution, scopeGrants, type Principal } from '../auth/principal';
 import { decideApproval, listApprovals, type ApprovalRow, type Decision } from '../domain/approvals/approvals';
+import { pageBody, pageOf } from '../domain/paging';
 import { forbidden, unauthenticated } from '../errors';
 
 const toApproval = (a: ApprovalRow): Approval => ({
@@ -40,10 +41,9 @@ export const approvalHandlers: RouteModule = ({ db, queue, logger, requesterDire
     approveOrder: (input) => decide('approved', input),
     declineOrder: (input) => decide('declined', input),
     listApprovals: async ({ query }) => {
-      const limit = query.limit ?? 50;
-      const offset = query.offset ?? 0;
-      const page = await listApprovals(db, { approver: query.approver, status: query.status, limit, offset });
-      return { status: 200, body: { items: page.items.map(toApproval), total: page.total, limit, offset } };
+      const page = pageOf(query);
+      const found = await listApprovals(db, { approver: query.approver, status: query.status, ...page });
+      return { status: 200, body: pageBody(found, toApproval, page) };
     },
   };
 };

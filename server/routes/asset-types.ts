@@ -1,4 +1,4 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { HandlerInput } from '../api/handler';
 import type { OperationId } from '../api/operations.gen';
 import { attribution } from '../auth/principal';
@@ -11,6 +11,7 @@ import {
 } from '../domain/catalogue/asset-types';
 import type { Actor } from '../../adapter';
 import { unauthenticated } from '../errors';
+import { pageBody, pageOf } from '../domain/paging';
 
 /** The caller of an authenticated admin operation, as its audit rows name it. */
 export function adminActorOf<O extends OperationId>(input: HandlerInput<O>): Actor {
@@ -21,10 +22,9 @@ export function adminActorOf<O extends OperationId>(input: HandlerInput<O>): Act
 
 export const assetTypeHandlers: RouteModule = ({ db }) => ({
   listAssetTypes: async ({ query }) => {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
-    const page = await listAssetTypes(db, { name: query.name, assignment_model: query.assignment_model, limit, offset });
-    return { status: 200, body: { items: page.items, total: page.total, limit, offset } };
+    const page = pageOf(query);
+    const found = await listAssetTypes(db, { name: query.name, assignment_model: query.assignment_model, ...page });
+    return { status: 200, body: pageBody(found, (t) => t, page) };
   },
 
   createAssetType: async (input) => {

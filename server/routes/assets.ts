@@ -1,13 +1,13 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import { createAsset, deleteAsset, listAssets, readAsset, updateAsset } from '../domain/catalogue/assets';
+import { pageBody, pageOf } from '../domain/paging';
 import { adminActorOf } from './asset-types';
 
 export const assetHandlers: RouteModule = ({ db }) => ({
   listAssets: async ({ query }) => {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
-    const page = await listAssets(db, { asset_type_id: query.asset_type_id, state: query.state, limit, offset });
-    return { status: 200, body: { items: page.items, total: page.total, limit, offset } };
+    const page = pageOf(query);
+    const found = await listAssets(db, { asset_type_id: query.asset_type_id, state: query.state, ...page });
+    return { status: 200, body: pageBody(found, (a) => a, page) };
   },
 
   createAsset: async (input) => {

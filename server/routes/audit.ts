@@ -1,13 +1,13 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { AuditEntry } from '../api/gen/types.gen';
 import { auditToCsv, queryAudit, type AuditRecord } from '../domain/audit/audit-query';
+import { pageBody, pageOf } from '../domain/paging';
 
 const toAuditEntry = (r: AuditRecord): AuditEntry => ({ ...r, at: r.at.toISOString() });
 
 export const auditHandlers: RouteModule = ({ db }) => ({
   listAuditEntries: async ({ query }) => {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
+    const asked = pageOf(query);
     const page = await queryAudit(
       db,
       {
@@ -18,7 +18,7 @@ export const auditHandlers: RouteModule = ({ db }) => ({
         from: query.from ? new Date(query.from) : undefined,
         to: query.to ? new Date(query.to) : undefined,
       },
-      { limit, offset },
+      asked,
     );
     if (query.format === 'csv') {
       return {
@@ -28,6 +28,6 @@ export const auditHandlers: RouteModule = ({ db }) => ({
         headers: { 'X-Total-Count': String(page.total), 'Content-Disposition': 'attachment; filename="audit.csv"' },
       };
     }
-    return { status: 200, body: { items: page.items.map(toAuditEntry), total: page.total, limit, offset } };
+    return { status: 200, body: pageBody(page, toAuditEntry, asked) };
   },
 });

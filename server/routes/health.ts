@@ -1,5 +1,5 @@
 import { pendingMigrations } from '../../adapter';
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 
 export const healthHandlers: RouteModule = ({ db }) => ({
   getHealth: async () => ({ status: 200, body: { status: 'ok' } }),

@@ -1,9 +1,8 @@
 import type { Logger } from '../../adapter';
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { GraphChangeNotification, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
 import type { Principal } from '../auth/principal';
 import { badRequest, unauthenticated } from '../errors';
-import { supersedeApprovalsHook } from '../domain/approvals/approvals';
 import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/identity/leaver';
 import { graphClientStateMatches, graphItems, hrLeaverItems, isGraphCollection, type HrLeaverItem } from './hr-payloads';
 
@@ -75,8 +74,7 @@ const toLeaverEvent = (e: LeaverEventView): LeaverEvent => ({
  * The HR edge of the leaver flow. `POST /hr/leaver` is authenticated before the handler (bearer `hr:leaver`
  * or HMAC); `POST /hr/leaver/graph` is public and authenticated here by the Graph subscription's clientState.
  */
-export const hrHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => {
-  const deps: LeaverDeps = { db, queue, logger, approverHooks: [supersedeApprovalsHook(requesterDirectory)] };
+export const hrHandlers: RouteModule = ({ db, logger, leaver: deps }) => {
   return {
     receiveHrLeaver: async ({ body, principal, requestId, req }) => {
       if (!principal) throw unauthenticated('credentials required');

@@ -1,42 +1,39 @@
-import { isEnvelope, type IntegrationCallResult } from '../../adapter';
-import { integrationTasks, type TaskInput } from '../../integration-model';
-import type { RouteModule } from '../app';
-import { AppError, ErrorCode, badRequest, conflict } from '../errors';
-import { writeAudit } from '../../adapter';
+import { badRequest, conflict, integrationCallFailed, isEnvelope, writeAudit, type IntegrationCallResult } from '../../adapter';
 import {
-  createIntegrationModel,
-  deleteIntegrationModel,
-  listIntegrationModels,
-  parseModelUpload,
-  readIntegrationModel,
-} from '../../integration-model/runtime/integration-models';
-import { consumeOAuthState, createOAuthState, storeOAuthTokens } from '../../integration-model/runtime/integration-oauth';
-import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
-import {
-  assertMayInvoke,
   cloneIntegration,
+  consumeOAuthState,
   createIntegration,
+  createIntegrationModel,
+  createOAuthState,
   deleteIntegration,
+  deleteIntegrationModel,
   grantIntegrationRole,
+  integrationTasks,
+  listIntegrationModels,
   listIntegrationRoles,
   listIntegrations,
   loadIntegration,
+  parseModelUpload,
   readIntegration,
+  readIntegrationModel,
   recordHealth,
   redactedConfig,
   replaceIntegrationConfig,
   revokeIntegrationRole,
   setIntegrationLogLevel,
+  storeOAuthTokens,
   updateIntegration,
-} from '../../integration-model/runtime/integrations';
+  type TaskInput,
+} from '../../integration-model';
+import type { RouteModule } from './route-module';
+import { assertMayInvoke } from '../auth/integration-roles';
 import { adminActorOf } from './asset-types';
 
 /**
- * `/admin/integration-models` and `/admin/integrations`. One runtime per app: it caches loaded models and one
- * client per integration.
+ * `/admin/integration-models` and `/admin/integrations`, on the process's one integration runtime (it caches loaded
+ * models and one client per integration, shared with the workflow engine).
  */
-export const integrationHandlers: RouteModule = ({ db, logger, queue }) => {
-  const runtime = new IntegrationRuntime({ logger, db, queue });
+export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) => {
 
   return {
     listIntegrationModels: async () => ({ status: 200, body: { items: await listIntegrationModels(db) } }),
@@ -115,7 +112,7 @@ export const integrationHandlers: RouteModule = ({ db, logger, queue }) => {
 
     listIntegrationTasks: async ({ path }) => {
       const integration = await loadIntegration(db, Number(path.id));
-      const model = await runtime.modelOf(db, integration);
+      const model = await runtime.modelOf(integration);
       // Task schemas are always objects (integration-model builds them so); the spec types them as such.
       const items = integrationTasks(model, integration.name).map((task) => ({
         ...task,
@@ -128,11 +125,11 @@ export const integrationHandlers: RouteModule = ({ db, logger, queue }) => {
     invokeIntegrationTask: async (input) => {
       const actor = adminActorOf(input);
       const integration = await loadIntegration(db, Number(input.path.id));
-      const model = await runtime.modelOf(db, integration);
+      const model = await runtime.modelOf(integration);
       const op = model.operations.find((o) => o.operationId === input.path.operationId);
       // Authorisation needs the verb; an unknown operation falls through to the runtime's 404.
       if (op) await assertMayInvoke(db, input.principal, integration, op.method);
-      const result = await runtime.invoke(db, integration, input.path.operationId, input.body as TaskInput);
+      const result = await runtime.invoke(integration, input.path.operationId, input.body as TaskInput);
       await db.transaction((tx) =>
         writeAudit(tx, {
           entity: 'integration',
@@ -147,13 +144,13 @@ export const integrationHandlers: RouteModule = ({ db, logger, queue }) => {
           requestId: actor.requestId,
         }),
       );
-      if (!isEnvelope(result)) throw new AppError(ErrorCode.INTEGRATION_CALL_FAILED, 502, result);
+      if (!isEnvelope(result)) throw integrationCallFailed(result);
       return { status: 200, body: result };
     },
 
     checkIntegrationHealth: async ({ path }) => {
       const integration = await loadIntegration(db, Number(path.id));
-      const result = await runtime.checkHealth(db, integration);
+      const result = await runtime.checkHealth(integration);
       return { status: 200, body: await recordHealth(db, integration.id, result) };
     },
 

@@ -1,8 +1,10 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import type { Order, OrderStep } from '../api/gen/types.gen';
 import { attribution, type Principal } from '../auth/principal';
-import { invalidField, notFound, unauthenticated } from '../errors';
-import { createOrder, getOrder, listOrders, type AssetTypeRef, type OrderRow, type OrderStepRow } from '../domain/orders/orders';
+import { notFound, unauthenticated } from '../errors';
+import { toCreateOrderInput } from '../domain/orders/order-input';
+import { createOrder, getOrder, listOrders, requesterOf, type OrderRow, type OrderStepRow } from '../domain/orders/orders';
+import { pageOf, pageBody } from '../domain/paging';
 
 /** ISO 8601 UTC; whole seconds without the `.000`, as the ServiceNow contract writes them. */
 export const isoTime = (d: Date): string => d.toISOString().replace(/\.000Z$/, 'Z');
@@ -45,13 +47,7 @@ export function toOrder(row: OrderRow, steps?: readonly OrderStepRow[]): Order {
     job_id: row.job_id,
     config: row.config,
     error_message: row.error_message,
-    requester: {
-      department: row.requester_department,
-      cost_center: row.requester_cost_center,
-      company: row.requester_company,
-      employee_id: row.requester_employee_id,
-      title: row.requester_title,
-    },
+    requester: requesterOf(row),
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     ...(steps ? { steps: steps.map(toOrderStep) } : {}),
@@ -66,32 +62,9 @@ function apiAttribution(p: Principal | undefined): string {
 
 export const orderHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => ({
   createOrder: async ({ body, principal, requestId }) => {
-    let assetType: AssetTypeRef;
-    if (body.asset_type_name !== undefined && body.asset_type_id !== undefined) {
-      throw invalidField('/body/asset_type_id', 'give asset_type_name or asset_type_id, not both');
-    } else if (body.asset_type_name !== undefined) {
-      assetType = { name: body.asset_type_name };
-    } else if (body.asset_type_id !== undefined) {
-      assetType = { id: body.asset_type_id };
-    } else {
-      throw invalidField('/body/asset_type_name', 'is required (or asset_type_id)');
-    }
     const row = await createOrder(
       { db, queue, logger, directory: requesterDirectory },
-      {
-        assetType,
-        source: 'api',
-        userEmail: body.user_email,
-        userName: body.user_name,
-        ownerEmail: body.owner_email,
-        ownerName: body.owner_name,
-        requestedFrom: body.requested_from,
-        requestedUntil: body.requested_until,
-        rdpUsers: body.rdp_users,
-        adminUsers: body.admin_users,
-        config: body.config,
-        requester: body.requester,
-      },
+      toCreateOrderInput(body, 'api'),
       { triggeredBy: apiAttribution(principal), requestId },
     );
     return { status: 201, body: toOrder(row, []) };
@@ -104,16 +77,14 @@ export const orderHandlers: RouteModule = ({ db, queue, logger, requesterDirecto
   },
 
   listOrders: async ({ query }) => {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
-    const page = await listOrders(db, {
+    const page = pageOf(query);
+    const found = await listOrders(db, {
       user: query.user,
       status: query.status,
       assetType: query.asset_type,
       servicenowRef: query.servicenow_ref,
-      limit,
-      offset,
+      ...page,
     });
-    return { status: 200, body: { items: page.items.map((r) => toOrder(r)), total: page.total, limit, offset } };
+    return { status: 200, body: pageBody(found, (r) => toOrder(r), page) };
   },
 });

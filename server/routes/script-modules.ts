@@ -4,12 +4,11 @@ import {
   getScriptModule,
   listScriptModules,
   listScriptModuleVersions,
-  ScriptModuleInputError,
   type ScriptModule,
-} from '../../workflows/executors';
-import type { RouteModule } from '../app';
+} from '../../workflows';
+import type { RouteModule } from './route-module';
 import { writeAudit } from '../../adapter';
-import { invalidField, notFound } from '../errors';
+import { notFound } from '../errors';
 import { adminActorOf } from './asset-types';
 
 type VersionInfo = Omit<ScriptModule, 'body'>;
@@ -39,27 +38,22 @@ export const scriptModuleHandlers: RouteModule = ({ db }) => ({
   createScriptModuleVersion: async (input) => {
     const actor = adminActorOf(input);
     const b = input.body;
-    try {
-      const saved = await db.transaction(async (tx) => {
-        const m = await createScriptModuleVersion(tx, {
-          name: b.name,
-          runtime: b.runtime,
-          body: b.body,
-          createdBy: actor.triggeredBy,
-          ...(b.category !== undefined ? { category: b.category } : {}),
-          ...(b.platform !== undefined ? { platform: b.platform } : {}),
-          ...(b.description !== undefined ? { description: b.description } : {}),
-        });
-        // The body by digest: a script may be large, and the version row keeps it anyway.
-        const after = { ...info(m), body_sha256: createHash('sha256').update(m.body).digest('hex'), body_bytes: Buffer.byteLength(m.body) };
-        await writeAudit(tx, { entity: 'script_module', entityId: `${m.name}@${m.version}`, action: 'create_version', after, ...actor });
-        return m;
+    const saved = await db.transaction(async (tx) => {
+      const m = await createScriptModuleVersion(tx, {
+        name: b.name,
+        runtime: b.runtime,
+        body: b.body,
+        createdBy: actor.triggeredBy,
+        ...(b.category !== undefined ? { category: b.category } : {}),
+        ...(b.platform !== undefined ? { platform: b.platform } : {}),
+        ...(b.description !== undefined ? { description: b.description } : {}),
       });
-      return { status: 201, body: withBody(saved) };
-    } catch (e) {
-      if (e instanceof ScriptModuleInputError) throw invalidField(`/body/${e.field}`, e.message);
-      throw e;
-    }
+      // The body by digest: a script may be large, and the version row keeps it anyway.
+      const after = { ...info(m), body_sha256: createHash('sha256').update(m.body).digest('hex'), body_bytes: Buffer.byteLength(m.body) };
+      await writeAudit(tx, { entity: 'script_module', entityId: `${m.name}@${m.version}`, action: 'create_version', after, ...actor });
+      return m;
+    });
+    return { status: 201, body: withBody(saved) };
   },
 
   getScriptModule: async ({ path }) => {

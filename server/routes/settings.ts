@@ -1,4 +1,4 @@
-import type { RouteModule } from '../app';
+import type { RouteModule } from './route-module';
 import { getSettings, listSettingsSections, updateSettings } from '../domain/settings/settings';
 import { adminActor } from './api-tokens';
 

@@ -4,45 +4,21 @@ import {
   TASK_KIND_SPECS,
   WorkflowValidationError,
   type ItentialImportResult,
-  type WorkflowIssue,
-} from '../../workflows/document';
+} from '../../workflows';
 import {
-  ConcurrencyLimitError,
-  RunInputError,
-  RunNotFoundError,
-  RunStateError,
   WorkflowNotFoundError,
   type RunRecord,
   type RunStatus,
   type StepRecord,
   type StoredWorkflow,
   type WorkflowEngine,
-} from '../../workflows/engine';
-import type { RouteModule } from '../app';
-import { writeAudit } from '../../adapter';
-import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
+} from '../../workflows';
+import type { RouteModule } from './route-module';
+import { isRecord, writeAudit } from '../../adapter';
 import { orderIdsOfRuns, runIdsOfOrder } from '../domain/orders/order-runs';
-import { listAllIntegrationTasks } from '../domain/runbooks/workflow-runtime';
-import { AppError, ErrorCode, conflict, notFound, validationFailed, type FieldError } from '../errors';
+import { CodedError, ErrorCode, type FieldError } from '../errors';
+import { workflowIssueErrors } from '../http/problem';
 import { adminActorOf } from './asset-types';
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Compiler issues as field errors of the request body: `/body/tasks/<id>/...`. */
-function bodyErrors(issues: readonly WorkflowIssue[]): FieldError[] {
-  return issues.map((i) => ({ path: `/body${i.path === '/' ? '' : i.path}`, message: i.taskId ? `task ${i.taskId}: ${i.message}` : i.message }));
-}
-
-/** Engine and document errors to HTTP; anything else passes through. */
-function mapError(e: unknown): never {
-  if (e instanceof WorkflowValidationError) throw validationFailed(`the workflow does not compile: ${e.issues.length} problem(s)`, bodyErrors(e.issues));
-  if (e instanceof WorkflowNotFoundError || e instanceof RunNotFoundError) throw notFound(e.message);
-  if (e instanceof RunStateError) throw conflict(e.message, { run_status: e.runStatus });
-  if (e instanceof ConcurrencyLimitError) throw conflict(e.message);
-  // The run's inputs (not the request body) fail the pinned version's inputSchema: 422 naming the input.
-  if (e instanceof RunInputError) throw validationFailed(e.message, [{ path: `/inputs${e.field}`, message: e.reason }]);
-  throw e;
-}
 
 function storedView(w: StoredWorkflow) {
   return { name: w.name, version: w.version, document: w.document as unknown as Record<string, unknown>, created_at: w.createdAt, created_by: w.createdBy };
@@ -100,10 +76,9 @@ function isItentialDocument(doc: Record<string, unknown>): boolean {
 const fileNameOf = (name: string): string => `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'workflow'}.json`;
 
 /** `/admin/workflows` and `/admin/runs`: workflow documents, the canvas palette, and runs. */
-export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) => {
-  const runtime = new IntegrationRuntime({ logger });
+export const workflowHandlers: RouteModule = ({ db, workflowEngine, integrations }) => {
   const engine = (): WorkflowEngine => {
-    if (!workflowEngine) throw new AppError(ErrorCode.NOT_IMPLEMENTED, 501, 'this process runs no workflow engine');
+    if (!workflowEngine) throw new CodedError(ErrorCode.NOT_IMPLEMENTED, 'this process runs no workflow engine');
     return workflowEngine;
   };
   const withOrder = async (runs: RunRecord[]) => {
@@ -122,8 +97,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       const stored = await engine()
         .saveWorkflow(input.body, actor.triggeredBy, {}, (tx, s) =>
           writeAudit(tx, { entity: 'workflow', entityId: s.name, action: 'save', after: { name: s.name, version: s.version }, ...actor }),
-        )
-        .catch(mapError);
+        );
       return { status: 201, body: storedView(stored) };
     },
 
@@ -136,7 +110,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
         inputSchema: spec.inputSchema as Record<string, unknown>,
         outputSchema: spec.outputSchema as Record<string, unknown>,
       }));
-      const operations = (await listAllIntegrationTasks(db, runtime)).map((t) => ({
+      const operations = (await integrations.listTasks()).map((t) => ({
         name: t.name,
         source: 'integration' as const,
         kind: 'integration',
@@ -169,7 +143,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
         );
       } catch (e) {
         if (!(e instanceof WorkflowValidationError)) throw e;
-        issues = bodyErrors(e.issues);
+        issues = workflowIssueErrors(e.issues);
       }
       return {
         status: 200,
@@ -185,18 +159,18 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
     },
 
     getWorkflow: async ({ path, query }) => {
-      const w = await engine().getWorkflow(path.name, query.version).catch(mapError);
+      const w = await engine().getWorkflow(path.name, query.version);
       return { status: 200, body: storedView(w) };
     },
 
     listWorkflowVersions: async ({ path }) => {
       const versions = await engine().listVersions(path.name);
-      if (versions.length === 0) throw notFound(`workflow '${path.name}' does not exist`);
+      if (versions.length === 0) throw new WorkflowNotFoundError(path.name, undefined);
       return { status: 200, body: { name: path.name, versions } };
     },
 
     exportWorkflow: async ({ path, query }) => {
-      const w = await engine().getWorkflow(path.name, query.version).catch(mapError);
+      const w = await engine().getWorkflow(path.name, query.version);
       return {
         status: 200,
         text: exportWorkflow(w.document),
@@ -209,7 +183,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       const actor = adminActorOf(input);
       const e = engine();
       const name = input.path.name;
-      if ((await e.listVersions(name)).length === 0) throw notFound(`workflow '${name}' does not exist`);
+      if ((await e.listVersions(name)).length === 0) throw new WorkflowNotFoundError(name, undefined);
       const before = await e.getConcurrencyLimit(name);
       const limit = input.body.max_active === null ? null : { maxActive: input.body.max_active, onLimit: input.body.on_limit ?? 'queue' };
       await e.setConcurrencyLimit(name, limit, (tx) =>
@@ -244,7 +218,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
     },
 
     getRun: async ({ path }) => {
-      const run = await engine().getRun(path.id).catch(mapError);
+      const run = await engine().getRun(path.id);
       const [view] = await withOrder([run]);
       return { status: 200, body: { ...view!, steps: run.steps.map(stepView) } };
     },
@@ -252,8 +226,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
     cancelRun: async (input) => {
       const actor = adminActorOf(input);
       const run = await engine()
-        .cancelRun(input.path.id, (tx, r) => writeAudit(tx, { entity: 'workflow_run', entityId: r.id, action: 'cancel', after: { status: r.status }, ...actor }))
-        .catch(mapError);
+        .cancelRun(input.path.id, (tx, r) => writeAudit(tx, { entity: 'workflow_run', entityId: r.id, action: 'cancel', after: { status: r.status }, ...actor }));
       return { status: 200, body: (await withOrder([run]))[0]! };
     },
 
@@ -262,8 +235,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       const run = await engine()
         .rerunRun(input.path.id, { from: input.body.from, createdBy: actor.triggeredBy }, (tx, r) =>
           writeAudit(tx, { entity: 'workflow_run', entityId: input.path.id, action: 'rerun', after: { rerun_id: r.id, from: input.body.from }, ...actor }),
-        )
-        .catch(mapError);
+        );
       return { status: 201, body: (await withOrder([run]))[0]! };
     },
 
@@ -273,8 +245,7 @@ export const workflowHandlers: RouteModule = ({ db, logger, workflowEngine }) =>
       const run = await engine()
         .resumeRun(input.path.id, input.path.stepId, data, (tx, r) =>
           writeAudit(tx, { entity: 'workflow_run', entityId: r.id, action: 'resume', after: { step_id: input.path.stepId }, ...actor }),
-        )
-        .catch(mapError);
+        );
       return { status: 200, body: (await withOrder([run]))[0]! };
     },
   };

@@ -21,7 +21,7 @@ describe('SCIM filter text PostgreSQL cannot store', () => {
     ['a lone low surrogate', 'displayName co "x\udc00y"', /unpaired UTF-16 surrogate/],
   ])('a filter with %s: 400 invalidFilter', (_what, filter, detail) => {
     const err = refusal(() => parseFilter(filter));
-    expect(err.status).toBe(400);
+    expect(err.code).toBe('BAD_REQUEST');
     expect(err.scimType).toBe('invalidFilter');
     expect(err.message).toMatch(detail);
   });

@@ -191,7 +191,7 @@ class Parser {
 
 /** Parses a `filter` query parameter; 400 invalidFilter when it is not one. */
 export function parseFilter(text: string): Filter {
-  const err = (m: string) => new ScimError(400, 'invalidFilter', `invalid filter: ${m}`);
+  const err = (m: string) => new ScimError('invalidFilter', `invalid filter: ${m}`);
   const p = new Parser(tokenize(text, err), err);
   const f = p.or();
   if (!p.done()) throw err('unexpected text after the filter');
@@ -200,7 +200,7 @@ export function parseFilter(text: string): Filter {
 
 /** Parses a PATCH `path` (or an `attributes` entry); 400 invalidPath when it is not one. */
 export function parsePath(text: string): AttrPath {
-  const err = (m: string) => new ScimError(400, 'invalidPath', `invalid path "${text}": ${m}`);
+  const err = (m: string) => new ScimError('invalidPath', `invalid path "${text}": ${m}`);
   // `emails[type eq "work"].value`: split the trailing `.sub` off so the tokenizer sees `]` then a `.word`.
   const p = new Parser(tokenize(text.replace(/\]\.(?=[A-Za-z$])/, '] .'), err), err);
   const path = p.path();

@@ -1,17 +1,16 @@
-import type { Queryable } from '../../adapter';
+import { isRecord as isObj, type Queryable } from '../../adapter';
 import { invalidValue, ScimError } from './errors';
 import { matches, parsePath, type AttrPath, type Filter } from './filter';
 import { MAX_MEMBER_FILTER_OPERATIONS, MAX_MEMBER_VALUES } from './limits';
 import { unstorableText } from '../http/text';
 // a type-only import: patch.ts imports model.ts, which imports this module
-import type { PatchOperation } from './patch';
+import type { PatchOperation } from './patch-operation';
 
 // Group membership: members read strictly from a request, PATCH operations on `members` turned into one change
 // set, and that change set written with a fixed number of statements whatever its size. Every step is linear in
 // the number of members the request names; the stored members are read only by operations that need them.
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CORE_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:group';
 
@@ -73,7 +72,7 @@ export function readMember(x: unknown, where: () => string): Member {
 export const memberValueCount = (value: unknown): number => (Array.isArray(value) ? value.length : value === undefined || value === null ? 0 : 1);
 
 export function tooManyMembers(n: number): ScimError {
-  return new ScimError(413, 'tooMany', `the request names ${n} member values; at most ${MAX_MEMBER_VALUES} are accepted per request (send the rest in further requests)`);
+  return new ScimError('tooMany', `the request names ${n} member values; at most ${MAX_MEMBER_VALUES} are accepted per request (send the rest in further requests)`);
 }
 
 /** The members `value` lists (an array, one element, or nothing); null elements are skipped, as IdPs send them. */
@@ -211,7 +210,7 @@ export function planGroupPatch(ops: PatchOperation[]): GroupPatchPlan {
   }
   if (values > MAX_MEMBER_VALUES) throw tooManyMembers(values);
   if (scans > MAX_MEMBER_FILTER_OPERATIONS) {
-    throw new ScimError(413, 'tooMany', `${scans} operations select members by a filter other than value eq or by a sub-attribute; at most ${MAX_MEMBER_FILTER_OPERATIONS} are accepted per request`);
+    throw new ScimError('tooMany', `${scans} operations select members by a filter other than value eq or by a sub-attribute; at most ${MAX_MEMBER_FILTER_OPERATIONS} are accepted per request`);
   }
 
   const steps: Step[] = named.map(({ op, path, value, raw }): Step => {
@@ -241,7 +240,7 @@ function applySelect(change: MembershipChange, s: Extract<Step, { kind: 'select'
     : [...all.values()].filter((m) => !s.path.filter || matches(s.path.filter, m as unknown as Obj));
   const sub = s.path.sub === undefined ? undefined : SUBS[s.path.sub.toLowerCase()];
   if (s.path.sub !== undefined && sub === undefined) return; // `$ref` and unknown sub-attributes are not stored
-  if (sub === 'value') throw new ScimError(400, 'invalidPath', `${s.raw}: a member's value cannot be changed or removed; remove the member and add the new one`);
+  if (sub === 'value') throw new ScimError('invalidPath', `${s.raw}: a member's value cannot be changed or removed; remove the member and add the new one`);
   if (s.op === 'remove') {
     for (const m of targets) {
       if (!sub) all.delete(m.value);
@@ -252,7 +251,7 @@ function applySelect(change: MembershipChange, s: Extract<Step, { kind: 'select'
     }
     return;
   }
-  if (targets.length === 0 && s.path.filter) throw new ScimError(400, 'noTarget', `no members element matches ${s.raw}`);
+  if (targets.length === 0 && s.path.filter) throw new ScimError('noTarget', `no members element matches ${s.raw}`);
   if (sub) {
     if (s.value !== null && typeof s.value !== 'string') throw invalidValue(`${s.raw} must be a string, got ${show(s.value)}`);
     for (const m of targets) {

@@ -1,3 +1,4 @@
+import { isRecord as isObj } from '../../adapter';
 import { getCI, parsePath, valuesAt } from './filter';
 import { invalidValue } from './errors';
 import { readMembers, type Member } from './members';
@@ -9,7 +10,6 @@ export const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse
 export const SCIM_BASE = '/scim/v2';
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Core User attributes (RFC 7643 §4.1) in their canonical spelling; anything else is not stored. */
 const USER_ATTRS = [

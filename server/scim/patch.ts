@@ -1,7 +1,9 @@
+import { isRecord as isObj } from '../../adapter';
 import { getCI, keyOf, matches, parsePath, type AttrPath, type Filter } from './filter';
 import { ScimError } from './errors';
 import { MAX_PATCH_OPERATIONS } from './limits';
 import { CORE_GROUP, CORE_USER, ENTERPRISE_USER, MULTI_VALUED, READ_ONLY } from './model';
+import type { PatchOperation } from './patch-operation';
 
 // RFC 7644 §3.5.2 PATCH, applied in memory to a resource in its stored (canonical) shape; the caller then
 // normalises and saves the result, so a failing operation leaves nothing half-applied.
@@ -9,14 +11,9 @@ import { CORE_GROUP, CORE_USER, ENTERPRISE_USER, MULTI_VALUED, READ_ONLY } from 
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 type Obj = Record<string, unknown>;
-export interface PatchOperation {
-  op: 'add' | 'replace' | 'remove';
-  path?: string;
-  value?: unknown;
-}
+export type { PatchOperation } from './patch-operation';
 
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
-const syntax = (m: string) => new ScimError(400, 'invalidSyntax', m);
+const syntax = (m: string) => new ScimError('invalidSyntax', m);
 
 /**
  * The operations of a PatchOp body, validated (`op` is case-insensitive, `Operations` too): 400 invalidSyntax for a
@@ -31,17 +28,17 @@ export function readOperations(body: unknown): PatchOperation[] {
   const ops = getCI(body, 'Operations');
   if (!Array.isArray(ops) || ops.length === 0) throw syntax('Operations must be a non-empty array');
   if (ops.length > MAX_PATCH_OPERATIONS) {
-    throw new ScimError(413, 'tooMany', `the PATCH has ${ops.length} operations; at most ${MAX_PATCH_OPERATIONS} are accepted per request`);
+    throw new ScimError('tooMany', `the PATCH has ${ops.length} operations; at most ${MAX_PATCH_OPERATIONS} are accepted per request`);
   }
   return ops.map((raw, i) => {
     if (!isObj(raw)) throw syntax(`Operations[${i}] must be an object`);
     const op = String(getCI(raw, 'op') ?? '').toLowerCase();
     if (op !== 'add' && op !== 'replace' && op !== 'remove') throw syntax(`Operations[${i}].op must be add, replace or remove`);
     const path = getCI(raw, 'path');
-    if (path !== undefined && path !== null && typeof path !== 'string') throw new ScimError(400, 'invalidPath', `Operations[${i}].path must be a string`);
+    if (path !== undefined && path !== null && typeof path !== 'string') throw new ScimError('invalidPath', `Operations[${i}].path must be a string`);
     const value = getCI(raw, 'value');
     if (op !== 'remove' && (path === undefined || path === null || path === '') && !isObj(value)) {
-      throw new ScimError(400, 'invalidValue', `Operations[${i}]: without a path the value must be an object of attributes`);
+      throw new ScimError('invalidValue', `Operations[${i}]: without a path the value must be an object of attributes`);
     }
     return { op, ...(typeof path === 'string' && path !== '' ? { path } : {}), ...(value !== undefined ? { value } : {}) } as PatchOperation;
   });
@@ -101,18 +98,18 @@ function applyAtPath(doc: Obj, op: PatchOperation['op'], unqualified: AttrPath, 
     : unqualified;
   if (!path.uri && READ_ONLY.has(path.attr.toLowerCase())) {
     if (op === 'add' || op === 'replace') return; // read-only attributes the IdP echoes back are ignored (RFC 7644 §3.5.2)
-    throw new ScimError(400, 'mutability', `${path.attr} is read-only`);
+    throw new ScimError('mutability', `${path.attr} is read-only`);
   }
   const target = container(doc, path, op !== 'remove');
   if (!target) {
     if (op === 'remove') return;
-    throw new ScimError(400, 'invalidPath', `no such attribute: ${rawPath}`);
+    throw new ScimError('invalidPath', `no such attribute: ${rawPath}`);
   }
   const key = keyOf(target, path.attr) ?? path.attr;
   const current = target[key];
 
   if (path.filter) {
-    if (!isMulti(path.attr)) throw new ScimError(400, 'invalidPath', `${path.attr} is not multi-valued: ${rawPath}`);
+    if (!isMulti(path.attr)) throw new ScimError('invalidPath', `${path.attr} is not multi-valued: ${rawPath}`);
     const list = Array.isArray(current) ? (current as unknown[]) : [];
     const hit = (e: unknown) => isObj(e) && matches(path.filter!, e);
     if (op === 'remove') {
@@ -126,7 +123,7 @@ function applyAtPath(doc: Obj, op: PatchOperation['op'], unqualified: AttrPath, 
     const matched = list.filter(hit) as Obj[];
     if (matched.length === 0) {
       const seed = seedFromFilter(path.filter);
-      if (!seed) throw new ScimError(400, 'noTarget', `no ${path.attr} element matches ${rawPath}`);
+      if (!seed) throw new ScimError('noTarget', `no ${path.attr} element matches ${rawPath}`);
       const fresh: Obj = { ...seed, ...(path.sub ? { [path.sub]: value } : isObj(value) ? value : { value }) };
       target[key] = [...list, fresh];
       return;
@@ -134,7 +131,7 @@ function applyAtPath(doc: Obj, op: PatchOperation['op'], unqualified: AttrPath, 
     for (const e of matched) {
       if (path.sub) setAttr(e, path.sub, value);
       else if (isObj(value)) Object.assign(e, value);
-      else throw new ScimError(400, 'invalidValue', `${rawPath} needs an object value`);
+      else throw new ScimError('invalidValue', `${rawPath} needs an object value`);
     }
     return;
   }
@@ -211,12 +208,12 @@ export function applyPatch(doc: Obj, ops: PatchOperation[]): Obj {
       applyAtPath(out, op.op, parsePath(op.path), op.value, op.path);
       continue;
     }
-    if (op.op === 'remove') throw new ScimError(400, 'noTarget', 'remove needs a path');
+    if (op.op === 'remove') throw new ScimError('noTarget', 'remove needs a path');
     for (const [k, v] of Object.entries(op.value as Obj)) {
       const lk = k.toLowerCase();
       if (lk === CORE_USER.toLowerCase() || lk === CORE_GROUP.toLowerCase() || lk === ENTERPRISE_USER.toLowerCase()) {
         // `{"urn:…:enterprise:2.0:User": {"department": "x"}}`: each attribute of the schema's object
-        if (!isObj(v)) throw new ScimError(400, 'invalidValue', `${k} must be an object`);
+        if (!isObj(v)) throw new ScimError('invalidValue', `${k} must be an object`);
         for (const [ak, av] of Object.entries(v)) {
           applyAtPath(out, op.op, { ...(lk === ENTERPRISE_USER.toLowerCase() ? { uri: ENTERPRISE_USER } : {}), ...parsePath(ak) }, av, `${k}:${ak}`);
         }

@@ -1,11 +1,11 @@
 import type { Request } from 'express';
-import type { AppDeps, RouteModule } from '../app';
+import { isRecord as isObj } from '../../adapter';
+import type { RouteDeps, RouteModule } from '../routes/route-module';
 import type { HandlerTable } from '../api/handler';
 import { attribution, type Principal } from '../auth/principal';
-import { supersedeApprovalsHook } from '../domain/approvals/approvals';
 import { processLeaverEvent } from '../domain/identity/leaver';
 import { listOf, RESOURCE_TYPES, SCHEMAS, serviceProviderConfig } from './discovery';
-import { ScimError } from './errors';
+import { notFound } from '../errors';
 import { normalizeUser, project } from './model';
 import { applyPatch, readOperations } from './patch';
 import {
@@ -26,7 +26,6 @@ const actor = (p: Principal | undefined, requestId: string | undefined, req?: Re
 /** The resource's headers: SCIM JSON and its version as the ETag (RFC 7644 §3.14). */
 const resourceHeaders = (r: Obj): Record<string, string> => ({ ...SCIM_JSON, ETag: String((r['meta'] as Obj)['version']) });
 
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** True when the request body itself says active false (boolean or Entra's "False"), whatever else it changes. */
 function saysInactive(value: unknown): boolean {
@@ -45,10 +44,10 @@ function patchSetsInactive(ops: ReturnType<typeof readOperations>): boolean {
 }
 
 /** Runs the leaver flow after the SCIM change is committed; the dedupe key makes retries and repeats harmless. */
-async function leave(deps: AppDeps, w: UserWrite['leaver'], a: Actor): Promise<void> {
+async function leave(deps: RouteDeps, w: UserWrite['leaver'], a: Actor): Promise<void> {
   if (!w) return;
   await processLeaverEvent(
-    { db: deps.db, queue: deps.queue, logger: deps.logger, approverHooks: [supersedeApprovalsHook(deps.requesterDirectory)] },
+    deps.leaver,
     {
       source: 'scim',
       identity: w.identity,
@@ -65,13 +64,13 @@ export const scimHandlers: RouteModule = (deps): HandlerTable => ({
   scimListResourceTypes: async () => ({ status: 200, body: listOf(RESOURCE_TYPES), headers: SCIM_JSON }),
   scimGetResourceType: async ({ path }) => {
     const rt = RESOURCE_TYPES.find((r) => String(r['id']).toLowerCase() === path.name.toLowerCase());
-    if (!rt) throw new ScimError(404, undefined, `resource type ${path.name} not found`);
+    if (!rt) throw notFound(`resource type ${path.name} not found`);
     return { status: 200, body: rt, headers: SCIM_JSON };
   },
   scimListSchemas: async () => ({ status: 200, body: listOf(SCHEMAS), headers: SCIM_JSON }),
   scimGetSchema: async ({ path }) => {
     const s = SCHEMAS.find((r) => String(r['id']).toLowerCase() === path.uri.toLowerCase());
-    if (!s) throw new ScimError(404, undefined, `schema ${path.uri} not found`);
+    if (!s) throw notFound(`schema ${path.uri} not found`);
     return { status: 200, body: s, headers: SCIM_JSON };
   },
 

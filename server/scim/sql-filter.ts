@@ -24,7 +24,7 @@ export class SqlParams {
   }
 }
 
-const bad = (m: string) => new ScimError(400, 'invalidFilter', `invalid filter: ${m}`);
+const bad = (m: string) => new ScimError('invalidFilter', `invalid filter: ${m}`);
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function asBool(v: FilterValue): boolean {

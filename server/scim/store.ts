@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PgErrorCode, sqlState, type Queryable, type Transaction } from '../../adapter';
 import { writeAudit } from '../../adapter';
-import { ScimError, scimNotFound } from './errors';
+import { preconditionFailed, ScimError, scimNotFound } from './errors';
 import { parseFilter, type AttrPath } from './filter';
 import {
   CORE_GROUP, CORE_USER, ENTERPRISE_USER, LIST_RESPONSE, SCIM_BASE, normalizeGroup, normalizeUser, type GroupDoc, type UserDoc,
@@ -97,14 +97,14 @@ function userColumns(d: UserDoc): unknown[] {
 }
 
 const uniqueness = (err: unknown, what: string): never => {
-  if (sqlState(err) === PgErrorCode.UNIQUE_VIOLATION) throw new ScimError(409, 'uniqueness', what);
+  if (sqlState(err) === PgErrorCode.UNIQUE_VIOLATION) throw new ScimError('uniqueness', what);
   throw err;
 };
 
 /** Columns a user filter may name (attribute names compare case-insensitively). */
 function userColumn(path: AttrPath, sql: SqlParams): Column {
   const ent = path.uri?.toLowerCase() === ENTERPRISE_USER.toLowerCase();
-  if (path.uri && !ent && path.uri.toLowerCase() !== CORE_USER.toLowerCase()) throw new ScimError(400, 'invalidFilter', `invalid filter: unknown schema ${path.uri}`);
+  if (path.uri && !ent && path.uri.toLowerCase() !== CORE_USER.toLowerCase()) throw new ScimError('invalidFilter', `invalid filter: unknown schema ${path.uri}`);
   const a = path.attr.toLowerCase();
   const s = path.sub?.toLowerCase();
   if (ent) {
@@ -129,7 +129,7 @@ function userColumn(path: AttrPath, sql: SqlParams): Column {
       if (a === key.toLowerCase() && !s) return { kind: 'text', expr: `(u.raw->>'${key}')` };
     }
   }
-  throw new ScimError(400, 'invalidFilter', `invalid filter: cannot filter on ${path.attr}${path.sub ? `.${path.sub}` : ''}`);
+  throw new ScimError('invalidFilter', `invalid filter: cannot filter on ${path.attr}${path.sub ? `.${path.sub}` : ''}`);
 }
 
 const NAME_PARTS = ['givenName', 'familyName', 'formatted', 'middleName', 'honorificPrefix', 'honorificSuffix'];
@@ -143,7 +143,7 @@ const elemText = (sub: string, q: SqlParams): Column => ({
 function groupColumn(path: AttrPath, _sql: SqlParams): Column {
   const a = path.attr.toLowerCase();
   const s = path.sub?.toLowerCase();
-  if (path.uri && path.uri.toLowerCase() !== CORE_GROUP.toLowerCase()) throw new ScimError(400, 'invalidFilter', `invalid filter: unknown schema ${path.uri}`);
+  if (path.uri && path.uri.toLowerCase() !== CORE_GROUP.toLowerCase()) throw new ScimError('invalidFilter', `invalid filter: unknown schema ${path.uri}`);
   if (a === 'id' && !s) return { kind: 'text', expr: 'g.id::text', caseExact: true };
   if (a === 'displayname' && !s) return { kind: 'text', expr: 'g.display_name' };
   if (a === 'externalid' && !s) return { kind: 'text', expr: 'g.external_id', caseExact: true };
@@ -156,12 +156,12 @@ function groupColumn(path: AttrPath, _sql: SqlParams): Column {
       link: 'mm.group_id = g.id',
       elem: (sub) => {
         const col = { value: 'mm.value', display: 'mm.display', type: 'mm.type' }[sub.toLowerCase()];
-        if (!col) throw new ScimError(400, 'invalidFilter', `members.${sub} is not filterable`);
+        if (!col) throw new ScimError('invalidFilter', `members.${sub} is not filterable`);
         return { kind: 'text', expr: col, caseExact: sub.toLowerCase() === 'value' };
       },
     };
   }
-  throw new ScimError(400, 'invalidFilter', `invalid filter: cannot filter on ${path.attr}${path.sub ? `.${path.sub}` : ''}`);
+  throw new ScimError('invalidFilter', `invalid filter: cannot filter on ${path.attr}${path.sub ? `.${path.sub}` : ''}`);
 }
 
 export interface ListQuery {
@@ -221,7 +221,7 @@ function checkVersion(what: string, version: number, ifMatch: string | undefined
   if (ifMatch === undefined || ifMatch.trim() === '*') return;
   const tags = ifMatch.split(',').map((s) => s.trim().replace(/^W\//, ''));
   if (!tags.includes(`"${version}"`)) {
-    throw new ScimError(412, undefined, `${what} has changed: the current version is W/"${version}", If-Match sent ${ifMatch}`);
+    throw preconditionFailed(`${what} has changed: the current version is W/"${version}", If-Match sent ${ifMatch}`);
   }
 }
 
@@ -367,7 +367,7 @@ export async function listGroups(db: Queryable, q: ListQuery & { withMembers: bo
 
 async function displayNameFree(tx: Transaction, name: string, except: string | null): Promise<void> {
   const { rows } = await tx.query(`SELECT 1 FROM scim_groups WHERE lower(display_name) = lower($1) AND ($2::uuid IS NULL OR id <> $2::uuid)`, [name, except]);
-  if (rows.length) throw new ScimError(409, 'uniqueness', `a group named ${name} already exists`);
+  if (rows.length) throw new ScimError('uniqueness', `a group named ${name} already exists`);
 }
 
 /** The group's own row, locked, without its members (a membership change never needs to read them all). */

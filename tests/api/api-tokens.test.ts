@@ -494,18 +494,18 @@ describe('API tokens', () => {
     test('registerTokenPurge schedules the daily cron on api-token-purge-daily and works its jobs', async () => {
       const logger = createLogger({ silent: true });
       await registerTokenPurge(t.queue, t.db, logger);
-      const schedules = await t.queue.boss.getSchedules();
+      const schedules = await t.queue.getSchedules();
       const mine = schedules.find((s) => s.name === QueueName.API_TOKEN_PURGE);
       expect(QueueName.API_TOKEN_PURGE).toBe('api-token-purge-daily');
-      expect(mine).toMatchObject({ name: 'api-token-purge-daily', cron: TOKEN_PURGE_CRON, options: expect.objectContaining({ tz: TOKEN_PURGE_TZ }) });
+      expect(mine).toMatchObject({ name: 'api-token-purge-daily', cron: TOKEN_PURGE_CRON, tz: TOKEN_PURGE_TZ });
       // Registering again (a second process, a restart) keeps one schedule.
       await registerTokenPurge(t.queue, t.db, logger);
-      expect((await t.queue.boss.getSchedules()).filter((s) => s.name === QueueName.API_TOKEN_PURGE)).toHaveLength(1);
+      expect((await t.queue.getSchedules()).filter((s) => s.name === QueueName.API_TOKEN_PURGE)).toHaveLength(1);
 
       // A job on the queue (what the cron sends each day) runs the purge in the worker.
       const victim = await retired('revoked', 10);
       await setPurgeDays(5);
-      await t.queue.boss.send(QueueName.API_TOKEN_PURGE, {});
+      await t.queue.send(t.db, QueueName.API_TOKEN_PURGE, {});
       const deadline = Date.now() + 15_000;
       while ((await exists(victim)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       expect(await exists(victim)).toBe(false);

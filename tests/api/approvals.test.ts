@@ -49,7 +49,7 @@ describe(`approvals: routing, approve/decline, leaver supersede (${testEngine})`
       },
     };
     const app = buildApp(
-      { db: base.db, queue: base.queue, logger: createLogger({ silent: !process.env['TEST_LOGS'] }), adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY), requesterDirectory: directory },
+      { db: base.db, queue: base.queue, logger: createLogger({ silent: !process.env['TEST_LOGS'] }), integrations: base.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY), requesterDirectory: directory },
       base.config,
     );
     t = { ...base, app, http: () => request.agent(app) };

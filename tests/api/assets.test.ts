@@ -317,11 +317,11 @@ describe('/admin/assets', () => {
       const list = await t.http().get(`/admin/assets?asset_type_id=${flowType}&state=free`).set(t.admin);
       const freeId = list.body.items[0].id as number;
       await expect(t.db.transaction((tx) => releaseAsset(tx, freeId, 1, 'return_to_pool', flow))).rejects.toMatchObject({
-        status: 409,
+        code: 'CONFLICT',
         message: `asset '${list.body.items[0].name}' is not in use by order 1`,
       });
-      await expect(t.db.transaction((tx) => finishReinstall(tx, freeId, true, flow))).rejects.toMatchObject({ status: 409 });
-      await expect(t.db.transaction((tx) => finishReinstall(tx, 999999, true, flow))).rejects.toMatchObject({ status: 404 });
+      await expect(t.db.transaction((tx) => finishReinstall(tx, freeId, true, flow))).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(t.db.transaction((tx) => finishReinstall(tx, 999999, true, flow))).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });
 });

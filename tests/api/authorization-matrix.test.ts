@@ -269,8 +269,8 @@ beforeAll(async () => {
   // createTestApp's app runs no workflow engine, so the workflow and run operations would answer 501 to every real
   // request. The same database, queue and config with an engine (no workers: nothing runs) let them answer for real.
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
-  workflows = createWorkflowRuntime({ db: t.db, queue: t.queue, logger });
-  const app = buildApp({ db: t.db, queue: t.queue, logger, workflowEngine: workflows.engine, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
+  workflows = createWorkflowRuntime({ db: t.db, queue: t.queue, logger, integrations: t.integrations });
+  const app = buildApp({ db: t.db, queue: t.queue, logger, workflowEngine: workflows.engine, integrations: t.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const admin = () => request(server).post('/admin/api-tokens').set(t.admin);

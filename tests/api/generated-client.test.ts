@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClient } from '../../server/api/gen/client';
+import { createTypedClient as createClient } from '../../adapter/clients';
 import { createApiToken, createAssetType, createOrder, getOrder, listAuditEntries, listOrders } from '../../server/api/gen/sdk.gen';
 import { createTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/app';
 

@@ -188,7 +188,7 @@ describe(`POST /hr/leaver, POST /hr/leaver/graph, GET /admin/leavers (${testEngi
 
   test('Microsoft Graph: a wrong clientState is refused (401), logged without the value, and changes nothing', async () => {
     const mem = createMemoryLogger();
-    const app = buildApp({ db: t.db, queue: t.queue, logger: mem.logger, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
+    const app = buildApp({ db: t.db, queue: t.queue, logger: mem.logger, integrations: t.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
     const ids = await seedOrders(t.db, { assetTypeId: typeId, email: 'forged@example.com', statuses: ['provisioned'] });
     const body = hrFixture<{ value: Record<string, unknown>[] }>('graph');
     (body.value[0]!['resourceData'] as Record<string, unknown>)['userPrincipalName'] = 'forged@example.com';

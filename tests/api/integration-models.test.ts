@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createLogger } from '../../adapter';
-import { loadIntegrationModelFiles } from '../../integration-model/runtime/integration-models';
+import { loadIntegrationModelFiles } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'integration-models');

@@ -1,6 +1,5 @@
 import type { Response } from 'supertest';
-import { IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
-import { loadIntegration } from '../../integration-model/runtime/integrations';
+import { createIntegrationRuntime, loadIntegration } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 import { createMemoryLogger } from '../support/memory-logger';
 import { startOidcServer, type OidcServer } from '../support/oidc';
@@ -166,9 +165,9 @@ describe('integration OAuth 2.0 authorization-code flow', () => {
       expect(res.body).toMatchObject({ ok: true, status: 200, body: { client_id: 'web-client', sub: 'alice' } });
 
       // A fresh runtime, as after a restart or in another process, builds its client from the stored secrets.
-      const fresh = new IntegrationRuntime({ logger: createMemoryLogger().logger });
+      const fresh = createIntegrationRuntime({ db: t.db, logger: createMemoryLogger().logger });
       try {
-        const result = await fresh.invoke(t.db, await loadIntegration(t.db, integrationId), 'whoami', {});
+        const result = await fresh.invoke(await loadIntegration(t.db, integrationId), 'whoami', {});
         expect(result).toMatchObject({ ok: true, body: { client_id: 'web-client', sub: 'alice' } });
       } finally {
         fresh.close();

@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { pemToDataUrl } from '../../adapter';
-import { IntegrationRuntime, runDueHealthChecks } from '../../integration-model/runtime/integration-runtime';
-import { loadIntegration } from '../../integration-model/runtime/integrations';
+import { createIntegrationRuntime, loadIntegration, runDueHealthChecks } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 import { closedPort, sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { createMemoryLogger } from '../support/memory-logger';
@@ -454,17 +453,17 @@ describe('integrations API', () => {
 
   test('the runtime applies a new log level without rebuilding the client', async () => {
     const mem = createMemoryLogger();
-    const runtime = new IntegrationRuntime({ logger: mem.logger });
+    const runtime = createIntegrationRuntime({ db: t.db, logger: mem.logger });
     const id = (await get('/admin/integrations')).body.items.find((i: { name: string }) => i.name === 'inventory').id as number;
     try {
       await t.db.query(`UPDATE integrations SET log_level = 'error' WHERE id = $1`, [id]);
       const quiet = await loadIntegration(t.db, id);
       const clientBefore = runtime.clientFor(quiet);
-      await runtime.invoke(t.db, quiet, 'ping', {});
+      await runtime.invoke(quiet, 'ping', {});
       expect(mem.lines.filter((l) => l['message'] === 'integration response')).toHaveLength(0);
 
       runtime.setLogLevel(id, 'info');
-      await runtime.invoke(t.db, { ...quiet, log_level: 'info' }, 'ping', {});
+      await runtime.invoke({ ...quiet, log_level: 'info' }, 'ping', {});
       expect(runtime.clientFor({ ...quiet, log_level: 'info' })).toBe(clientBefore);
       expect(mem.lines.filter((l) => l['message'] === 'integration response')).toHaveLength(1);
       expect(mem.text()).not.toContain(BEARER);
@@ -534,7 +533,7 @@ describe('integrations API', () => {
   test('scheduled health checks run for integrations whose interval has passed', async () => {
     pingMode = 'ok';
     const due = await createIntegration({ name: 'inventory-scheduled', config: inventoryConfig(), health: { operation_id: 'ping', interval_s: 60 } });
-    const runtime = new IntegrationRuntime({ logger: createMemoryLogger().logger });
+    const runtime = createIntegrationRuntime({ db: t.db, logger: createMemoryLogger().logger });
     try {
       const first = await runDueHealthChecks(t.db, runtime, createMemoryLogger().logger);
       expect(first).toContain(due.id);

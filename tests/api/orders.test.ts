@@ -318,7 +318,6 @@ describe('orders API', () => {
     test('refuses a move the table forbids with 409 naming both states, and audits allowed ones', async () => {
       const id = (await post(order({ user_email: 'sm@example.com' }))).body.id as number;
       await expect(t.db.transaction((tx) => transitionOrder(tx, id, 'returned', { triggeredBy: 'system:test' }))).rejects.toMatchObject({
-        status: 409,
         code: 'CONFLICT',
         message: `order ${id} cannot move from 'processing' to 'returned'`,
       });
@@ -335,7 +334,7 @@ describe('orders API', () => {
           diff: { before: { status: 'processing', error_message: null }, after: { status: 'failed', error_message: 'runbook step 2 failed' } },
         },
       ]);
-      await expect(t.db.transaction((tx) => transitionOrder(tx, 999999, 'failed', { triggeredBy: 'system:test' }))).rejects.toMatchObject({ status: 404 });
+      await expect(t.db.transaction((tx) => transitionOrder(tx, 999999, 'failed', { triggeredBy: 'system:test' }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await t.db.transaction((tx) => transitionOrder(tx, id, 'processing', { triggeredBy: 'system:retry' }));
       const retried = await t.http().get(`/orders/${id}`).set(asWriter());
       expect(retried.body).toMatchObject({ status: 'processing', error_message: null });
@@ -383,7 +382,7 @@ describe('orders API', () => {
         },
       };
       const app = buildApp(
-        { db: t.db, queue: t.queue, logger: createLogger({ silent: true }), adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY), requesterDirectory: directory },
+        { db: t.db, queue: t.queue, logger: createLogger({ silent: true }), integrations: t.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY), requesterDirectory: directory },
         t.config,
       );
       const res = await request(app).post('/orders').set(asWriter()).send(order({ user_email: 'Dir.User@example.com', requester: { title: 'CTO' } }));

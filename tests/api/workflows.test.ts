@@ -13,6 +13,7 @@ import { TASK_KIND_SPECS, TASK_KINDS } from '../../workflows/document';
 import { TEST_ADMIN_KEY } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
+import { createIntegrationRuntime } from '../../integration-model';
 
 jest.setTimeout(60_000);
 
@@ -59,10 +60,10 @@ beforeAll(async () => {
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
   queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
-  wf = createWorkflowRuntime({ db: t.db, queue, logger, config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
+  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
   await wf.startWorkers({ teamSize: 2 });
   const config = buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY });
-  app = buildApp({ db: t.db, queue, logger, workflowEngine: wf.engine, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, config);
+  app = buildApp({ db: t.db, queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, config);
   const minted = await http().post('/admin/api-tokens').set(admin).send({ name: 'auditor', scopes: ['admin:read'], role: 'auditor' });
   expect(minted.status).toBe(201);
   reader = { Authorization: `Bearer ${minted.body.token as string}` };

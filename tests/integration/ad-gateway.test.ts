@@ -17,9 +17,8 @@ import type { Express } from 'express';
 import { Attribute, Change, Client } from 'ldapts';
 import request from 'supertest';
 import * as gw from '../../adapter/clients/ad-gateway';
-import { adGateway, bindTypedClient, statusOf } from '../../adapter/clients';
+import { adGateway, bindTypedClient, createTypedClient as createClient, statusOf } from '../../adapter/clients';
 import { createIntegrationClient } from '../../adapter/http';
-import { createClient } from '../../adapter/clients/ad-gateway/client';
 import { createDirectory, type Directory, type DirectorySettings } from '../../adapter/directory';
 import { createLogger, type Database } from '../../adapter';
 import type { Role, Scope } from '../../server/auth/principal';
@@ -369,7 +368,7 @@ describe(`AD gateway over HTTP (${testEngine})`, () => {
     const downApp = buildGatewayApp({ db, logger, directory: directory({ port: 1, security: 'none', connectTimeoutMs: 1000 }) }, config);
     const down = await request(downApp).get('/users/jdoe').set(bearer(tokens.reader));
     expect(down.status).toBe(503);
-    expect(down.body).toMatchObject({ code: 'INTEGRATION_CALL_FAILED', directory_code: 'UNAVAILABLE', detail: 'the directory is unavailable; try again later' });
+    expect(down.body).toMatchObject({ code: 'INTEGRATION_UNAVAILABLE', directory_code: 'UNAVAILABLE', detail: 'the directory is unavailable; try again later' });
   });
 });
 

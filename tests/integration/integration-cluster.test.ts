@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createLogger } from '../../adapter';
-import { clusterQueueName, registerClusterWorker, type IntegrationRuntime } from '../../integration-model/runtime/integration-runtime';
+import { clusterQueueName, createIntegrationRuntime, registerClusterWorker, type IntegrationRuntime } from '../../integration-model';
 import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain/runbooks/workflow-runtime';
 import { createTestApp, type TestApp } from '../support/app';
 import { spawnCli, waitForOutput } from '../support/cli';
@@ -48,7 +48,10 @@ describe(`integration calls routed to a gateway cluster (${testEngine})`, () => 
       child = spawnCli(['worker', '--cluster', 'edge-1'], { DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'info' });
       await waitForOutput(child, /"message":"cluster worker started"/);
     } else {
-      inProcess = await registerClusterWorker({ db: t.db, queue: t.queue, logger: createLogger({ silent: true }), cluster: 'edge-1', teamSize: 1 });
+      // The worker's own runtime, as in a `provisio worker --cluster` process (it has no queue to route calls on).
+      const logger = createLogger({ silent: true });
+      inProcess = createIntegrationRuntime({ db: t.db, logger });
+      await registerClusterWorker({ db: t.db, queue: t.queue, logger, integrations: inProcess, cluster: 'edge-1', teamSize: 1 });
     }
   });
   afterAll(async () => {
@@ -77,7 +80,7 @@ describe(`integration calls routed to a gateway cluster (${testEngine})`, () => 
   });
 
   test('a runbook integration task on a cluster-routed integration is executed by the cluster worker', async () => {
-    workflows = createWorkflowRuntime({ db: t.db, queue: t.queue, logger: createLogger({ silent: true }) });
+    workflows = createWorkflowRuntime({ db: t.db, queue: t.queue, logger: createLogger({ silent: true }), integrations: t.integrations });
     await workflows.startWorkers({ teamSize: 1 });
     await workflows.engine.saveWorkflow({ name: 'edge ping', steps: [{ id: 'ping', kind: 'integration', operation: 'edge-inventory/ping' }] }, 'test');
     const before = target.requests.length;

@@ -11,13 +11,12 @@ import request from 'supertest';
 import { Attribute, Change, Client } from 'ldapts';
 import { createJobQueue, createLogger, type JobQueue } from '../../adapter';
 import { projectPath } from '../../adapter/paths';
-import { loadIntegrationModelFile } from '../../integration-model';
+import { createIntegrationRuntime, loadIntegrationModelFile, loadIntegrationModelFiles } from '../../integration-model';
 import { buildApp } from '../../server/app';
 import { buildConfig } from '../../server/config';
 import { createAssetType } from '../../server/domain/catalogue/asset-types';
 import { createAsset } from '../../server/domain/catalogue/assets';
 import { DEMO_ASSET_TYPES } from '../../server/domain/catalogue/demo';
-import { loadIntegrationModelFiles } from '../../integration-model/runtime/integration-models';
 import { hashSecret } from '../../server/domain/tokens/token-hash';
 import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain/runbooks/workflow-runtime';
 import { signWebhookBody } from '../../workflows/executors';
@@ -254,10 +253,10 @@ beforeAll(async () => {
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
   queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
-  wf = createWorkflowRuntime({ db: t.db, queue, logger, config: { pollingIntervalSeconds: 0.3, leaseMs: 2000, sweepIntervalMs: 500 } });
+  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: { pollingIntervalSeconds: 0.3, leaseMs: 2000, sweepIntervalMs: 500 } });
   await wf.startWorkers({ teamSize: 3 });
   app = buildApp(
-    { db: t.db, queue, logger, workflowEngine: wf.engine, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) },
+    { db: t.db, queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) },
     buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY }),
   );
   snowBearer = await mintTestToken(t.db, 'snow', ['webhook:in']);

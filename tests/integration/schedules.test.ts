@@ -12,6 +12,7 @@ import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engin
 import { createSchedule, createScheduler, listScheduleFires, startScheduler, type Schedule, type ScheduleInput, type Scheduler, type TickReport } from '../../workflows/schedules';
 import { testEngine } from '../support/db';
 import { createEngineHarness, linear, sleep, type EngineHarness } from '../support/workflow-engine';
+import { createIntegrationRuntime } from '../../integration-model';
 
 const ADMIN_KEY = 'schedules-admin-key-0123456789abcdef';
 const logger = createLogger({ silent: true });
@@ -344,7 +345,7 @@ describe('HTTP API', () => {
 
   beforeAll(() => {
     const app = buildApp(
-      { db: h.t.db, queue: h.queue, logger, adminKeyHash: async () => hashSecret(ADMIN_KEY), workflowEngine: h.engine },
+      { db: h.t.db, queue: h.queue, logger, integrations: createIntegrationRuntime({ db: h.t.db, queue: h.queue, logger }), adminKeyHash: async () => hashSecret(ADMIN_KEY), workflowEngine: h.engine },
       buildConfig({ validateResponses: true, adminKey: ADMIN_KEY }),
     );
     http = () => request.agent(app);
@@ -481,7 +482,7 @@ describe('HTTP API', () => {
   });
 
   test('trigger in a process without a workflow engine is 409 and records nothing', async () => {
-    const bare = buildApp({ db: h.t.db, queue: h.queue, logger, adminKeyHash: async () => hashSecret(ADMIN_KEY) }, buildConfig({ validateResponses: true, adminKey: ADMIN_KEY }));
+    const bare = buildApp({ db: h.t.db, queue: h.queue, logger, integrations: createIntegrationRuntime({ db: h.t.db, queue: h.queue, logger }), adminKeyHash: async () => hashSecret(ADMIN_KEY) }, buildConfig({ validateResponses: true, adminKey: ADMIN_KEY }));
     const created = await request(bare).post('/admin/schedules').set(admin).send({ name: 'no-engine', workflow: 'noop', cron: '0 0 * * *' });
     expect(created.status).toBe(201);
     const res = await request(bare).post(`/admin/schedules/${created.body.id}/trigger`).set(admin);

@@ -9,6 +9,7 @@ import { createWorkflowRuntime } from '../../server/domain/runbooks/workflow-run
 import { spawnCli, waitForOutput } from '../support/cli';
 import { createTestDatabase, testEngine, type TestDatabase } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
+import { createIntegrationRuntime } from '../../integration-model';
 
 jest.setTimeout(90_000);
 
@@ -48,7 +49,7 @@ describe(`provisio worker (${testEngine})`, () => {
       await queue.start();
       try {
         // Saved through an engine that runs no workers here: only the worker process executes steps.
-        const { engine } = createWorkflowRuntime({ db, queue, logger });
+        const { engine } = createWorkflowRuntime({ db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger }) });
         await engine.saveWorkflow(
           {
             name: 'Seat by hook',

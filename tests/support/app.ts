@@ -1,9 +1,15 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { createJobQueue, createLogger, type Database, type JobQueue } from '../../adapter';
+import { createIntegrationRuntime, type IntegrationRuntime } from '../../integration-model';
 import { buildApp } from '../../server/app';
 import { buildConfig, type Config } from '../../server/config';
 import { hashSecret } from '../../server/domain/tokens/token-hash';
+import type { LeaverDeps } from '../../server/domain/identity/leaver';
+import { createLeaverDeps } from '../../server/domain/identity/leaver-service';
+import type { RequesterDirectory } from '../../server/domain/identity/requester-directory';
+import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain/runbooks/workflow-runtime';
+import type { EngineConfig } from '../../workflows';
 import { createTestDatabase, type TestDatabase } from './db';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -12,6 +18,12 @@ export interface TestApp {
   app: Express;
   db: Database;
   queue: JobQueue;
+  /** The app's integration runtime (one per app, as in a process). */
+  integrations: IntegrationRuntime;
+  /** The app's leaver dependency set (the one its HR and SCIM edges use), for workers a test registers itself. */
+  leaver: LeaverDeps;
+  /** The app's workflow engine with its order consumers, when `options.workflows` asked for one (workers not started). */
+  workflows: WorkflowRuntime | undefined;
   config: Readonly<Config>;
   /** The throwaway database's URL on PostgreSQL (for child processes); undefined on PGlite. */
   databaseUrl: string | undefined;
@@ -22,26 +34,57 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /** Builds the app's workflow engine (as `serve` does, over the same database, queue and integration runtime). */
+  workflows?: boolean | { config?: Partial<EngineConfig> };
+  /** Requester snapshots and managers for orders, approvals and the leaver flow; none by default. */
+  requesterDirectory?: RequesterDirectory;
+}
+
 /**
  * The app on a fresh migrated database (PGlite, or PostgreSQL when DATABASE_URL is set) with the queue
- * started and responses validated against the spec. One per test file.
+ * started and responses validated against the spec. One per test file. Its services are built once, as main.ts
+ * builds them, and handed to the app.
  */
-export async function createTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function createTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const t: TestDatabase = await createTestDatabase();
   const logger = createLogger({ silent: !process.env['TEST_LOGS'], level: 'debug' });
   const queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
   const config = buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY, ...overrides });
-  const app = buildApp({ db: t.db, queue, logger, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, config);
+  const integrations = createIntegrationRuntime({ db: t.db, queue, logger });
+  const leaver = createLeaverDeps({ db: t.db, queue, logger }, options.requesterDirectory);
+  const workflowOptions = typeof options.workflows === 'object' ? options.workflows : {};
+  const workflows = options.workflows
+    ? createWorkflowRuntime({ db: t.db, queue, logger, integrations, ...(workflowOptions.config ? { config: workflowOptions.config } : {}) })
+    : undefined;
+  const app = buildApp(
+    {
+      db: t.db,
+      queue,
+      logger,
+      integrations,
+      leaver,
+      requesterDirectory: options.requesterDirectory,
+      workflowEngine: workflows?.engine,
+      adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY),
+    },
+    config,
+  );
   return {
     app,
     db: t.db,
     queue,
+    integrations,
+    leaver,
+    workflows,
     config,
     databaseUrl: t.url,
     http: () => request.agent(app),
     admin: { 'X-Admin-Key': TEST_ADMIN_KEY },
     async close() {
+      await workflows?.stop();
+      integrations.close();
       await queue.stop({ graceful: false, timeoutMs: 1000 });
       await t.drop();
     },

@@ -8,7 +8,8 @@
 import { scanTemplates, type TemplateReference } from '../templating';
 import { UNARY_OPERATORS } from './conditions';
 import { parseDuration } from './duration';
-import { escapePointer, type WorkflowIssue, type WorkflowIssueCode } from './issues';
+import { escapePointerToken as escapePointer, isRecord } from '../../adapter';
+import type { WorkflowIssue, WorkflowIssueCode } from './issues';
 import { DIRECTORY_OPERATION_SCHEMAS, ENVELOPE_SCHEMA, TASK_KIND_SPECS } from './kinds';
 import { outgoingJobVariable, outgoingSourcePath } from './outgoing';
 import { stepsToGraph } from './steps';
@@ -121,10 +122,6 @@ function operationValidator(schema: JsonSchema): ReturnType<typeof compileForeig
     operationValidators.set(schema, v);
   }
   return v;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** The top-level property names of an object schema whose properties are closed, else undefined (anything goes). */

@@ -3,7 +3,7 @@
 // and be stored in export form. A model change that breaks a sample fails here, naming the task.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectPath } from '../../adapter';
+import { isRecord, projectPath } from '../../adapter';
 import { loadIntegrationModelFile, operationInputSchema, operationOutputSchema, type IntegrationModel } from '../../integration-model';
 import { scanTemplates } from '../templating';
 import {
@@ -68,10 +68,6 @@ async function compiled(name: string): Promise<CompiledWorkflow> {
   const r = await compileWorkflow(entry.doc, ctx);
   if (!r.ok) throw new Error(`${entry.file}: ${JSON.stringify(r.errors, null, 2)}`);
   return r.workflow;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /**

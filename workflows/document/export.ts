@@ -4,6 +4,7 @@
  * bottom then left to right (the order a reader follows), ties and unplaced tasks by id. Free-form objects
  * (incoming values, input schemas, payloads) keep their authored order: it is meaningful to people (form fields).
  */
+import { isRecord } from '../../adapter';
 import { WORKFLOW_END, WORKFLOW_START, isStepsDocument, type GraphWorkflowDocument, type NodeLocation, type WorkflowDocument } from './types';
 
 const DOCUMENT_KEYS = ['name', 'version', 'description', 'inputSchema', 'canvas', 'steps', 'tasks', 'transitions'];
@@ -16,10 +17,6 @@ const TASK_KEYS = [
 const RETRY_KEYS = ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maximumInterval', 'maxDuration', 'retryableErrors'];
 const TRANSITION_KEYS = ['type', 'state'];
 const LOCATION_KEYS = ['x', 'y'];
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function ordered(o: Record<string, unknown>, keys: string[], map: (k: string, v: unknown) => unknown = (_k, v) => v): Record<string, unknown> {
   const out: Record<string, unknown> = {};

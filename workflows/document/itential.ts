@@ -8,6 +8,7 @@
  * Everything else is reported in `unmapped` with the reason, and left out of the document with the transitions
  * touching it; the result then usually needs work on the canvas before it compiles (compileWorkflow says where).
  */
+import { isRecord } from '../../adapter';
 import { RESERVED_TASK_IDS, WORKFLOW_END, WORKFLOW_START, type ConditionOperator, type GraphWorkflowDocument, type NodeLocation, type OutgoingVariable, type Transitions, type WorkflowTask } from './types';
 
 export interface UnmappedItentialTask {
@@ -65,10 +66,6 @@ const ITENTIAL_OPERATORS: Record<string, ConditionOperator> = {
 
 // Itential's json-query paths, when they are plain dotted paths with indexes, read the same in JSONata.
 const SIMPLE_QUERY = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*|\[\d+\])*$/;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;

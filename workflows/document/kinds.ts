@@ -4,6 +4,7 @@
  * Output schemas are closed (`additionalProperties: false`) where the shape is ours, so a reference such as
  * `{{steps.t.output.bdy}}` can be rejected on save.
  */
+import { responseEnvelopeSchema } from '../../integration-model';
 import { DURATION_PATTERN } from './duration';
 import { STATIC_MARK, type JsonSchema } from './templatable';
 import { CONDITION_OPERATORS, DIRECTORY_OPERATIONS, type DirectoryOperation, type TaskKind } from './types';
@@ -19,23 +20,8 @@ export const DURATION_SCHEMA = {
   ],
 } as const;
 
-/** The standard response envelope of an integration call (adapter/http/envelope.ts). */
-export const ENVELOPE_SCHEMA = {
-  type: 'object',
-  properties: {
-    ok: { type: 'boolean' },
-    method: { type: 'string' },
-    url: { type: 'string' },
-    status: { type: 'integer' },
-    statusText: { type: 'string' },
-    headers: { type: 'object' },
-    body: anyJson,
-    text: { type: 'string' },
-    parseError: { type: 'object' },
-  },
-  required: ['ok', 'status'],
-  additionalProperties: false,
-} as const;
+/** The standard response envelope of an integration call: integration-model's one schema of it, any body. */
+export const ENVELOPE_SCHEMA = responseEnvelopeSchema();
 
 const CONDITION_SCHEMA = {
   type: 'object',

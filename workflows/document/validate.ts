@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { escapePointer, unescapePointer, type WorkflowIssue } from './issues';
+import { escapePointerToken as escapePointer, isRecord, unescapePointerToken as unescapePointer } from '../../adapter';
+import type { WorkflowIssue } from './issues';
 import { WORKFLOW_DOCUMENT_SCHEMA } from './schema';
 import { TEMPLATABLE_MARK, TEMPLATE_MARK, type JsonSchema } from './templatable';
 import { TASK_KINDS } from './types';
@@ -19,10 +20,6 @@ addFormats(foreignAjv);
 /** A run's inputs are checked with defaults filled in (`useDefaults`), so a run records what it really ran with. */
 const inputAjv = new Ajv({ allErrors: true, strict: false, logger: false, allowUnionTypes: true, useDefaults: true });
 addFormats(inputAjv);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 /** The task a document pointer is about: `/tasks/<id>/...`, `/steps/<i>/...` (by the step's id), `/transitions/<from>`. */
 export function taskIdAt(doc: unknown, path: string): string | null {

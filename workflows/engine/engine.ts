@@ -24,8 +24,7 @@
  * runs without a lock key or limit skip it.
  */
 import { randomUUID } from 'node:crypto';
-import type PgBoss from 'pg-boss';
-import { QueueName, redact, withLogContext, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
+import { QueueName, redact, withLogContext, type Database, type JobQueue, type Logger, type Queryable, type SendOptions } from '../../adapter';
 import { compileInputValidator, compileWorkflow, WorkflowValidationError, type CompileContext, type CompiledTask, type CompiledWorkflow } from '../document';
 import { renderValue, type TemplateVariables } from '../templating';
 import { BUILTIN_EXECUTORS, stepErrorOf, type BuiltinContext, type ChildRunInfo } from './builtins';
@@ -107,7 +106,7 @@ export type AlsoInTransaction<T> = (tx: Queryable, result: T) => Promise<void>;
 export interface WorkflowEngine {
   /**
    * Compiles `doc` (with the engine's lookups plus `ctx`) and stores it as the next version of its name.
-   * @throws WorkflowValidationError (WORKFLOW_INVALID, 422) carrying every compiler issue.
+   * @throws WorkflowValidationError (WORKFLOW_INVALID) carrying every compiler issue.
    */
   saveWorkflow(doc: unknown, by: string, ctx?: CompileContext, also?: AlsoInTransaction<StoredWorkflow>): Promise<StoredWorkflow>;
   /** @throws WorkflowNotFoundError */
@@ -122,7 +121,7 @@ export interface WorkflowEngine {
    * in it, so the run exists and starts exactly when the caller commits. The run is `running`, or `pending` while
    * its lock key is held or its workflow's limit (behaviour `queue`) is reached.
    * The inputs are validated against the pinned version's `inputSchema` and stored with its defaults filled in.
-   * @throws WorkflowNotFoundError; RunInputError (422) naming the field when the inputs do not validate;
+   * @throws WorkflowNotFoundError; RunInputError naming the field when the inputs do not validate;
    * ConcurrencyLimitError when the limit is reached and its behaviour is `reject`.
    */
   startRun(tx: Queryable, opts: StartRunOptions): Promise<RunRecord>;
@@ -189,10 +188,6 @@ const ACTIVE: readonly RunStatus[] = ['running', 'waiting'];
 
 type AnyExecutor = (task: CompiledTask, input: Record<string, unknown>, ctx: BuiltinContext) => Promise<StepResult>;
 
-function executorFor(q: Queryable): PgBoss.Db {
-  return { executeSql: (text: string, values: unknown[]) => q.query(text, values) } as PgBoss.Db;
-}
-
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEngine {
@@ -218,8 +213,6 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
   let sweeper: NodeJS.Timeout | null = null;
   let sweeping = false;
   let stopping = true;
-
-  const boss = (): PgBoss => queue.boss;
 
   function compileStored(wf: StoredWorkflow): Promise<CompiledWorkflow> {
     const key = `${wf.name}@${wf.version}`;
@@ -266,17 +259,15 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
   async function dispatch(tx: Queryable, runId: string, taskId: string, delayMs = 0): Promise<string> {
     const token = randomUUID();
     const data: StepJob = { runId, taskId, token };
-    const opts: PgBoss.SendOptions = {
-      db: executorFor(tx),
+    const opts: SendOptions = {
       id: token,
       retryLimit: config.jobRetryLimit,
-      retryDelay: 1,
+      retryDelaySeconds: 1,
       expireInSeconds: config.jobExpireSeconds,
     };
     // pg-boss compares startAfter with the database clock, so this is wall time, not the injectable clock.
     if (delayMs > 0) opts.startAfter = new Date(Date.now() + delayMs);
-    const id = await boss().send(QueueName.WORKFLOW_STEP, data, opts);
-    if (!id) throw new Error(`queue ${QueueName.WORKFLOW_STEP} refused the job`);
+    await queue.send(tx, QueueName.WORKFLOW_STEP, data, opts);
     return token;
   }
 
@@ -725,13 +716,12 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
   async function workOne(): Promise<boolean> {
     let jobId = '';
     const claimed: Claim | null | 'empty' = await db.transaction(async (tx) => {
-      const [job] = await boss().fetch<StepJob>(QueueName.WORKFLOW_STEP, { batchSize: 1, db: executorFor(tx) });
+      const [job] = await queue.fetch<StepJob>(tx, QueueName.WORKFLOW_STEP);
       if (!job) return 'empty' as const;
       jobId = job.id;
       const c = await claim(tx, job.data);
-      // A stale job (finished step, superseded token, cancelled run): done with it. (pg-boss's third argument
-      // is the job's output; the connection goes fourth whatever its typings suggest.)
-      if (!c) await boss().complete(QueueName.WORKFLOW_STEP, job.id, {}, { db: executorFor(tx) });
+      // A stale job (finished step, superseded token, cancelled run): done with it.
+      if (!c) await queue.complete(tx, QueueName.WORKFLOW_STEP, job.id);
       return c;
     });
     if (claimed === 'empty') return false;
@@ -741,7 +731,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       const result = await execute(claimed, pending);
       const finished = await db.transaction(async (tx) => {
         const f = await finish(tx, claimed, result);
-        await boss().complete(QueueName.WORKFLOW_STEP, jobId, {}, { db: executorFor(tx) });
+        await queue.complete(tx, QueueName.WORKFLOW_STEP, jobId);
         return f;
       });
       if (finished.wake) wakeWorkers();
@@ -913,7 +903,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     async startWorkers(opts = {}) {
       if (!stopping) return;
       stopping = false;
-      await boss().createQueue(QueueName.WORKFLOW_STEP);
+      await queue.createQueue(QueueName.WORKFLOW_STEP);
       const teamSize = Math.max(1, opts.teamSize ?? 2);
       for (let i = 0; i < teamSize; i++) loops.push(workLoop());
       sweeper = setInterval(() => void sweep(), config.sweepIntervalMs);

@@ -1,6 +1,6 @@
 // The directory executor over an in-memory Directory (the adapter's interface); tests/integration/executors.test.ts
 // runs the same operations against the real Samba AD.
-import { DirectoryError, DirectoryErrorCode, type Directory, type DirectoryUser, type GroupKey, type UserKey } from '../../adapter/directory';
+import { DirectoryError, DirectoryErrorCode, type Directory, type DirectoryUser, type GroupKey, type UserKey } from '../../adapter';
 import { compiledTask, stepContext } from '../../tests/support/executors';
 import type { DirectoryOperation } from '../document';
 import { createDirectoryExecutor, groupKey, userKey } from './directory';

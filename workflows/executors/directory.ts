@@ -7,10 +7,10 @@
  * `found: false` for findUser/findManager, and an error for the writes. Every adapter failure is DIRECTORY; it is
  * retryable exactly when the adapter says so (connection trouble), never for a refusal such as a protected attribute.
  */
-import { DirectoryError, DirectoryErrorCode, type AttributeValues, type Directory, type DirectoryUser, type GroupKey, type UserKey } from '../../adapter/directory';
+import { DirectoryError, DirectoryErrorCode, isRecord, type AttributeValues, type Directory, type DirectoryUser, type GroupKey, type UserKey } from '../../adapter';
 import { DIRECTORY_OPERATIONS, type DirectoryOperation, type DirectoryTask } from '../document';
 import type { StepResult, TaskExecutor } from '../engine/executor';
-import { failed, isRecord, succeeded } from './results';
+import { failed, succeeded } from './results';
 
 type MaybePromise<T> = T | Promise<T>;
 

@@ -1,8 +1,8 @@
 // Task executors for the kinds that reach outside the process: integration (adapter/http), webhook (Lumos-style
 // provisioning webhook), script (stored script modules in a subprocess) and directory (adapter/directory). Each is
 // a factory closing over its dependencies and returns a TaskExecutor (workflows/engine/executor.ts).
-export { createIntegrationExecutor, buildIntegrationRequest, parseOperationRef, IntegrationInputError } from './integration';
-export type { IntegrationExecutorDeps, ResolvedOperation } from './integration';
+export { createIntegrationExecutor, parseOperationRef } from './integration';
+export type { IntegrationExecutorDeps } from './integration';
 export {
   createWebhookExecutor,
   buildWebhookPayload,

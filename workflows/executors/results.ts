@@ -39,7 +39,3 @@ export function httpErrorCode(status: number): StepErrorCode {
   if (status >= 500) return 'HTTP_5XX';
   return 'HTTP_4XX';
 }
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}

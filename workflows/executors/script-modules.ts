@@ -47,6 +47,7 @@ export interface NewScriptModuleVersion {
 /** Input a module cannot be saved with; `field` is the offending property of {@link NewScriptModuleVersion}. */
 export class ScriptModuleInputError extends Error {
   override readonly name = 'ScriptModuleInputError';
+  readonly code = 'SCRIPT_MODULE_INPUT_INVALID' as const;
   constructor(
     readonly field: string,
     message: string,

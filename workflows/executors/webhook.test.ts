@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { closedPort, sendJson, startLoopbackServer, type LoopbackServer } from '../../tests/support/loopback-server';
 import { compiledTask, stepContext } from '../../tests/support/executors';
+import { startForwardProxy, type ForwardProxy } from '../../tests/support/forward-proxy';
+import { createMemoryLogger } from '../../tests/support/memory-logger';
 import { WEBHOOK_PAYLOAD_SCHEMA, type GraphWorkflowDocument, type WebhookTask } from '../document';
 import { renderValue, type TemplateVariables } from '../templating';
 import { createWebhookExecutor, WEBHOOK_HEADERS } from './webhook';
@@ -205,5 +207,62 @@ describe('webhook executor: the Lumos provisioning webhook', () => {
     const { result, ctx } = await call();
     expect(JSON.stringify(result)).not.toContain(SECRET);
     expect(JSON.stringify(ctx.lines)).not.toContain(SECRET);
+  });
+
+  describe('through the integration transport (adapter/http)', () => {
+    let proxy: ForwardProxy;
+    beforeAll(async () => {
+      proxy = await startForwardProxy({ username: 'proxy-user', password: 'proxy-pass' });
+    });
+    afterAll(() => proxy.stop());
+
+    const proxied = (port: number) => ({
+      proxy: { override: true, mode: 'proxy' as const, host: '127.0.0.1', port, auth: { mode: 'basic' as const, username: 'proxy-user', password: 'proxy-pass' } },
+      logging: { level: 'debug' as const },
+    });
+
+    // fetch went straight to the receiver whatever the deployment's proxy; the transport applies the configured one.
+    test('the delivery goes through the configured proxy, with its credentials, Idempotency-Key kept', async () => {
+      reply = (res) => sendJson(res, 200, { response: 'PROVISIONED_USER' });
+      const mem = createMemoryLogger();
+      const viaProxy = createWebhookExecutor({ logger: mem.logger, resolveSecret: (ref) => secrets[ref], connection: proxied(proxy.port) });
+      const ctx = stepContext({ variables, now: () => NOW, stepId: 'provision_seat', attempt: 2 });
+      const result = await viaProxy(compiledTask(task(), { id: 'provision_seat', timeoutMs: 5000 }), input(), ctx);
+      expect(result).toMatchObject({ ok: true, output: { status: 200, response: 'PROVISIONED_USER' } });
+
+      expect(await proxy.log()).toContainEqual({ kind: 'request', method: 'POST', url: `${server.url}/hooks/provision?token=abc`, proxy_authorization: true });
+      expect(server.requests).toHaveLength(1);
+      expect(server.requests[0]!.headers['idempotency-key']).toBe('run-1:provision_seat:2');
+      expect(server.requests[0]!.headers['proxy-authorization']).toBeUndefined();
+
+      // The transport logged the delivery at the configured level, the signature, secret and query redacted.
+      const sent = mem.lines.find((l) => l['message'] === 'integration request');
+      expect(sent).toMatchObject({ integration: 'webhook', method: 'POST', headers: { 'X-Provisio-Signature': expect.stringMatching(/^\[redacted\]$/i), 'Idempotency-Key': 'run-1:provision_seat:2' } });
+      expect(mem.lines).toContainEqual(expect.objectContaining({ message: 'integration response', status: 200 }));
+      const logged = mem.text();
+      expect(logged).not.toContain(SECRET);
+      expect(logged).not.toContain('token=abc');
+      expect(logged).not.toContain(String(server.requests[0]!.headers['x-provisio-signature']));
+    });
+
+    test('a proxy that cannot be reached fails the delivery (NETWORK) and the receiver sees nothing', async () => {
+      const port = await closedPort();
+      const viaNowhere = createWebhookExecutor({ logger: createMemoryLogger().logger, resolveSecret: (ref) => secrets[ref], connection: proxied(port) });
+      const result = await viaNowhere(compiledTask(task(), { id: 'provision_seat', timeoutMs: 5000 }), input(), stepContext({ variables, now: () => NOW }));
+      expect(result).toMatchObject({ ok: false, error: { code: 'NETWORK', message: expect.stringContaining('ECONNREFUSED') } });
+      expect(server.requests).toHaveLength(0);
+    });
+
+    test('a reply over 64 KiB is not read: WEBHOOK_REJECTED, never retried', async () => {
+      reply = (res) => sendJson(res, 200, { response: 'PROVISIONED_USER', padding: 'x'.repeat(70 * 1024) });
+      const { result } = await call();
+      expect(result).toMatchObject({ ok: false, error: { code: 'WEBHOOK_REJECTED', retryable: false, message: expect.stringContaining('more than 65536 bytes') } });
+    });
+
+    test('a URL with credentials in it is INVALID_INPUT, without a request', async () => {
+      const { result } = await call(task({ url: `http://user:pw@127.0.0.1:${server.port}/hooks` }));
+      expect(result).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', retryable: false, message: expect.stringContaining('credentials') } });
+      expect(server.requests).toHaveLength(0);
+    });
   });
 });

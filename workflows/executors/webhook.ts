@@ -22,17 +22,22 @@
  * | 429                                                   | HTTP_429 (retry policy decides)                    |
  * | 5xx                                                   | HTTP_5XX (retry policy decides)                    |
  * | no reply in time / aborted                            | TIMEOUT (retry policy decides)                     |
- * | connection refused, reset, DNS ...                    | NETWORK (retry policy decides)                     |
- * | `NO_PROVISIONING_ACTION`, any other reply, 3xx, 4xx   | WEBHOOK_REJECTED, never retried                    |
+ * | connection refused, reset, DNS, proxy refused ...     | NETWORK (retry policy decides)                     |
+ * | `NO_PROVISIONING_ACTION`, any other reply, 3xx, 4xx,  | WEBHOOK_REJECTED, never retried                    |
+ * | a reply over 64 KiB                                   |                                                    |
  * | payload not the seed's shape, secret not set, bad url | INVALID_INPUT, never retried                       |
+ *
+ * The call goes through the integration transport of `adapter/http` ({@link createEndpointClient}), as every
+ * outbound call does: the executor's `connection` (proxy, TLS, mTLS, logging, syslog) applies, the step's timeout
+ * is the call's timeout, and the signature, the secret and the URL's query are redacted in its log lines.
  */
 import { createHmac } from 'node:crypto';
 import Ajv from 'ajv';
-import type { Logger } from '../../adapter';
+import { CallNotMadeCode, CallNotMadeError, createEndpointClient, isRecord, NOT_REACHED, pathOf, type EndpointConnection, type Logger } from '../../adapter';
 import { WEBHOOK_PAYLOAD_SCHEMA, type WebhookTask } from '../document';
 import type { StepContext, TaskExecutor } from '../engine/executor';
 import { renderTemplate } from '../templating';
-import { failed, head, isRecord, succeeded } from './results';
+import { failed, head, succeeded } from './results';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -56,6 +61,8 @@ export interface WebhookExecutorDeps {
   resolveSecret(ref: string): MaybePromise<string | undefined>;
   /** Used when the task has no timeout. Milliseconds. */
   defaultTimeoutMs?: number;
+  /** How deliveries reach receivers: proxy, TLS, mTLS, logging and syslog, as an integration's configuration. */
+  connection?: EndpointConnection;
 }
 
 /** The Lumos provisioning-webhook payload. */
@@ -105,30 +112,14 @@ function safeUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
-async function readReply(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size >= MAX_REPLY_BYTES) {
-      await reader.cancel();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_REPLY_BYTES).toString('utf8');
-}
-
 function renderUrl(task: WebhookTask, ctx: StepContext): URL {
   // Only `inputs` is in scope: an order's data must never steer where the webhook goes.
   const rendered = renderTemplate(task.url, { inputs: ctx.variables.inputs ?? {} });
   if (typeof rendered !== 'string') throw new Error(`url rendered to a ${typeof rendered}, not a string`);
   const url = new URL(rendered);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`url must be http or https, not ${url.protocol}`);
+  // Credentials in the URL would be dropped silently (or, by fetch before, refused on every attempt).
+  if (url.username !== '' || url.password !== '') throw new Error('url must not carry credentials');
   return url;
 }
 
@@ -158,8 +149,9 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
       [WEBHOOK_HEADERS.idempotencyKey]: ctx.idempotencyKey,
       [WEBHOOK_HEADERS.delivery]: `${ctx.runId}:${ctx.stepId}`,
     };
+    let secret: string | undefined;
     if (task.secretRef !== undefined) {
-      const secret = await deps.resolveSecret(task.secretRef);
+      secret = await deps.resolveSecret(task.secretRef);
       if (secret === undefined || secret === '') return failed('INVALID_INPUT', `webhook secret '${task.secretRef}' is not set`, { retryable: false });
       const timestamp = Math.floor(ctx.now() / 1000);
       headers[WEBHOOK_HEADERS.timestamp] = String(timestamp);
@@ -167,34 +159,46 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
     }
 
     const timeoutMs = compiled.timeoutMs ?? defaultTimeout;
+    // The transport's timeout waits for activity; this one bounds the whole attempt, a trickling reply included.
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
     const target = `POST ${safeUrl(url)}`;
+    const client = createEndpointClient(
+      url,
+      { timeoutMs, ...(deps.connection !== undefined ? { connection: deps.connection } : {}) },
+      {
+        logger: deps.logger,
+        name: 'webhook',
+        redact: { headers: [WEBHOOK_HEADERS.signature], values: secret !== undefined ? [secret] : [] },
+      },
+    );
     const started = ctx.now();
-    let res: Response;
-    let text: string;
+    let outcome: Awaited<ReturnType<typeof client.send>>;
     try {
-      // Redirects are not followed: the signed delivery goes where the workflow says, or nowhere.
-      res = await fetch(url, { method: 'POST', headers, body, signal, redirect: 'manual' });
-      text = await readReply(res);
-    } catch (e) {
-      if (signal.aborted) {
-        const why = ctx.signal.aborted ? 'the attempt was aborted' : `no reply within ${timeoutMs} ms`;
-        return failed('TIMEOUT', `webhook ${target}: ${why}`);
-      }
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      return failed('NETWORK', `webhook ${target}: the call could not be made (${cause?.code ?? cause?.message ?? (e as Error).message})`);
+      // Redirects are not followed (the transport never follows one): the signed delivery goes where the workflow
+      // says, or nowhere.
+      outcome = await client.send({ method: 'POST', path: pathOf(url), headers, body, signal, maxResponseBytes: MAX_REPLY_BYTES });
+    } finally {
+      client.close();
     }
+    if (outcome instanceof CallNotMadeError) {
+      if (ctx.signal.aborted) return failed('TIMEOUT', `webhook ${target}: the attempt was aborted`);
+      if (timeout.aborted || outcome.code === CallNotMadeCode.TIMEOUT) return failed('TIMEOUT', `webhook ${target}: no reply within ${timeoutMs} ms`);
+      if (outcome.code === CallNotMadeCode.RESPONSE_TOO_LARGE) {
+        return failed('WEBHOOK_REJECTED', `webhook ${target} answered with more than ${MAX_REPLY_BYTES} bytes; only {"response":"PROVISIONED_USER"} or 204 count as provisioned`, {
+          retryable: false,
+        });
+      }
+      // The transport's message names the target again (`<NOT_REACHED>: POST <url>: why`); ours already does.
+      const why = outcome.message.startsWith(`${NOT_REACHED}: `) ? outcome.message.replace(/^[^:]+: \S+ \S+: /, '') : outcome.message;
+      return failed('NETWORK', `webhook ${target}: ${why}`);
+    }
+    const res = outcome;
     ctx.logger.info('webhook delivered', { runId: ctx.runId, stepId: ctx.stepId, url: safeUrl(url), status: res.status, ms: ctx.now() - started });
 
-    let reply: unknown = null;
-    if (text.trim() !== '') {
-      try {
-        reply = JSON.parse(text) as unknown;
-      } catch {
-        reply = text;
-      }
-    }
+    // The envelope parsed JSON into `body` (null when empty) and kept anything else as `text`.
+    const reply: unknown = res.body !== undefined ? res.body : (res.text ?? null);
+    const text = res.text ?? (res.body === null ? '' : JSON.stringify(res.body));
     const response = isRecord(reply) && typeof reply['response'] === 'string' ? reply['response'] : null;
     const output = { status: res.status, response, body: reply };
 

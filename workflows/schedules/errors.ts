@@ -1,28 +1,36 @@
-// Errors of the schedule commands; the HTTP layer maps each to its status (422, 404, 409).
+import { CodedError } from '../../adapter';
 
-/** Bad input to a schedule command; `field` is the schedule field at fault (its API name). Maps to 422. */
-export class ScheduleInputError extends Error {
+// Errors of the schedule commands: each has a stable `code` and the data that locates it; `server/errors.ts`
+// decides how each code is answered over HTTP.
+
+export type ScheduleErrorCode = 'SCHEDULE_INPUT_INVALID' | 'SCHEDULE_NOT_FOUND' | 'SCHEDULE_NAME_TAKEN';
+
+/**
+ * Bad input to a schedule command: a bad cron or time zone, or a workflow (or version) that does not exist.
+ * `field` is the schedule field at fault (its API name).
+ */
+export class ScheduleInputError extends CodedError<'SCHEDULE_INPUT_INVALID'> {
   constructor(
     readonly field: 'name' | 'workflow' | 'workflow_version' | 'cron' | 'time_zone',
     message: string,
   ) {
-    super(message);
+    super('SCHEDULE_INPUT_INVALID', message);
     this.name = 'ScheduleInputError';
   }
 }
 
-/** No schedule with that id. Maps to 404. */
-export class ScheduleNotFoundError extends Error {
+/** Thrown when no schedule has that id. */
+export class ScheduleNotFoundError extends CodedError<'SCHEDULE_NOT_FOUND'> {
   constructor(readonly scheduleId: string) {
-    super(`schedule ${scheduleId} does not exist`);
+    super('SCHEDULE_NOT_FOUND', `schedule ${scheduleId} does not exist`);
     this.name = 'ScheduleNotFoundError';
   }
 }
 
-/** The name is taken by another schedule. Maps to 409. */
-export class ScheduleConflictError extends Error {
+/** Thrown on create or rename when another schedule has the name. */
+export class ScheduleConflictError extends CodedError<'SCHEDULE_NAME_TAKEN'> {
   constructor(readonly scheduleName: string) {
-    super(`a schedule named '${scheduleName}' already exists`);
+    super('SCHEDULE_NAME_TAKEN', `a schedule named '${scheduleName}' already exists`);
     this.name = 'ScheduleConflictError';
   }
 }

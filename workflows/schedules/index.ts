@@ -3,6 +3,7 @@
 export { compileCron, validateCron, validateTimeZone } from './cron';
 export type { CronClock } from './cron';
 export { ScheduleConflictError, ScheduleInputError, ScheduleNotFoundError } from './errors';
+export type { ScheduleErrorCode } from './errors';
 export { createSchedule, deleteSchedule, getSchedule, listScheduleFires, listSchedules, planDue, triggerSchedule, updateSchedule } from './schedules';
 export type { DuePlan, RunStarter } from './schedules';
 export { createScheduler, startScheduler } from './scheduler';

@@ -48,20 +48,16 @@ export interface ScheduleFire {
   error: string | null;
 }
 
-export interface ScheduleInput {
-  name: string;
-  workflow: string;
-  workflowVersion?: number | null;
-  inputs?: Record<string, unknown>;
-  cron: string;
-  /** IANA zone; default UTC. */
-  timeZone?: string;
-  /** Default `skip`. */
-  overlapPolicy?: OverlapPolicy;
-  /** Default 0 (no catch-up). */
-  catchUpWindowSeconds?: number;
-  /** Default true. */
-  enabled?: boolean;
-}
+/**
+ * What creating a schedule takes: the configuration fields of `Schedule`, all but `name`, `workflow` and `cron`
+ * optional. Defaults: `workflowVersion` null, `inputs` {}, `timeZone` UTC, `overlapPolicy` `skip`,
+ * `catchUpWindowSeconds` 0 (no catch-up), `enabled` true.
+ *
+ * These types are the one source for a schedule's fields in TypeScript; the API's snake_case types are generated
+ * from openapi/provisio.yaml and `server/routes/schedules.ts` checks at compile time that the two name the same
+ * fields with the same types.
+ */
+export type ScheduleInput = Pick<Schedule, 'name' | 'workflow' | 'cron'> &
+  Partial<Pick<Schedule, 'workflowVersion' | 'inputs' | 'timeZone' | 'overlapPolicy' | 'catchUpWindowSeconds' | 'enabled'>>;
 
 export type SchedulePatch = Partial<ScheduleInput>;

@@ -1,3 +1,5 @@
+import { CodedError } from '../../adapter';
+
 /**
  * Errors of the templating layer. Each carries a stable `code` and the data a step record or a 422 needs, so the
  * engine can fail a step with a message that names the variable instead of rendering an empty string.
@@ -5,16 +7,13 @@
 
 export type TemplateErrorCode = 'TEMPLATE_MISSING_VARIABLE' | 'TEMPLATE_SYNTAX';
 
-export abstract class TemplateError extends Error {
-  abstract readonly code: TemplateErrorCode;
-}
+export abstract class TemplateError<C extends TemplateErrorCode = TemplateErrorCode> extends CodedError<C> {}
 
 /**
  * Thrown by the renderers when a reference does not resolve: the root or a segment of its path is absent
  * (`reason: 'undefined'`), or a `null` would have to be embedded in text (`reason: 'null'`).
  */
-export class MissingVariableError extends TemplateError {
-  readonly code = 'TEMPLATE_MISSING_VARIABLE' as const;
+export class MissingVariableError extends TemplateError<'TEMPLATE_MISSING_VARIABLE'> {
   constructor(
     /** The reference as written: `order.username` or `$var.e4c7.crSysId`. */
     readonly variable: string,
@@ -23,6 +22,7 @@ export class MissingVariableError extends TemplateError {
     readonly reason: 'undefined' | 'null' = 'undefined',
   ) {
     super(
+      'TEMPLATE_MISSING_VARIABLE',
       reason === 'null'
         ? `template variable '${variable}' is null and cannot be embedded in text`
         : missingAt === variable
@@ -34,14 +34,13 @@ export class MissingVariableError extends TemplateError {
 }
 
 /** Thrown when a `{{...}}` or `$var.` string cannot be parsed. `pointer` locates it inside the scanned value. */
-export class TemplateSyntaxError extends TemplateError {
-  readonly code = 'TEMPLATE_SYNTAX' as const;
+export class TemplateSyntaxError extends TemplateError<'TEMPLATE_SYNTAX'> {
   constructor(
     readonly template: string,
     readonly detail: string,
     readonly pointer: string = '',
   ) {
-    super(`invalid template ${JSON.stringify(template)}: ${detail}`);
+    super('TEMPLATE_SYNTAX', `invalid template ${JSON.stringify(template)}: ${detail}`);
     this.name = 'TemplateSyntaxError';
   }
 }

@@ -1,3 +1,4 @@
+import { escapePointerToken as escapePointer } from '../../adapter';
 import { TemplateSyntaxError } from './errors';
 
 /**
@@ -82,10 +83,6 @@ function parseVarReference(template: string, pointer: string): TaskVariableRefer
   if (segments.length < 2) throw new TemplateSyntaxError(template, 'a $var reference is $var.<task>.<name>', pointer);
   const [task, name, ...path] = segments as [string, string, ...string[]];
   return { kind: 'var', expression: template, task, name, path, pointer, whole: true };
-}
-
-function escapePointer(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 /** Every reference in a JSON value (strings inside objects and arrays; keys are never templates). */

@@ -1,6 +1,6 @@
 import type { AuthenticationConfig, DynamicApiKeyConfig } from '../config';
 import { CallNotMadeCode, TokenRequestError, missingInformation, type IntegrationEnvelope } from '../envelope';
-import { resolvePointer } from '../json-pointer';
+import { resolvePointer } from '../../json';
 import { placeKey } from './static';
 import type { AuthContext, AuthProvider } from './types';
 

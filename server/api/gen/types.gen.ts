@@ -1664,9 +1664,40 @@ export type Problem = {
     status: number;
     detail: string;
     /**
-     * Stable machine-readable error code.
+     * Stable machine-readable error code. Each code has one HTTP status wherever it is raised (the service's
+     * error table, `server/errors.ts`); errors of the rooms below the API (engine, schedules, directory, SCIM,
+     * integrations) are answered with these codes, a room's own code kept as a member where it differs
+     * (`directory_code`). A resource named by the path that does not exist is a 404; a resource referenced
+     * from a body (a schedule's `workflow`, a document's child-workflow task) is a field of that body: 422
+     * `VALIDATION_FAILED` naming it.
+     *
+     * - `BAD_REQUEST` (400): the body is not JSON, a parameter is malformed, or a state or token is unusable.
+     * - `UNKNOWN_ASSET_TYPE` (400): the asset type named in the body does not exist (the ServiceNow contract).
+     * - `UNAUTHENTICATED` (401): no credentials, or credentials that are unknown, revoked or expired.
+     * - `FORBIDDEN` (403): the credentials lack a scope or role the operation needs.
+     * - `NOT_FOUND` (404): the resource named by the path does not exist, or no route has this path.
+     * - `WORKFLOW_NOT_FOUND` (404): the workflow (or version) named by the path, or started by the run or schedule named by the path, does not exist; `workflow` (and `version`) say which.
+     * - `RUN_NOT_FOUND` (404): no run has the id in the path.
+     * - `SCHEDULE_NOT_FOUND` (404): no schedule has the id in the path.
+     * - `METHOD_NOT_ALLOWED` (405): the method is not allowed on this path; `Allow` lists those that are.
+     * - `CONFLICT` (409): a unique key is taken, or the state change is not allowed from the current state.
+     * - `RUN_STATE_CONFLICT` (409): the run's status does not allow the command; `run_status` says it.
+     * - `SCHEDULE_NAME_TAKEN` (409): another schedule has the name.
+     * - `PRECONDITION_FAILED` (412): `If-Match` names a version that is no longer current.
+     * - `PAYLOAD_TOO_LARGE` (413): the body is over the size limit, or names more values than accepted in one request.
+     * - `UNSUPPORTED_MEDIA_TYPE` (415): the Content-Type or Content-Encoding is not accepted.
+     * - `VALIDATION_FAILED` (422): the body is well-formed but invalid; `errors` names each field.
+     * - `RUN_INPUT_INVALID` (422): the run's inputs do not satisfy the workflow version's `inputSchema`; `errors` points into the inputs as `/inputs/...`, `workflow` and `version` say which schema.
+     * - `CAPACITY_EXCEEDED` (429): the asset type's pool has no free capacity.
+     * - `QUOTA_EXCEEDED` (429): the user's quota for the asset type is exhausted.
+     * - `WORKFLOW_CONCURRENCY_LIMIT` (429): the workflow already has its limit of active runs and rejects more; `workflow` and `limit` say which; retry when a run has finished.
+     * - `INTERNAL` (500): anything unexpected; the detail never carries internals.
+     * - `NOT_IMPLEMENTED` (501): the operation has no handler here, or needs a service this process does not run.
+     * - `INTEGRATION_CALL_FAILED` (502): an integration or directory call could not be made or was refused (configuration, credentials, network, TLS, envelope).
+     * - `INTEGRATION_UNAVAILABLE` (503): the directory is unavailable or busy; retry later.
+     *
      */
-    code: string;
+    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'INTEGRATION_UNAVAILABLE';
     instance?: string;
     request_id?: string;
     /**
@@ -1821,7 +1852,7 @@ export type CreateApiTokenErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2022,7 +2053,7 @@ export type UpdateSettingsErrors = {
      */
     404: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2180,7 +2211,7 @@ export type CreateAssetTypeErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2318,7 +2349,7 @@ export type UpdateAssetTypeErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2403,7 +2434,7 @@ export type CreateAssetErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2541,7 +2572,7 @@ export type UpdateAssetErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2588,7 +2619,7 @@ export type ApproveOrderErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2635,7 +2666,7 @@ export type DeclineOrderErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2751,7 +2782,7 @@ export type SaveWorkflowErrors = {
      */
     403: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2817,7 +2848,7 @@ export type ImportWorkflowErrors = {
      */
     403: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -2995,7 +3026,7 @@ export type SetWorkflowConcurrencyErrors = {
      */
     404: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -3177,9 +3208,13 @@ export type RerunRunErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     */
+    429: Problem;
 };
 
 export type RerunRunError = RerunRunErrors[keyof RerunRunErrors];
@@ -3272,7 +3307,7 @@ export type ReceiveHrLeaverErrors = {
      */
     415: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -3318,7 +3353,7 @@ export type ReceiveGraphLeaverNotificationErrors = {
      */
     415: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4252,7 +4287,7 @@ export type CreateScriptModuleVersionErrors = {
      */
     403: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4410,7 +4445,7 @@ export type CreateScheduleErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4544,7 +4579,7 @@ export type UpdateScheduleErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4640,6 +4675,14 @@ export type TriggerScheduleErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     */
+    429: Problem;
 };
 
 export type TriggerScheduleError = TriggerScheduleErrors[keyof TriggerScheduleErrors];
@@ -4711,7 +4754,7 @@ export type CreateIntegrationModelErrors = {
      */
     413: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4861,7 +4904,7 @@ export type CreateIntegrationErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -4995,7 +5038,7 @@ export type UpdateIntegrationErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -5045,7 +5088,7 @@ export type CloneIntegrationErrors = {
      */
     409: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -5133,7 +5176,7 @@ export type PutIntegrationConfigErrors = {
      */
     404: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -5179,7 +5222,7 @@ export type SetIntegrationLogLevelErrors = {
      */
     404: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
 };
@@ -5271,7 +5314,7 @@ export type InvokeIntegrationTaskErrors = {
      */
     404: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
     /**
@@ -5660,11 +5703,11 @@ export type CreateOrderErrors = {
      */
     415: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`) or the per-user quota (`QUOTA_EXCEEDED`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
      */
     429: Problem;
 };
@@ -5756,11 +5799,11 @@ export type ReceiveServiceNowOrderErrors = {
      */
     415: Problem;
     /**
-     * The body is well-formed but invalid; `errors` names each field.
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`) or the per-user quota (`QUOTA_EXCEEDED`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
      */
     429: Problem;
 };

@@ -1,113 +1,41 @@
 import { randomUUID } from 'node:crypto';
-import { QueueName, type Queryable } from '../../../adapter';
+import { QueueName, writeAudit, type Queryable } from '../../../adapter';
 import { conflict, forbidden, notFound } from '../../errors';
-import { writeAudit } from '../../../adapter';
+import type { Assert, Same } from '../../api/spec-types';
+import type { Page } from '../paging';
 import type { LeaverApproverHook } from '../identity/leaver';
+import type { RequesterDirectory } from '../identity/requester-directory';
 import { OrderStatus, transitionOrder } from '../orders/order-status';
-import { dispatch, getOrder, type OrderDeps, type OrderRow, type RequesterDirectory } from '../orders/orders';
+import { dispatch, getOrder, type OrderDeps, type OrderRow } from '../orders/orders';
+import { lockOrderStatus, setOrderJob } from '../orders/store';
+import { auditShape, managerOf } from './routing';
+import {
+  closeApproval,
+  lockPendingApproval,
+  lockPendingApprovalsOf,
+  lockPendingOfCancelledOrders,
+  insertApproval,
+  normalEmail,
+  selectApprovals,
+  selectFallbackApprover,
+  type ApprovalFilters,
+  type ApprovalRow,
+  type ApprovalStatus,
+} from './store';
 
 /**
  * Approvals of orders that wait in `pending_approval`: each is routed to one approver (the requester's manager
- * from the directory, else the asset type's `fallback_approver`), decided once, or superseded and re-routed
- * when its approver leaves. An order with no approver at all stays pending with no row (audited as unrouted);
- * an admin may still decide it.
+ * from the directory, else the asset type's `fallback_approver`; see routing.ts), decided once, or superseded and
+ * re-routed when its approver leaves. An order with no approver at all stays pending with no row (audited as
+ * unrouted); an admin may still decide it.
  */
 
-export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' | 'withdrawn';
-export const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'declined', 'superseded', 'withdrawn'];
+export type { ApprovalFilters, ApprovalRow, ApprovalStatus } from './store';
+export { normalEmail } from './store';
+export const APPROVAL_STATUSES = ['pending', 'approved', 'declined', 'superseded', 'withdrawn'] as const;
+type ApprovalStatusesMatchSpec = Assert<Same<(typeof APPROVAL_STATUSES)[number], ApprovalStatus>>;
 
-export interface ApprovalRow {
-  id: number;
-  order_id: number;
-  approver_email: string;
-  status: ApprovalStatus;
-  routed_from_approval_id: number | null;
-  reason: string | null;
-  decided_at: Date | null;
-  decided_by: string | null;
-  created_at: Date;
-}
-
-const COLUMNS = `id, order_id, approver_email, status, routed_from_approval_id, reason, decided_at, decided_by, created_at`;
-
-/** How approvals compare emails (routing, deciding, approver tokens' binding): trimmed, lower-cased; blank is none. */
-export const normalEmail = (e: string | null | undefined): string | undefined => {
-  const s = e?.trim().toLowerCase();
-  return s ? s : undefined;
-};
 const normal = normalEmail;
-
-/** Both engines hand bigint columns back as strings; the API and the hooks speak numbers. */
-const fromDb = (r: ApprovalRow): ApprovalRow => ({
-  ...r,
-  id: Number(r.id),
-  order_id: Number(r.order_id),
-  routed_from_approval_id: r.routed_from_approval_id === null ? null : Number(r.routed_from_approval_id),
-});
-
-async function fallbackOf(tx: Queryable, assetTypeId: number): Promise<string | undefined> {
-  const { rows } = await tx.query<{ fallback_approver: string | null }>('SELECT fallback_approver FROM asset_types WHERE id = $1', [assetTypeId]);
-  return normal(rows[0]?.fallback_approver);
-}
-
-/** The manager the directory names, unless it is one of `not` (the requester themselves, a leaver). */
-async function managerOf(directory: RequesterDirectory | undefined, email: string, not: readonly string[]): Promise<string | undefined> {
-  if (!directory?.managerOf) return undefined;
-  const m = normal(await directory.managerOf(email));
-  return m && !not.includes(m) ? m : undefined;
-}
-
-async function insertApproval(
-  tx: Queryable,
-  a: { orderId: number; approver: string; routedFrom: number | null; reason: string },
-): Promise<ApprovalRow> {
-  const { rows } = await tx.query<ApprovalRow>(
-    `INSERT INTO approvals (order_id, approver_email, routed_from_approval_id, reason) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-    [a.orderId, a.approver, a.routedFrom, a.reason],
-  );
-  return fromDb(rows[0]!);
-}
-
-/**
- * Routes a new order that waits for approval, in the caller's (the order's) transaction: to the requester's
- * manager, else the type's fallback approver; with neither the order stays pending unrouted, and the audit says so.
- * The directory is asked inside the transaction: it is only asked for orders that need approval.
- */
-export async function routeNewApproval(
-  tx: Queryable,
-  directory: RequesterDirectory | undefined,
-  order: Pick<OrderRow, 'id' | 'user_email' | 'asset_type_id'>,
-  actor: { triggeredBy: string; requestId?: string | undefined },
-): Promise<ApprovalRow | undefined> {
-  const requester = order.user_email.toLowerCase();
-  const manager = await managerOf(directory, requester, [requester]);
-  const fallback = manager ? undefined : await fallbackOf(tx, Number(order.asset_type_id));
-  const approver = manager ?? (fallback !== requester ? fallback : undefined);
-  if (!approver) {
-    await writeAudit(tx, {
-      entity: 'order',
-      entityId: order.id,
-      action: 'approval_unrouted',
-      after: { reason: 'no manager in the directory and no fallback approver on the asset type' },
-      triggeredBy: actor.triggeredBy,
-      requestId: actor.requestId,
-    });
-    return undefined;
-  }
-  const row = await insertApproval(tx, { orderId: Number(order.id), approver, routedFrom: null, reason: manager ? 'manager' : 'fallback_approver' });
-  await writeAudit(tx, { entity: 'approval', entityId: row.id, action: 'create', after: auditShape(row), triggeredBy: actor.triggeredBy, requestId: actor.requestId });
-  return row;
-}
-
-const auditShape = (r: ApprovalRow): Record<string, unknown> => ({
-  id: r.id,
-  order_id: r.order_id,
-  approver_email: r.approver_email,
-  status: r.status,
-  routed_from_approval_id: r.routed_from_approval_id,
-  reason: r.reason,
-  decided_by: r.decided_by,
-});
 
 /** Who decides: an admin (any approval, or an unrouted order) or the approver the approval names. */
 export interface Decider {
@@ -162,14 +90,12 @@ export async function decideApproval(
 ): Promise<{ order: OrderRow; approval: ApprovalRow | null }> {
   const as = actingApprover(who);
   return deps.db.transaction(async (tx) => {
-    const { rows: orders } = await tx.query<{ status: OrderStatus }>('SELECT status FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
-    const current = orders[0];
-    if (!current) throw notFound(`order ${orderId} does not exist`);
-    if (current.status !== OrderStatus.PENDING_APPROVAL) {
-      throw conflict(`order ${orderId} is not waiting for approval (status '${current.status}')`);
+    const current = await lockOrderStatus(tx, orderId);
+    if (current === undefined) throw notFound(`order ${orderId} does not exist`);
+    if (current !== OrderStatus.PENDING_APPROVAL) {
+      throw conflict(`order ${orderId} is not waiting for approval (status '${current}')`);
     }
-    const { rows } = await tx.query<ApprovalRow>(`SELECT ${COLUMNS} FROM approvals WHERE order_id = $1 AND status = 'pending' FOR UPDATE`, [orderId]);
-    const pending = rows[0] ? fromDb(rows[0]) : undefined;
+    const pending = await lockPendingApproval(tx, orderId);
     if (!who.admin) {
       if (!pending) throw forbidden(`order ${orderId} has no approver yet; only an admin may decide it`);
       if (!as || as !== pending.approver_email) throw forbidden(`order ${orderId} is waiting for another approver`);
@@ -179,11 +105,7 @@ export async function decideApproval(
     const decidedBy = as ? `${as} (${who.triggeredBy})` : who.triggeredBy;
     let approval: ApprovalRow | null = null;
     if (pending) {
-      const upd = await tx.query<ApprovalRow>(
-        `UPDATE approvals SET status = $2, decided_at = now(), decided_by = $3, reason = COALESCE($4, reason) WHERE id = $1 RETURNING ${COLUMNS}`,
-        [pending.id, decision, decidedBy, reason ?? null],
-      );
-      approval = fromDb(upd.rows[0]!);
+      approval = await closeApproval(tx, pending.id, decision, decidedBy, reason ?? null);
       await writeAudit(tx, {
         entity: 'approval',
         entityId: approval.id,
@@ -207,7 +129,7 @@ export async function decideApproval(
     if (decision === 'approved') {
       await transitionOrder(tx, orderId, OrderStatus.PROCESSING, opts);
       // The job id is chosen here and stored on the order, so the job exists exactly when the approval commits.
-      await tx.query('UPDATE orders SET job_id = $2, updated_at = now() WHERE id = $1', [orderId, randomUUID()]);
+      await setOrderJob(tx, orderId, randomUUID());
       const got = await getOrder(tx, orderId);
       await dispatch(deps, tx, got!.order, QueueName.ORDER_PROVISION, { orderId });
       return { order: got!.order, approval };
@@ -217,32 +139,9 @@ export async function decideApproval(
   });
 }
 
-export interface ApprovalFilters {
-  approver?: string | undefined;
-  status?: ApprovalStatus | undefined;
-  limit: number;
-  offset: number;
-}
-
 /** One page of approvals, newest first, and how many match in all. */
-export async function listApprovals(q: Queryable, f: ApprovalFilters): Promise<{ items: ApprovalRow[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (f.approver !== undefined) {
-    params.push(f.approver.trim().toLowerCase());
-    where.push(`approver_email = $${params.length}`);
-  }
-  if (f.status !== undefined) {
-    params.push(f.status);
-    where.push(`status = $${params.length}`);
-  }
-  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM approvals ${clause}`, params);
-  const items = await q.query<ApprovalRow>(
-    `SELECT ${COLUMNS} FROM approvals ${clause} ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-    [...params, f.limit, f.offset],
-  );
-  return { items: items.rows.map(fromDb), total: total.rows[0]?.n ?? 0 };
+export function listApprovals(q: Queryable, f: ApprovalFilters): Promise<Page<ApprovalRow>> {
+  return selectApprovals(q, f);
 }
 
 /**
@@ -256,52 +155,20 @@ export function supersedeApprovalsHook(directory: RequesterDirectory | undefined
   return async (tx, ctx) => {
     const emails = ctx.emails.map((e) => e.toLowerCase());
     const audit = { triggeredBy: ctx.triggeredBy, requestId: ctx.requestId };
-    const pendingOfCancelled = await tx.query<ApprovalRow>(
-      `SELECT ${COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}
-         FROM approvals a JOIN orders o ON o.id = a.order_id
-        WHERE a.status = 'pending' AND o.user_email = ANY($1::text[]) AND o.status = 'cancelled'
-        ORDER BY a.id
-        FOR UPDATE OF a`,
-      [emails],
-    );
-    for (const raw of pendingOfCancelled.rows) {
-      const old = fromDb(raw);
-      const upd = await tx.query<ApprovalRow>(
-        `UPDATE approvals SET status = 'withdrawn', decided_at = now(), decided_by = $2, reason = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
-        [old.id, ctx.triggeredBy, `requester left (leaver event ${ctx.eventId})`],
-      );
-      await writeAudit(tx, { entity: 'approval', entityId: old.id, action: 'withdrawn', before: auditShape(old), after: auditShape(fromDb(upd.rows[0]!)), ...audit });
+    for (const old of await lockPendingOfCancelledOrders(tx, emails)) {
+      const withdrawn = await closeApproval(tx, old.id, 'withdrawn', ctx.triggeredBy, `requester left (leaver event ${ctx.eventId})`);
+      await writeAudit(tx, { entity: 'approval', entityId: old.id, action: 'withdrawn', before: auditShape(old), after: auditShape(withdrawn), ...audit });
     }
 
-    // Orders first, in id order, then their approvals: the order in which a decision locks them, so a
-    // concurrent approve/decline either finishes first (nothing pending left here) or sees the re-routed row.
-    await tx.query(
-      `SELECT id FROM orders WHERE id IN (SELECT order_id FROM approvals WHERE approver_email = ANY($1::text[]) AND status = 'pending')
-        ORDER BY id FOR UPDATE`,
-      [emails],
-    );
-    const { rows } = await tx.query<ApprovalRow & { asset_type_id: number; requester: string }>(
-      `SELECT ${COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}, o.asset_type_id, o.user_email AS requester
-         FROM approvals a JOIN orders o ON o.id = a.order_id
-        WHERE a.approver_email = ANY($1::text[]) AND a.status = 'pending' AND o.status = 'pending_approval'
-        ORDER BY a.order_id
-        FOR UPDATE OF a`,
-      [emails],
-    );
     const handedOn: number[] = [];
-    for (const raw of rows) {
-      const old = fromDb(raw);
-      const requester = raw.requester.toLowerCase();
+    for (const old of await lockPendingApprovalsOf(tx, emails)) {
+      const requester = old.requester.toLowerCase();
       // Neither a leaver nor the requester may inherit the approval.
       const excluded = [...emails, requester];
       const manager = await managerOf(directory, old.approver_email, excluded);
-      const fallback = manager ? undefined : await fallbackOf(tx, Number(raw.asset_type_id));
+      const fallback = manager ? undefined : await selectFallbackApprover(tx, old.asset_type_id);
       const next = manager ?? (fallback && !excluded.includes(fallback) ? fallback : undefined);
-      const upd = await tx.query<ApprovalRow>(
-        `UPDATE approvals SET status = 'superseded', decided_at = now(), decided_by = $2, reason = $3 WHERE id = $1 RETURNING ${COLUMNS}`,
-        [old.id, ctx.triggeredBy, `approver left (leaver event ${ctx.eventId})`],
-      );
-      const superseded = fromDb(upd.rows[0]!);
+      const superseded = await closeApproval(tx, old.id, 'superseded', ctx.triggeredBy, `approver left (leaver event ${ctx.eventId})`);
       await writeAudit(tx, { entity: 'approval', entityId: old.id, action: 'superseded', before: auditShape(old), after: auditShape(superseded), ...audit });
       if (next) {
         const row = await insertApproval(tx, { orderId: old.order_id, approver: next, routedFrom: old.id, reason: manager ? 'manager of leaving approver' : 'fallback_approver' });

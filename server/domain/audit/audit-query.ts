@@ -1,5 +1,8 @@
 import type { Queryable } from '../../../adapter';
+import type * as Api from '../../api/gen/types.gen';
+import type { Stored } from '../../api/spec-types';
 import { badRequest } from '../../errors';
+import { queryPage, Where, type Page, type PageRequest } from '../paging';
 
 /** Filters of `GET /admin/audit`; every one optional, all combined with AND. */
 export interface AuditFilter {
@@ -14,60 +17,44 @@ export interface AuditFilter {
   to?: Date | undefined;
 }
 
-export interface AuditRecord {
-  id: number;
-  at: Date;
-  entity: string;
-  entity_id: string | null;
-  action: string;
-  diff: Record<string, unknown>;
-  triggered_by: string;
-  request_id: string | null;
-}
+/** An `audit_log` row: the API's audit entry with `at` as a `Date`. */
+export type AuditRecord = Stored<Api.AuditEntry, 'at'>;
 
 // LIKE treats % and _ as wildcards; a literal prefix must escape them (and the escape character).
 const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-function whereOf(f: AuditFilter): { sql: string; params: unknown[] } {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    clauses.push(clause.replace('?', `$${params.length}`));
-  };
-  if (f.entity !== undefined) add('entity = ?', f.entity);
-  if (f.entityId !== undefined) add('entity_id = ?', f.entityId);
+function whereOf(f: AuditFilter): Where {
+  const where = new Where();
+  if (f.entity !== undefined) where.and('entity = ?', f.entity);
+  if (f.entityId !== undefined) where.and('entity_id = ?', f.entityId);
   if (f.actor !== undefined) {
-    if (f.actor.endsWith('*')) add(`triggered_by LIKE ? ESCAPE '\\'`, likePrefix(f.actor.slice(0, -1)));
-    else add('triggered_by = ?', f.actor);
+    if (f.actor.endsWith('*')) where.and(`triggered_by LIKE ? ESCAPE '\\'`, likePrefix(f.actor.slice(0, -1)));
+    else where.and('triggered_by = ?', f.actor);
   }
-  if (f.action !== undefined) add('action = ?', f.action);
-  if (f.from !== undefined) add('at >= ?', f.from);
-  if (f.to !== undefined) add('at < ?', f.to);
-  return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+  if (f.action !== undefined) where.and('action = ?', f.action);
+  if (f.from !== undefined) where.and('at >= ?', f.from);
+  if (f.to !== undefined) where.and('at < ?', f.to);
+  return where;
 }
 
 /**
  * One page of audit rows matching `filter`, newest first, and how many match in all.
  * Throws BAD_REQUEST when `from` is not before `to`.
  */
-export async function queryAudit(
-  q: Queryable,
-  filter: AuditFilter,
-  page: { limit: number; offset: number },
-): Promise<{ items: AuditRecord[]; total: number }> {
+export async function queryAudit(q: Queryable, filter: AuditFilter, page: PageRequest): Promise<Page<AuditRecord>> {
   if (filter.from && filter.to && filter.from.getTime() >= filter.to.getTime()) {
     throw badRequest('from must be before to', [{ path: '/query/to', message: 'must be after from' }]);
   }
-  const { sql, params } = whereOf(filter);
-  const n = params.length;
-  const { rows } = await q.query<AuditRecord>(
-    `SELECT id, at, entity, entity_id, action, diff, triggered_by, request_id FROM audit_log ${sql}
-      ORDER BY at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
-    [...params, page.limit, page.offset],
+  return queryPage<AuditRecord>(
+    q,
+    {
+      select: 'SELECT id, at, entity, entity_id, action, diff, triggered_by, request_id FROM audit_log',
+      countFrom: 'audit_log',
+      where: whereOf(filter),
+      orderBy: 'at DESC, id DESC',
+    },
+    page,
   );
-  const count = await q.query<{ total: number }>(`SELECT count(*)::int AS total FROM audit_log ${sql}`, params);
-  return { items: rows, total: count.rows[0]?.total ?? 0 };
 }
 
 export const AUDIT_CSV_COLUMNS = ['id', 'at', 'entity', 'entity_id', 'action', 'triggered_by', 'request_id', 'diff'] as const;

@@ -1,4 +1,4 @@
-import { AppError } from '../../errors';
+import { CodedError, statusOf, type ErrorCode } from '../../errors';
 import { validateOrderConfig, type AttributeDef } from './asset-types';
 
 const attrs: AttributeDef[] = [
@@ -16,9 +16,9 @@ function fieldError(fn: () => void): { path: string; message: string; status: nu
   try {
     fn();
   } catch (err) {
-    if (!(err instanceof AppError)) throw err;
+    if (!(err instanceof CodedError)) throw err;
     expect(err.errors).toHaveLength(1);
-    return { ...err.errors![0]!, status: err.status };
+    return { ...err.errors![0]!, status: statusOf(err.code as ErrorCode).status };
   }
   throw new Error('expected validateOrderConfig to throw');
 }
@@ -85,7 +85,7 @@ describe('validateOrderConfig', () => {
     try {
       validateOrderConfig(attrs, { project_code: 'P', colour: 'red' });
     } catch (err) {
-      expect((err as AppError).message).toBe('config/colour: is not an attribute of this asset type');
+      expect((err as CodedError).message).toBe('config/colour: is not an attribute of this asset type');
     }
   });
 });

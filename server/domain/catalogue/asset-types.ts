@@ -1,5 +1,12 @@
 import { PgErrorCode, sqlState, writeAudit, type Actor, type Queryable } from '../../../adapter';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same, Stored } from '../../api/spec-types';
 import { conflict, invalidField, notFound } from '../../errors';
+import { queryPage, Where, type Page, type PageRequest } from '../paging';
+
+// The catalogue's types are the API's (openapi/provisio.yaml, generated into server/api/gen); where the domain
+// holds a value differently (a row with Date timestamps, attributes with `required` explicit) the type is derived
+// from the API's, so a spec change reaches the code that must follow it as a type error.
 
 /**
  * The value types an asset type's `attributes` may declare; an order's `config` value must match:
@@ -12,55 +19,37 @@ import { conflict, invalidField, notFound } from '../../errors';
  * - `email`: a single address `local@domain.tld`
  */
 export const ATTRIBUTE_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'date-time', 'email'] as const;
-export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
-
-/** One attribute an order of this type may (or must) carry in its `config`. */
-export interface AttributeDef {
-  key: string;
-  type: AttributeType;
-  required: boolean;
-  help?: string;
-}
+export type AttributeType = Api.AttributeType;
 
 /** An attribute definition as written: `required` may be left out (false). */
-export type AttributeDefInput = Omit<AttributeDef, 'required'> & { required?: boolean };
+export type AttributeDefInput = Api.AssetTypeAttribute;
+
+/** One attribute an order of this type may (or must) carry in its `config`, as stored: `required` explicit. */
+export type AttributeDef = Omit<AttributeDefInput, 'required'> & { required: boolean };
 
 export const ASSIGNMENT_MODELS = ['capacity_pooled', 'personal'] as const;
-export type AssignmentModel = (typeof ASSIGNMENT_MODELS)[number];
+export type AssignmentModel = Api.AssignmentModel;
 
 export const DEPROVISION_POLICIES = ['access_only', 'return_to_pool', 'reinstall'] as const;
-export type DeprovisionPolicy = (typeof DEPROVISION_POLICIES)[number];
+export type DeprovisionPolicy = Api.DeprovisionPolicy;
 
-export interface DataClassification {
-  pii: boolean;
-  phi: boolean;
-  pci: boolean;
-}
+export type DataClassification = Api.DataClassification;
 
-/** An `asset_types` row as the domain sees it (`monthly_cost` as a number, not numeric text). */
-export interface AssetTypeRow {
-  id: number;
-  name: string;
-  description: string;
-  assignment_model: AssignmentModel;
-  pool_size: number | null;
-  max_per_user: number | null;
-  requires_approval: boolean;
-  monthly_cost: number | null;
-  currency: string | null;
-  cost_center: string | null;
-  data_classification: DataClassification;
+// The value lists above are what validation checks at run time; each must name exactly the spec's enum.
+type CatalogueEnumsMatchSpec = [
+  Assert<Same<(typeof ATTRIBUTE_TYPES)[number], AttributeType>>,
+  Assert<Same<(typeof ASSIGNMENT_MODELS)[number], AssignmentModel>>,
+  Assert<Same<(typeof DEPROVISION_POLICIES)[number], DeprovisionPolicy>>,
+];
+
+/**
+ * An `asset_types` row as the domain sees it: the API's asset type without its pool counts, timestamps as `Date`,
+ * `monthly_cost` as a number (not numeric text), attributes in their stored shape. `fallback_approver` is the
+ * lower-cased email an approval goes to when the requester (or a leaving approver) has no manager.
+ */
+export type AssetTypeRow = Stored<Omit<Api.AssetType, 'pool' | 'attributes'>, 'created_at' | 'updated_at'> & {
   attributes: AttributeDef[];
-  allow_user_lists: boolean;
-  provision_runbook: string | null;
-  deprovision_runbook: string | null;
-  reinstall_runbook: string | null;
-  deprovision_policy: DeprovisionPolicy;
-  /** Lower-cased email an approval goes to when the requester (or a leaving approver) has no manager. */
-  fallback_approver: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
+};
 
 // numeric comes back as text from pg; as float8 both engines return a JS number, and a numeric(12, 2) value
 // survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
@@ -175,53 +164,28 @@ export function validateOrderConfig(attributes: readonly AttributeDef[], config:
 // ---------------------------------------------------------------------------------------------------------------
 // Catalogue commands: create, update, delete, and the read model with pool counts
 
-/** The writable fields; on create `name` and `assignment_model` are required, the rest defaulted. */
-export interface AssetTypeFields {
-  name?: string;
-  description?: string;
-  assignment_model?: AssignmentModel;
-  pool_size?: number | null;
-  max_per_user?: number | null;
-  requires_approval?: boolean;
-  monthly_cost?: number | null;
-  currency?: string | null;
-  cost_center?: string | null;
-  /** Missing flags are false on create and unchanged on update. */
-  data_classification?: Partial<DataClassification>;
-  /** `required` defaults to false. */
-  attributes?: AttributeDefInput[];
-  allow_user_lists?: boolean;
-  provision_runbook?: string | null;
-  deprovision_runbook?: string | null;
-  reinstall_runbook?: string | null;
-  deprovision_policy?: DeprovisionPolicy;
-  fallback_approver?: string | null;
-}
+/**
+ * The writable fields (the update body); on create `name` and `assignment_model` are required, the rest
+ * defaulted. Missing `data_classification` flags are false on create and unchanged on update; an attribute's
+ * `required` defaults to false.
+ */
+export type AssetTypeFields = Api.AssetTypeUpdate;
 
-export type AssetTypeCreateInput = AssetTypeFields & { name: string; assignment_model: AssignmentModel };
+export type AssetTypeCreateInput = Api.AssetTypeCreate;
+
+// What a create can set an update can change: the two bodies name the same fields, only their required ones differ.
+type AssetTypeCreateMatchesUpdate = Assert<
+  Same<Required<AssetTypeCreateInput>, Required<AssetTypeFields & Pick<AssetTypeCreateInput, 'name' | 'assignment_model'>>>
+>;
 
 /** The editable part of a row (no id, no timestamps), after defaults or a merge. */
 type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at'>;
 
-/** Pool instances of a type by state, with the dashboard's fill level. */
-export interface AssetPoolCounts {
-  free: number;
-  in_use: number;
-  reinstall: number;
-  failed: number;
-  total: number;
-  /** (in_use + reinstall) / (total − failed), in whole percent rounded down; 100 when all failed; null when empty. */
-  fill_percent: number | null;
-  /** `warning` from 80 %, `critical` from 95 % (the seed's dashboard thresholds). */
-  alert: 'none' | 'warning' | 'critical';
-}
+/** Pool instances of a type by state, with the dashboard's fill level (see the spec's AssetPoolCounts). */
+export type AssetPoolCounts = Api.AssetPoolCounts;
 
 /** What the API shows for an asset type: the row with ISO timestamps and its pool counts. */
-export interface AssetTypeView extends Omit<AssetTypeRow, 'created_at' | 'updated_at'> {
-  pool: AssetPoolCounts;
-  created_at: string;
-  updated_at: string;
-}
+export type AssetTypeView = Api.AssetType;
 
 export const FILL_WARNING_PERCENT = 80;
 export const FILL_CRITICAL_PERCENT = 95;
@@ -456,32 +420,21 @@ export async function readAssetType(q: Queryable, id: number): Promise<AssetType
   return (await toAssetTypeViews(q, [row]))[0]!;
 }
 
-export interface AssetTypeFilter {
+export interface AssetTypeFilter extends PageRequest {
   /** Case-insensitive substring of the name. */
   name?: string | undefined;
   assignment_model?: AssignmentModel | undefined;
-  limit: number;
-  offset: number;
 }
 
 /** A page of asset types ordered by name, and how many match the filter in all. */
-export async function listAssetTypes(q: Queryable, f: AssetTypeFilter): Promise<{ items: AssetTypeView[]; total: number }> {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (f.name) {
-    args.push(`%${f.name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-    where.push(`name ILIKE $${args.length} ESCAPE '\\'`);
-  }
-  if (f.assignment_model) {
-    args.push(f.assignment_model);
-    where.push(`assignment_model = $${args.length}`);
-  }
-  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM asset_types ${clause}`, args);
-  const page = await queryRows(
+export async function listAssetTypes(q: Queryable, f: AssetTypeFilter): Promise<Page<AssetTypeView>> {
+  const where = new Where();
+  if (f.name) where.and(`name ILIKE ? ESCAPE '\\'`, `%${f.name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+  if (f.assignment_model) where.and('assignment_model = ?', f.assignment_model);
+  const page = await queryPage<AssetTypeRow>(
     q,
-    `SELECT ${COLUMNS} FROM asset_types ${clause} ORDER BY name, id LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
-    [...args, f.limit, f.offset],
+    { select: `SELECT ${COLUMNS} FROM asset_types`, countFrom: 'asset_types', where, orderBy: 'name, id' },
+    f,
   );
-  return { items: await toAssetTypeViews(q, page), total: total.rows[0]?.n ?? 0 };
+  return { items: await toAssetTypeViews(q, page.items.map(fromDb)), total: page.total };
 }

@@ -1,29 +1,20 @@
 import { PgErrorCode, sqlState, type Queryable } from '../../../adapter';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same, Stored } from '../../api/spec-types';
 import { conflict, invalidField, notFound } from '../../errors';
+import { queryPage, Where, type Page, type PageRequest } from '../paging';
 import type { Actor } from '../../../adapter';
 import { stripSecrets, writeAudit } from '../../../adapter';
 
 export const ASSET_STATES = ['free', 'in_use', 'reinstall', 'failed'] as const;
-export type AssetState = (typeof ASSET_STATES)[number];
+export type AssetState = Api.AssetState;
+type AssetStatesMatchSpec = Assert<Same<(typeof ASSET_STATES)[number], AssetState>>;
 
-/** A pool instance, with its type's name for display. */
-export interface AssetRow {
-  id: number;
-  asset_type_id: number;
-  asset_type_name: string;
-  name: string;
-  state: AssetState;
-  attributes: Record<string, unknown>;
-  assigned_order_id: number | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** A pool instance, with its type's name for display: the API's asset with `Date` timestamps. */
+export type AssetRow = Stored<Api.Asset, 'created_at' | 'updated_at'>;
 
 /** What the API shows: the row with ISO timestamps. */
-export interface AssetView extends Omit<AssetRow, 'created_at' | 'updated_at'> {
-  created_at: string;
-  updated_at: string;
-}
+export type AssetView = Api.Asset;
 
 /**
  * State changes an admin may make by hand. `in_use` is entered and left only through an order (it carries
@@ -78,13 +69,8 @@ function rejectSecrets(attributes: Record<string, unknown>): void {
   }
 }
 
-export interface AssetCreateInput {
-  asset_type_id: number;
-  name: string;
-  attributes?: Record<string, unknown>;
-  /** Only `free` (default) or `failed`: an instance can start out of service, never assigned. */
-  state?: 'free' | 'failed';
-}
+/** Only state `free` (default) or `failed`: an instance can start out of service, never assigned. */
+export type AssetCreateInput = Api.AssetCreate;
 
 /**
  * Adds an instance to a type's pool and audits it (`asset` / `create`). Throws VALIDATION_FAILED naming
@@ -115,12 +101,8 @@ export async function createAsset(tx: Queryable, input: AssetCreateInput, actor:
   return toView(row);
 }
 
-export interface AssetChange {
-  name?: string;
-  /** Replaces the whole object. */
-  attributes?: Record<string, unknown>;
-  state?: AssetState;
-}
+/** The fields to change; `attributes` replaces the whole object. */
+export type AssetChange = Api.AssetUpdate;
 
 /**
  * Renames an asset, replaces its attributes or changes its state (only along `ADMIN_STATE_CHANGES`), and
@@ -206,32 +188,18 @@ export async function readAsset(q: Queryable, id: number): Promise<AssetView> {
   return toView(rows[0]);
 }
 
-export interface AssetFilter {
+export interface AssetFilter extends PageRequest {
   asset_type_id?: number | undefined;
   state?: AssetState | undefined;
-  limit: number;
-  offset: number;
 }
 
 /** A page of assets ordered by type name and asset name, and how many match the filter in all. */
-export async function listAssets(q: Queryable, f: AssetFilter): Promise<{ items: AssetView[]; total: number }> {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (f.asset_type_id !== undefined) {
-    args.push(f.asset_type_id);
-    where.push(`a.asset_type_id = $${args.length}`);
-  }
-  if (f.state) {
-    args.push(f.state);
-    where.push(`a.state = $${args.length}`);
-  }
-  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM assets a ${clause}`, args);
-  const page = await q.query<AssetRow>(
-    `${SELECT} ${clause} ORDER BY t.name, a.name, a.id LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
-    [...args, f.limit, f.offset],
-  );
-  return { items: page.rows.map(toView), total: total.rows[0]?.n ?? 0 };
+export async function listAssets(q: Queryable, f: AssetFilter): Promise<Page<AssetView>> {
+  const where = new Where();
+  if (f.asset_type_id !== undefined) where.and('a.asset_type_id = ?', f.asset_type_id);
+  if (f.state) where.and('a.state = ?', f.state);
+  const page = await queryPage<AssetRow>(q, { select: SELECT, countFrom: 'assets a', where, orderBy: 't.name, a.name, a.id' }, f);
+  return { items: page.items.map(toView), total: page.total };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +236,7 @@ export async function releaseAsset(
   tx: Queryable,
   assetId: number,
   orderId: number,
-  policy: 'access_only' | 'return_to_pool' | 'reinstall',
+  policy: Api.DeprovisionPolicy,
   actor: Actor,
 ): Promise<AssetView> {
   const current = await lockAsset(tx, assetId);

@@ -9,13 +9,31 @@
  * applied to the asset) and `reinstall` (asset `reinstall` -> `free`, or `failed` when the runbook fails).
  */
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
-import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../../workflows/engine';
+import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../../workflows';
+import { DEPROVISION_POLICIES, type DeprovisionPolicy } from '../catalogue/asset-types';
 import { claimFreeAsset, finishReinstall, releaseAsset } from '../catalogue/assets';
 import { stripSecrets, writeAudit } from '../../../adapter';
 import { OrderStatus, transitionOrder } from './order-status';
+import {
+  firstRunOf,
+  insertOrderStep,
+  lockAssetAssignment,
+  lockOrder,
+  recordRun,
+  selectAssetForRun,
+  selectAssetState,
+  selectOrderRunInChain,
+  selectStepSummary,
+  setOrderAsset,
+  setOrderError,
+  lockOrderStatus,
+  type OrderForRun,
+  type OrderRunPhase,
+  type OrderRunRow,
+} from './store';
 
-export type OrderRunPhase = 'provision' | 'deprovision' | 'reinstall';
-export type DeprovisionPolicy = 'access_only' | 'return_to_pool' | 'reinstall';
+export type { OrderRunPhase } from './store';
+export { orderIdsOfRuns, runIdsOfOrder } from './store';
 
 /** Attribution of what the order flow does on its own. */
 export const ORDER_PROVISION_ACTOR = 'system:order-provision';
@@ -50,65 +68,15 @@ export interface OrderRuns {
   registerWorkers(): Promise<void>;
 }
 
-interface OrderForRun {
-  id: number;
-  action: 'provision' | 'delete';
-  status: OrderStatus;
-  asset_type_id: number;
-  assignment_model: 'capacity_pooled' | 'personal';
-  provision_runbook: string | null;
-  deprovision_runbook: string | null;
-  reinstall_runbook: string | null;
-  deprovision_policy: DeprovisionPolicy;
-  assigned_asset_id: number | null;
-  user_email: string;
-  user_name: string;
-  owner_email: string | null;
-  owner_name: string | null;
-  source: string;
-  servicenow_ref: string | null;
-  snow_req: string | null;
-  rdp_users: string[];
-  admin_users: string[];
-  requested_from: Date | string | null;
-  requested_until: Date | string | null;
-  config: Record<string, unknown>;
-}
-
-interface OrderRunRow {
-  run_id: string;
-  order_id: number;
-  request_order_id: number | null;
-  phase: OrderRunPhase;
-  asset_id: number | null;
-  policy: DeprovisionPolicy | null;
-}
-
-const POLICIES: readonly DeprovisionPolicy[] = ['access_only', 'return_to_pool', 'reinstall'];
+const POLICIES: readonly DeprovisionPolicy[] = DEPROVISION_POLICIES;
 
 const isoOrNull = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
-
-async function lockOrder(tx: Queryable, id: number): Promise<OrderForRun | undefined> {
-  const { rows } = await tx.query<OrderForRun>(
-    `SELECT o.id, o.action, o.status, o.asset_type_id, t.assignment_model, t.provision_runbook, t.deprovision_runbook,
-            t.reinstall_runbook, t.deprovision_policy, o.assigned_asset_id, o.user_email, o.user_name, o.owner_email,
-            o.owner_name, o.source, o.servicenow_ref, o.snow_req, o.rdp_users, o.admin_users, o.requested_from,
-            o.requested_until, o.config
-       FROM orders o JOIN asset_types t ON t.id = o.asset_type_id
-      WHERE o.id = $1
-      FOR UPDATE OF o`,
-    [id],
-  );
-  const r = rows[0];
-  return r ? { ...r, id: Number(r.id), asset_type_id: Number(r.asset_type_id), assigned_asset_id: r.assigned_asset_id === null ? null : Number(r.assigned_asset_id) } : undefined;
-}
 
 /** `{order, asset, params}` of a run: what `{{order.*}}`, `{{asset.*}}` and `{{params.attr_<key>}}` read. */
 async function runVariables(q: Queryable, o: OrderForRun, assetId: number | null): Promise<{ order: Record<string, unknown>; asset: Record<string, unknown>; params: Record<string, unknown> }> {
   let asset: Record<string, unknown> = {};
   if (assetId !== null) {
-    const { rows } = await q.query<{ id: number; name: string; attributes: Record<string, unknown> }>('SELECT id, name, attributes FROM assets WHERE id = $1', [assetId]);
-    const a = rows[0];
+    const a = await selectAssetForRun(q, assetId);
     if (a) asset = { id: Number(a.id), name: a.name, attributes: a.attributes, ...a.attributes };
   }
   const params: Record<string, unknown> = {};
@@ -136,36 +104,13 @@ async function runVariables(q: Queryable, o: OrderForRun, assetId: number | null
 
 const lockKeyOf = (o: OrderForRun, assetId: number | null): string => (assetId !== null ? `asset:${assetId}` : `order:${o.id}`);
 
-async function firstRunOf(tx: Queryable, orderId: number, phase: OrderRunPhase): Promise<string | undefined> {
-  const { rows } = await tx.query<{ run_id: string }>('SELECT run_id FROM order_runs WHERE order_id = $1 AND phase = $2 AND first', [orderId, phase]);
-  return rows[0]?.run_id;
-}
-
-async function recordRun(tx: Queryable, r: OrderRunRow & { first: boolean }): Promise<void> {
-  await tx.query(
-    `INSERT INTO order_runs (run_id, order_id, request_order_id, phase, asset_id, policy, first) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [r.run_id, r.order_id, r.request_order_id, r.phase, r.asset_id, r.policy, r.first],
-  );
-}
-
 /**
  * The order run a run belongs to: its own row, or (for a rerun) the row of the run it reruns, which is then
  * recorded for the rerun too. Child runs belong to no order (their parent does).
  */
 async function orderRunOf(tx: Queryable, run: RunRecord): Promise<OrderRunRow | undefined> {
   if (run.parentRunId !== null) return undefined;
-  const { rows } = await tx.query<OrderRunRow & { depth: number }>(
-    `WITH RECURSIVE chain (id, rerun_of, depth) AS (
-       SELECT id, rerun_of, 0 FROM workflow_runs WHERE id = $1
-       UNION ALL
-       SELECT w.id, w.rerun_of, c.depth + 1 FROM workflow_runs w JOIN chain c ON w.id = c.rerun_of WHERE c.depth < 100
-     )
-     SELECT r.run_id, r.order_id, r.request_order_id, r.phase, r.asset_id, r.policy, c.depth
-       FROM order_runs r JOIN chain c ON c.id = r.run_id
-      ORDER BY c.depth LIMIT 1`,
-    [run.id],
-  );
-  const hit = rows[0];
+  const hit = await selectOrderRunInChain(tx, run.id);
   if (!hit) return undefined;
   const row: OrderRunRow = {
     run_id: run.id,
@@ -179,14 +124,9 @@ async function orderRunOf(tx: Queryable, run: RunRecord): Promise<OrderRunRow | 
   return row;
 }
 
-async function statusOf(tx: Queryable, orderId: number): Promise<OrderStatus | undefined> {
-  const { rows } = await tx.query<{ status: OrderStatus }>('SELECT status FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
-  return rows[0]?.status;
-}
-
 /** Moves the order only when it is still where this flow expects it (a leaver may have revoked it meanwhile). */
 async function moveIf(tx: Queryable, orderId: number, from: readonly OrderStatus[], to: OrderStatus, triggeredBy: string, error?: string): Promise<boolean> {
-  const current = await statusOf(tx, orderId);
+  const current = await lockOrderStatus(tx, orderId);
   if (current === undefined || !from.includes(current)) return false;
   await transitionOrder(tx, orderId, to, { triggeredBy, error });
   return true;
@@ -204,31 +144,21 @@ const STEP_STATUS: Record<StepRecord['status'], string> = {
 
 async function copyStep(tx: Queryable, orderId: number, run: RunRecord, step: StepRecord): Promise<void> {
   // The task's summary names the step for people; the task id when it has none.
-  const { rows } = await tx.query<{ summary: string | null }>(
-    `SELECT COALESCE(document->'tasks'->($3::text)->>'summary',
-              (SELECT s->>'summary' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(document->'steps') = 'array' THEN document->'steps' ELSE '[]'::jsonb END) s
-                WHERE s->>'id' = $3::text LIMIT 1)) AS summary
-       FROM workflows WHERE name = $1 AND version = $2`,
-    [run.workflow, run.version, step.stepId],
-  );
-  await tx.query(
-    `INSERT INTO order_steps (order_id, run_id, step_id, name, status, attempt, input, output, error_message, started_at, finished_at, duration_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [
-      orderId,
-      run.id,
-      step.stepId,
-      rows[0]?.summary ?? step.stepId,
-      STEP_STATUS[step.status],
-      step.attempt,
-      JSON.stringify(stripSecrets(step.input ?? null)),
-      JSON.stringify(step.output ?? null),
-      step.error ? `${step.error.code}: ${step.error.message}` : null,
-      step.startedAt,
-      step.finishedAt,
-      step.durationMs,
-    ],
-  );
+  const summary = await selectStepSummary(tx, run.workflow, run.version, step.stepId);
+  await insertOrderStep(tx, {
+    orderId,
+    runId: run.id,
+    stepId: step.stepId,
+    name: summary ?? step.stepId,
+    status: STEP_STATUS[step.status],
+    attempt: step.attempt,
+    input: stripSecrets(step.input ?? null),
+    output: step.output ?? null,
+    errorMessage: step.error ? `${step.error.code}: ${step.error.message}` : null,
+    startedAt: step.startedAt,
+    finishedAt: step.finishedAt,
+    durationMs: step.durationMs,
+  });
 }
 
 export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
@@ -274,8 +204,7 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     const actor = { triggeredBy: ORDER_DEPROVISION_ACTOR };
     const policy = r.policy ?? 'access_only';
     if (r.asset_id !== null) {
-      const { rows } = await tx.query<{ state: string; assigned_order_id: number | null }>('SELECT state, assigned_order_id FROM assets WHERE id = $1 FOR UPDATE', [r.asset_id]);
-      const a = rows[0];
+      const a = await lockAssetAssignment(tx, r.asset_id);
       if (a && a.state === 'in_use' && Number(a.assigned_order_id) === r.order_id) {
         await releaseAsset(tx, r.asset_id, r.order_id, policy, actor);
         if (policy === 'reinstall') {
@@ -297,7 +226,7 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     if (r.request_order_id !== null) await moveIf(tx, r.request_order_id, [OrderStatus.PROCESSING], OrderStatus.FAILED, ORDER_DEPROVISION_ACTOR, message);
     if (!moved) {
       // A revoked order has no way out of `revoked`; the failure is kept on it and in the audit log.
-      await tx.query('UPDATE orders SET error_message = $2, updated_at = now() WHERE id = $1', [r.order_id, message]);
+      await setOrderError(tx, r.order_id, message);
       await writeAudit(tx, { entity: 'order', entityId: r.order_id, action: 'deprovision_failed', before: null, after: { error_message: message }, triggeredBy: ORDER_DEPROVISION_ACTOR });
     }
   }
@@ -312,8 +241,7 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
       if (outcome.ok) await completeDeprovision(tx, r);
       else await failDeprovision(tx, r, outcome.message);
     } else if (r.asset_id !== null) {
-      const { rows } = await tx.query<{ state: string }>('SELECT state FROM assets WHERE id = $1', [r.asset_id]);
-      if (rows[0]?.state === 'reinstall') await finishReinstall(tx, r.asset_id, outcome.ok, { triggeredBy: ASSET_REINSTALL_ACTOR });
+      if ((await selectAssetState(tx, r.asset_id)) === 'reinstall') await finishReinstall(tx, r.asset_id, outcome.ok, { triggeredBy: ASSET_REINSTALL_ACTOR });
     }
   }
 
@@ -366,7 +294,7 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
           return;
         }
         assetId = asset.id;
-        await tx.query('UPDATE orders SET assigned_asset_id = $2, updated_at = now() WHERE id = $1', [o.id, assetId]);
+        await setOrderAsset(tx, o.id, assetId);
       }
       if (!o.provision_runbook) {
         // No runbook: nothing to carry out; the order is provisioned directly (audited by the transition).
@@ -415,25 +343,12 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     provision,
     deprovision,
     async registerWorkers() {
-      await queue.boss.work<{ orderId: number }>(QueueName.ORDER_PROVISION, async (jobs) => {
+      await queue.work<{ orderId: number }>(QueueName.ORDER_PROVISION, async (jobs) => {
         for (const job of jobs) await provision(Number(job.data.orderId));
       });
-      await queue.boss.work<DeprovisionJob>(QueueName.ORDER_DEPROVISION, async (jobs) => {
+      await queue.work<DeprovisionJob>(QueueName.ORDER_DEPROVISION, async (jobs) => {
         for (const job of jobs) await deprovision(job.data);
       });
     },
   };
-}
-
-/** The order each run (of those given) carries out a phase of; runs of no order are absent. */
-export async function orderIdsOfRuns(q: Queryable, runIds: readonly string[]): Promise<Map<string, number>> {
-  if (runIds.length === 0) return new Map();
-  const { rows } = await q.query<{ run_id: string; order_id: number }>('SELECT run_id::text AS run_id, order_id FROM order_runs WHERE run_id = ANY($1::uuid[])', [runIds]);
-  return new Map(rows.map((r) => [r.run_id, Number(r.order_id)]));
-}
-
-/** The runs of an order (every phase, reruns included), newest first. */
-export async function runIdsOfOrder(q: Queryable, orderId: number): Promise<string[]> {
-  const { rows } = await q.query<{ run_id: string }>('SELECT run_id::text AS run_id FROM order_runs WHERE order_id = $1 ORDER BY created_at DESC', [orderId]);
-  return rows.map((r) => r.run_id);
 }

@@ -1,4 +1,6 @@
 import type { Queryable } from '../../../adapter';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same } from '../../api/spec-types';
 import { conflict, notFound } from '../../errors';
 import { writeAudit } from '../../../adapter';
 
@@ -16,6 +18,8 @@ export const OrderStatus = {
   REVOKED: 'revoked',
 } as const;
 export type OrderStatus = (typeof OrderStatus)[keyof typeof OrderStatus];
+// The API answers and filters by these values: the spec's OrderStatus enum must name exactly the same ones.
+type OrderStatusMatchesSpec = Assert<Same<OrderStatus, Api.OrderStatus>>;
 
 export const ORDER_STATUSES: readonly OrderStatus[] = Object.values(OrderStatus);
 

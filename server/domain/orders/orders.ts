@@ -1,74 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
-import { AppError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same, Stored } from '../../api/spec-types';
+import { CodedError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
 import { validateOrderConfig, type AssetTypeRow, type AttributeDef } from '../catalogue/asset-types';
-import { routeNewApproval } from '../approvals/approvals';
+import { routeNewApproval } from '../approvals/routing';
+import { queryPage, Where, type Page, type PageRequest } from '../paging';
 import { stripSecrets } from '../../../adapter';
 import { ACTIVE_STATUSES, OrderStatus, transitionOrder } from './order-status';
 
-/** The requester's directory attributes, copied onto the order when it is placed. */
-export interface RequesterSnapshot {
-  department?: string | null;
-  cost_center?: string | null;
-  company?: string | null;
-  employee_id?: string | null;
-  title?: string | null;
-}
+// The requester's directory attributes, copied onto the order when it is placed (`requester_<field>` columns), and
+// the directory they come from: identity's, since approvals ask it too.
+import type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
+export type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
 
-/** Looks people up in a directory (Active Directory, an HR system); undefined when the person is not found. */
-export interface RequesterDirectory {
-  lookup(email: string): Promise<RequesterSnapshot | undefined>;
-  /** The person's manager (an email), when the directory knows one; approvals are routed to them. */
-  managerOf?(email: string): Promise<string | undefined>;
-}
+export type OrderSource = NonNullable<Api.Order['source']>;
+export type OrderAction = Api.OrderAction;
 
-export type OrderSource = 'api' | 'servicenow' | 'portal';
-export type OrderAction = 'provision' | 'delete';
+/** The snapshot as the `orders` row holds it: one nullable `requester_<field>` column per snapshot field. */
+type RequesterColumns = { [K in keyof RequesterSnapshot as `requester_${K}`]-?: string | null };
 
-/** An `orders` row. */
-export interface OrderRow {
-  id: number;
-  asset_type_id: number;
-  action: OrderAction;
-  target_order_id: number | null;
-  status: OrderStatus;
-  source: OrderSource;
-  servicenow_ref: string | null;
-  snow_req: string | null;
-  user_email: string;
-  user_name: string;
-  owner_email: string | null;
-  owner_name: string | null;
-  assigned_asset_id: number | null;
-  rdp_users: string[];
-  admin_users: string[];
-  requested_from: Date | null;
-  requested_until: Date | null;
-  config: Record<string, unknown>;
-  job_id: string | null;
-  error_message: string | null;
-  requester_department: string | null;
-  requester_cost_center: string | null;
-  requester_company: string | null;
-  requester_employee_id: string | null;
-  requester_title: string | null;
-  created_by: string;
-  created_at: Date;
-  updated_at: Date;
-}
+/**
+ * An `orders` row: the API's order with `Date` timestamps, its requester snapshot in columns, and who created it.
+ * `steps` are rows of their own (`OrderStepRow`).
+ */
+export type OrderRow = Stored<
+  Omit<Api.Order, 'source' | 'requester' | 'steps'>,
+  'requested_from' | 'requested_until' | 'created_at' | 'updated_at'
+> &
+  RequesterColumns & { source: OrderSource; created_by: string };
 
-/** An `order_steps` row as the API shows it. */
-export interface OrderStepRow {
-  id: number;
-  step_id: string;
-  name: string;
-  status: 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
-  attempt: number;
-  error_message: string | null;
-  started_at: Date;
-  finished_at: Date | null;
-  duration_ms: number | null;
-}
+/** An `order_steps` row: the API's order step with `Date` timestamps. */
+export type OrderStepRow = Stored<Api.OrderStep, 'started_at' | 'finished_at'>;
 
 /** What creating an order needs from outside. */
 export interface OrderDeps {
@@ -108,12 +71,25 @@ export interface CreateOrderInput {
   requester?: RequesterSnapshot | undefined;
 }
 
+const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 'title'] as const;
+// A snapshot field the spec adds needs its column (a migration) and its place here; without this check the API
+// would accept it and the order would silently drop it.
+type SnapshotFieldsMatchSpec = Assert<Same<(typeof SNAPSHOT_FIELDS)[number], keyof RequesterSnapshot>>;
+const REQUESTER_COLUMNS = SNAPSHOT_FIELDS.map((f) => `requester_${f}` as const);
+
+/** The snapshot as the row's columns; a field not given is null. */
+function requesterColumns(s: RequesterSnapshot): RequesterColumns {
+  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [`requester_${f}`, s[f] ?? null])) as RequesterColumns;
+}
+
+/** The requester snapshot an order row holds (null where the directory and the caller knew nothing). */
+export function requesterOf(row: RequesterColumns): RequesterSnapshot {
+  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [f, row[`requester_${f}`]])) as RequesterSnapshot;
+}
+
 const ORDER_COLUMNS = `id, asset_type_id, action, target_order_id, status, source, servicenow_ref, snow_req, user_email,
   user_name, owner_email, owner_name, assigned_asset_id, rdp_users, admin_users, requested_from, requested_until,
-  config, job_id, error_message, requester_department, requester_cost_center, requester_company,
-  requester_employee_id, requester_title, created_by, created_at, updated_at`;
-
-const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 'title'] as const;
+  config, job_id, error_message, ${REQUESTER_COLUMNS.join(', ')}, created_by, created_at, updated_at`;
 
 /**
  * Statuses a `delete` may take an order back from: the active ones, and a failed one (it may be half-built and hold a
@@ -121,15 +97,15 @@ const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 
  */
 const DELETABLE_STATUSES: readonly OrderStatus[] = [...ACTIVE_STATUSES.filter((s) => s !== OrderStatus.DEPROVISIONING), OrderStatus.FAILED];
 
-function unknownAssetType(ref: AssetTypeRef): AppError {
+function unknownAssetType(ref: AssetTypeRef): CodedError {
   const [field, shown] = 'name' in ref ? ['asset_type_name', `'${ref.name}'`] : ['asset_type_id', String(ref.id)];
-  return new AppError(ErrorCode.UNKNOWN_ASSET_TYPE, 400, `asset type ${shown} does not exist`, [
-    { path: `/body/${field}`, message: 'is not an asset type' },
-  ]);
+  return new CodedError(ErrorCode.UNKNOWN_ASSET_TYPE, `asset type ${shown} does not exist`, {
+    errors: [{ path: `/body/${field}`, message: 'is not an asset type' }],
+  });
 }
 
 /** The 409 of a duplicate delivery; its wording is the ServiceNow contract's. */
-export function duplicateServiceNowRef(ref: string): AppError {
+export function duplicateServiceNowRef(ref: string): CodedError {
   return conflict(`Order with servicenow_ref '${ref}' already exists`);
 }
 
@@ -310,11 +286,7 @@ async function placeOrder(q: Queryable, o: PlaceOrder): Promise<OrderRow> {
     config: o.v.config,
     job_id: o.jobId,
     error_message: null,
-    requester_department: o.snapshot.department ?? null,
-    requester_cost_center: o.snapshot.cost_center ?? null,
-    requester_company: o.snapshot.company ?? null,
-    requester_employee_id: o.snapshot.employee_id ?? null,
-    requester_title: o.snapshot.title ?? null,
+    ...requesterColumns(o.snapshot),
     created_by: o.actor.triggeredBy,
   };
   try {
@@ -346,11 +318,10 @@ function placementError(err: unknown, o: PlaceOrder): unknown {
       // Racing duplicates without a lock meet at the unique index: the loser waits for the winner's commit.
       return o.servicenowRef ? duplicateServiceNowRef(o.servicenowRef) : err;
     case 'PV003':
-      return new AppError(ErrorCode.CAPACITY_EXCEEDED, 429, `asset type '${o.type.name}' has no free capacity (${inUse} of ${limit} in use)`);
+      return new CodedError(ErrorCode.CAPACITY_EXCEEDED, `asset type '${o.type.name}' has no free capacity (${inUse} of ${limit} in use)`);
     case 'PV004':
-      return new AppError(
+      return new CodedError(
         ErrorCode.QUOTA_EXCEEDED,
-        429,
         `${o.userEmail} already holds ${inUse} active order(s) of asset type '${o.type.name}' (quota ${limit})`,
       );
     default:
@@ -482,15 +453,8 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
 
 /** A take-back is charged like what it takes back: it inherits the target's snapshot. */
 async function requesterSnapshotFromOrder(tx: Queryable, orderId: number): Promise<RequesterSnapshot> {
-  const { rows } = await tx.query<Pick<OrderRow, 'requester_department' | 'requester_cost_center' | 'requester_company' | 'requester_employee_id' | 'requester_title'>>(
-    `SELECT requester_department, requester_cost_center, requester_company, requester_employee_id, requester_title
-       FROM orders WHERE id = $1`,
-    [orderId],
-  );
-  const r = rows[0];
-  return r
-    ? { department: r.requester_department, cost_center: r.requester_cost_center, company: r.requester_company, employee_id: r.requester_employee_id, title: r.requester_title }
-    : {};
+  const { rows } = await tx.query<RequesterColumns>(`SELECT ${REQUESTER_COLUMNS.join(', ')} FROM orders WHERE id = $1`, [orderId]);
+  return rows[0] ? requesterOf(rows[0]) : {};
 }
 
 /** The order with its steps in the order they ran, or undefined. */
@@ -506,40 +470,31 @@ export async function getOrder(q: Queryable, id: number): Promise<{ order: Order
   return { order, steps: steps.rows };
 }
 
-export interface OrderFilters {
+export interface OrderFilters extends PageRequest {
   /** The user's email, compared case-insensitively. */
   user?: string | undefined;
   status?: OrderStatus | undefined;
   /** Asset type id (all digits) or exact name. */
   assetType?: string | undefined;
   servicenowRef?: string | undefined;
-  limit: number;
-  offset: number;
 }
 
 /** One page of orders, newest first, and how many match in all. */
-export async function listOrders(q: Queryable, f: OrderFilters): Promise<{ items: OrderRow[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
-  };
-  if (f.user !== undefined) add('user_email = ?', f.user.trim().toLowerCase());
-  if (f.status !== undefined) add('status = ?', f.status);
+export async function listOrders(q: Queryable, f: OrderFilters): Promise<Page<OrderRow>> {
+  const where = new Where();
+  if (f.user !== undefined) where.and('user_email = ?', f.user.trim().toLowerCase());
+  if (f.status !== undefined) where.and('status = ?', f.status);
   if (f.assetType !== undefined) {
     // Digits are an id only while they can be one (ids are bigint, answered as JSON numbers): longer digit runs can
     // only be a name, and as a number they would reach SQL out of range.
     const id = /^\d{1,16}$/.test(f.assetType) ? Number(f.assetType) : NaN;
-    if (Number.isSafeInteger(id)) add('asset_type_id = ?', id);
-    else add('asset_type_id = (SELECT id FROM asset_types WHERE name = ?)', f.assetType);
+    if (Number.isSafeInteger(id)) where.and('asset_type_id = ?', id);
+    else where.and('asset_type_id = (SELECT id FROM asset_types WHERE name = ?)', f.assetType);
   }
-  if (f.servicenowRef !== undefined) add('servicenow_ref = ?', f.servicenowRef);
-  const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  const total = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM orders ${clause}`, params);
-  const items = await q.query<OrderRow>(
-    `SELECT ${ORDER_COLUMNS} FROM orders ${clause} ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-    [...params, f.limit, f.offset],
+  if (f.servicenowRef !== undefined) where.and('servicenow_ref = ?', f.servicenowRef);
+  return queryPage<OrderRow>(
+    q,
+    { select: `SELECT ${ORDER_COLUMNS} FROM orders`, countFrom: 'orders', where, orderBy: 'created_at DESC, id DESC' },
+    f,
   );
-  return { items: items.rows, total: total.rows[0]?.n ?? 0 };
 }

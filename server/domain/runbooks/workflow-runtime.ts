@@ -6,23 +6,24 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createDirectory, type Database, type Directory, type JobQueue, type Logger, type Queryable } from '../../../adapter';
-import { integrationTasks, validateTaskInput, type IntegrationModel, type IntegrationTask } from '../../../integration-model';
-import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../../workflows/document';
-import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows/engine';
-import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../../workflows/executors';
-import { readDirectorySettings } from '../../gateway/settings';
-import { IntegrationRuntime, stubResult } from '../../../integration-model/runtime/integration-runtime';
-import { loadIntegration, type IntegrationRecord } from '../../../integration-model/runtime/integrations';
+import type { Database, JobQueue, Logger } from '../../../adapter';
+import type { IntegrationRuntime, IntegrationTask } from '../../../integration-model';
+import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../../workflows';
+import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows';
+import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../../workflows';
+import { createDirectoryProvider, type DirectoryProvider } from '../identity/requester-directory';
+import { readSetting } from '../settings/settings';
 import { createOrderRuns, type OrderRuns } from '../orders/order-runs';
 
 export interface WorkflowRuntimeDeps {
   db: Database;
   queue: JobQueue;
   logger: Logger;
-  /** Shared with the HTTP routes when given (one client per integration per process). */
-  integrations?: IntegrationRuntime;
+  /** The process's one integration runtime, shared with the HTTP routes (one client per integration per process). */
+  integrations: IntegrationRuntime;
   config?: Partial<EngineConfig>;
+  /** The process's directory connection (shared with the requester directory); opened from the settings when not given. */
+  directories?: DirectoryProvider;
 }
 
 export interface WorkflowRuntime {
@@ -35,40 +36,13 @@ export interface WorkflowRuntime {
   stop(): Promise<void>;
 }
 
-async function integrationByName(q: Queryable, name: string): Promise<IntegrationRecord | undefined> {
-  const { rows } = await q.query<{ id: number }>('SELECT id FROM integrations WHERE name = $1', [name]);
-  const id = rows[0]?.id;
-  if (id === undefined) return undefined;
-  return loadIntegration(q, Number(id));
-}
-
-async function modelByName(db: Queryable, runtime: IntegrationRuntime, name: string): Promise<{ integration: IntegrationRecord; model: IntegrationModel } | undefined> {
-  const integration = await integrationByName(db, name);
-  if (!integration) return undefined;
-  return { integration, model: await runtime.modelOf(db, integration) };
-}
-
-/**
- * Every operation of every configured integration as a canvas task `<integration>/<operationId>`, ordered by
- * integration name (the integrations task catalogue, for all integrations at once).
- */
-export async function listAllIntegrationTasks(db: Queryable, runtime: IntegrationRuntime): Promise<IntegrationTask[]> {
-  const { rows } = await db.query<{ name: string }>('SELECT name FROM integrations ORDER BY name');
-  const out: IntegrationTask[] = [];
-  for (const r of rows) {
-    const found = await modelByName(db, runtime, r.name);
-    if (found) out.push(...integrationTasks(found.model, r.name));
-  }
-  return out;
-}
-
 /** What saving a workflow checks against: the configured integrations' operations and the stored script modules. */
-export function workflowCompileContext(db: Database, runtime: IntegrationRuntime): CompileContext {
+export function workflowCompileContext(db: Database, integrations: Pick<IntegrationRuntime, 'tasksOf'>): CompileContext {
   return {
     async lookupIntegration(name): Promise<IntegrationInfo | undefined> {
-      const found = await modelByName(db, runtime, name);
+      const found = await integrations.tasksOf(name);
       if (!found) return undefined;
-      const tasks = new Map(integrationTasks(found.model, name).map((t) => [t.operationId, t]));
+      const tasks = new Map<string, IntegrationTask>(found.map((t) => [t.operationId, t]));
       return {
         operation(operationId) {
           const t = tasks.get(operationId);
@@ -81,22 +55,9 @@ export function workflowCompileContext(db: Database, runtime: IntegrationRuntime
 }
 
 export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntime {
-  const { db, queue, logger } = deps;
-  const integrations = deps.integrations ?? new IntegrationRuntime({ logger, queue });
+  const { db, queue, logger, integrations } = deps;
   const orderRuns = createOrderRuns({ db, queue, logger });
-  // Opened on first use and kept: the directory pools its LDAP connections.
-  let directory: Promise<Directory | undefined> | undefined;
-  const getDirectory = (): Promise<Directory | undefined> => {
-    directory ??= readDirectorySettings(db).then(
-      (s) => createDirectory(s),
-      (e: unknown) => {
-        logger.info('directory tasks unavailable: the active_directory settings are not configured', { reason: e instanceof Error ? e.message : String(e) });
-        directory = undefined;
-        return undefined;
-      },
-    );
-    return directory;
-  };
+  const directories = deps.directories ?? createDirectoryProvider(db, logger);
 
   const engine = createWorkflowEngine({
     db,
@@ -106,48 +67,19 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
     compileContext: workflowCompileContext(db, integrations),
     ...(deps.config ? { config: deps.config } : {}),
     executors: {
-      integration: createIntegrationExecutor({
-        async resolveOperation(name, operationId) {
-          const found = await modelByName(db, integrations, name);
-          const op = found?.model.operations.find((o) => o.operationId === operationId);
-          if (!op) return undefined;
-          return {
-            method: op.method,
-            path: op.path,
-            parameters: op.parameters.map((p) => ({ name: p.name, in: p.in, required: p.required })),
-            ...(op.requestBody ? { requestBody: { contentType: op.requestBody.contentType } } : {}),
-          };
-        },
-        async getClient(name, operationId) {
-          const integration = await integrationByName(db, name);
-          if (!integration) return undefined;
-          // Routed as the configuration says: from here, or by a worker of the integration's gateway cluster.
-          if (!integration.stub_mode) return { call: (request) => integrations.call(integration, request) };
-          // Stub mode: no request at all; the answer is the operation's example, exactly as the invoke API gives it.
-          const model = await integrations.modelOf(db, integration);
-          const op = model.operations.find((o) => o.operationId === operationId);
-          if (!op) return undefined;
-          return { call: async (request) => stubResult(model, op, integration, request.path, request.query) };
-        },
-        async validateInput(name, operationId, input) {
-          const found = await modelByName(db, integrations, name);
-          const op = found?.model.operations.find((o) => o.operationId === operationId);
-          return op ? validateTaskInput(op, input).map((i) => `${i.path || '/'} ${i.message}`) : [];
-        },
-      }),
+      integration: createIntegrationExecutor({ integrations }),
       webhook: createWebhookExecutor({
         logger,
         // `<section>.<name>` is the app_config key; re-read each call so a rotated secret applies at once.
         async resolveSecret(ref) {
           // The document schema admits only `webhooks.<name>`; documents stored before that rule are held to it here.
           if (!new RegExp(SECRET_REF_PATTERN).test(ref)) return undefined;
-          const { rows } = await db.query<{ value: unknown }>('SELECT value FROM app_config WHERE key = $1', [ref]);
-          const v = rows[0]?.value;
+          const v = await readSetting(db, 'webhooks', ref.slice('webhooks.'.length));
           return typeof v === 'string' && v !== '' ? v : undefined;
         },
       }),
       script: createScriptExecutor({ db }),
-      directory: createDirectoryExecutor({ getDirectory }),
+      directory: createDirectoryExecutor({ getDirectory: () => directories.get() }),
     },
   });
   orderRuns.bind(engine);
@@ -162,8 +94,8 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
     },
     async stop() {
       await engine.stop();
-      const d = await directory;
-      await d?.close();
+      // A directory handed in belongs to whoever built it; one opened here is closed here.
+      if (!deps.directories) await directories.close();
     },
   };
 }

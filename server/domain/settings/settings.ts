@@ -279,10 +279,42 @@ export async function getSettings(q: Queryable, section: string): Promise<Settin
   return viewOf(section, def, await readRows(q, section));
 }
 
-/** The stored value of one key (secrets included: for the service's own use, never for an API answer). */
-export async function readSetting(q: Queryable, section: SettingsSectionName, name: string): Promise<unknown> {
-  const { rows } = await q.query<{ value: unknown }>(`SELECT value FROM app_config WHERE key = $1`, [`${section}.${name}`]);
-  return rows[0]?.value;
+/** Sections the service keeps for itself and never serves through the settings API: the admin key's hash. */
+export type InternalSectionName = 'security';
+export type StoredSectionName = SettingsSectionName | InternalSectionName;
+
+/**
+ * The stored values of a section by name, secrets included: for the service's own use, never for an API answer.
+ * Every setting the service acts on is read through this function (and `readSetting`, one key of it), so a rotated
+ * secret or a changed value takes effect at the next read, whichever process wrote it.
+ */
+export async function readSettings(q: Queryable, section: StoredSectionName): Promise<Record<string, unknown>> {
+  const rows = await readRows(q, section);
+  return Object.fromEntries(rows.map((r) => [r.key.slice(section.length + 1), r.value]));
+}
+
+/** The stored value of one key of a section (see `readSettings`); undefined when it is not set. */
+export async function readSetting(q: Queryable, section: StoredSectionName, name: string): Promise<unknown> {
+  return (await readSettings(q, section))[name];
+}
+
+/**
+ * Stores a value the service keeps for itself unless the key is set already (the first process to start wins a
+ * race between several); true when this call stored it.
+ */
+export async function storeSettingOnce(
+  q: Queryable,
+  section: InternalSectionName,
+  name: string,
+  value: unknown,
+  opts: { secret: boolean; updatedBy: string },
+): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO app_config (key, section, value, is_secret, updated_by) VALUES ($1, $2, $3::jsonb, $4, $5)
+     ON CONFLICT (key) DO NOTHING`,
+    [`${section}.${name}`, section, JSON.stringify(value), opts.secret, opts.updatedBy],
+  );
+  return inserted.rowCount !== 0;
 }
 
 /**

@@ -1,9 +1,12 @@
 import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
 import { badRequest, conflict, forbidden, invalidField, notFound } from '../../errors';
 import { mayBindRole, ROLES, SCOPES, scopesNotHeld, type Role, type Scope } from '../../auth/principal';
-import { normalEmail } from '../approvals/approvals';
+import { normalEmail } from '../approvals/store';
 import { writeAudit } from '../../../adapter';
 import { readSetting } from '../settings/settings';
+import { queryPage, Where, type PageRequest } from '../paging';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same, Stored } from '../../api/spec-types';
 import { generateToken, hashSecret } from './token-hash';
 
 export interface ApiTokenRow {
@@ -19,6 +22,24 @@ export interface ApiTokenRow {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+}
+
+/** What authenticating a request needs of a live token. */
+export type LiveToken = Pick<ApiTokenRow, 'id' | 'name' | 'scopes' | 'role' | 'approver_email' | 'last_used_at' | 'expires_at'>;
+
+/** The token with this hash, when it is neither revoked nor expired. */
+export async function findLiveToken(q: Queryable, tokenHash: string): Promise<LiveToken | undefined> {
+  const { rows } = await q.query<LiveToken>(
+    `SELECT id, name, scopes, role, approver_email, last_used_at, expires_at FROM api_tokens
+      WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    [tokenHash],
+  );
+  return rows[0];
+}
+
+/** Records that the token was just used (`last_used_at`, informational). */
+export async function touchToken(q: Queryable, id: number): Promise<void> {
+  await q.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [id]);
 }
 
 export interface MintTokenInput {
@@ -143,12 +164,16 @@ export async function mintTokenFromCli(
   return token;
 }
 
-export type ApiTokenStatus = 'active' | 'revoked' | 'expired';
+export type ApiTokenStatus = Api.ApiTokenStatus;
 
 /** A token row with its derived status, as the admin API lists it (no hash, no raw token). */
 export interface ApiTokenView extends ApiTokenRow {
   status: ApiTokenStatus;
 }
+// The row is written out for its column comments; it must stay the spec's ApiToken with Date timestamps.
+type ApiTokenViewMatchesSpec = Assert<
+  Same<{ [K in keyof ApiTokenView]: ApiTokenView[K] }, Stored<Api.ApiToken, 'created_at' | 'expires_at' | 'revoked_at' | 'last_used_at'>>
+>;
 
 // Status is derived in SQL so that the filter and the answer use the same clock (the database's).
 const STATUS_SQL = `CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -162,16 +187,15 @@ const STATUS_FILTER: Record<ApiTokenStatus, string> = {
 /** One page of tokens, newest first, and how many match `status` in all. */
 export async function listTokens(
   q: Queryable,
-  opts: { status?: ApiTokenStatus | undefined; limit: number; offset: number },
+  opts: { status?: ApiTokenStatus | undefined } & PageRequest,
 ): Promise<{ items: ApiTokenView[]; total: number }> {
-  const where = opts.status ? `WHERE ${STATUS_FILTER[opts.status]}` : '';
-  const { rows } = await q.query<ApiTokenView>(
-    `SELECT ${TOKEN_COLUMNS}, ${STATUS_SQL} AS status FROM api_tokens ${where}
-      ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-    [opts.limit, opts.offset],
+  const where = new Where();
+  if (opts.status) where.and(STATUS_FILTER[opts.status]);
+  return queryPage<ApiTokenView>(
+    q,
+    { select: `SELECT ${TOKEN_COLUMNS}, ${STATUS_SQL} AS status FROM api_tokens`, countFrom: 'api_tokens', where, orderBy: 'created_at DESC, id DESC' },
+    opts,
   );
-  const count = await q.query<{ total: number }>(`SELECT count(*)::int AS total FROM api_tokens ${where}`);
-  return { items: rows, total: count.rows[0]?.total ?? 0 };
 }
 
 /** One token. Throws NOT_FOUND. */
