@@ -7,7 +7,7 @@ import { fork } from 'node:child_process';
 import { createServer } from 'node:https';
 import { Agent } from 'node:https';
 import winston from 'winston';
-import { createIntegrationClient, pemToDataUrl, type LogLevel } from '../adapter/http';
+import { createIntegrationClient, pemToDataUrl, type LogLevel } from '../adapter';
 import { createCa, issueServerCert } from '../tests/support/pki';
 
 const N = 5000;

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, get as httpGet } from 'node:http';
 import { Client, type Entry } from 'ldapts';
 import { createLogger } from '../adapter';
-import { createDirectory, escapeFilterValue, type DirectorySettings } from '../adapter/directory';
+import { createDirectory, escapeFilterValue, type DirectorySettings } from '../adapter';
 import { buildConfig } from '../server/config';
 import { mintToken } from '../server/domain/tokens/api-tokens';
 import { buildGatewayApp } from '../server/gateway';

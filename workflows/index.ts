@@ -42,6 +42,7 @@ export type {
   StepRecord,
   StepResult,
   StoredWorkflow,
+  TaskExecutor,
   WorkflowEngine,
 } from './engine';
 

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { PgErrorCode, sqlState, type Queryable, type Transaction } from '../../adapter';
-import { writeAudit } from '../../adapter';
+import { PgErrorCode, sqlState, writeAudit, type Actor as AuditActor, type Queryable, type Transaction } from '../../adapter';
 import { preconditionFailed, ScimError, scimNotFound } from './errors';
 import { parseFilter, type AttrPath } from './filter';
 import {
   CORE_GROUP, CORE_USER, ENTERPRISE_USER, LIST_RESPONSE, SCIM_BASE, normalizeGroup, normalizeUser, type GroupDoc, type UserDoc,
 } from './model';
-import { applyMemberSteps, loadMembers, MembershipChange, planGroupPatch, writeMembership, type Member, type MembershipWrite } from './members';
+import { loadMembers, writeMembership, type MembershipWrite } from './group-members-store';
+import { applyMemberSteps, MembershipChange, planGroupPatch, type Member } from './members';
 import { applyPatch, type PatchOperation } from './patch';
 import { filterToSql, SqlParams, type Column } from './sql-filter';
 
@@ -209,9 +209,8 @@ async function loadUser(q: Queryable, id: string, lock?: 'FOR UPDATE' | 'FOR NO 
 
 export const getUser = async (db: Queryable, id: string) => userResource(await loadUser(db, id));
 
-export interface Actor {
-  triggeredBy: string;
-  requestId?: string | undefined;
+/** Who writes (the audit log's actor), and the version the request expects. */
+export interface Actor extends AuditActor {
   /** The request's If-Match header: the write only happens when it names the current version (RFC 7644 §3.14). */
   ifMatch?: string | undefined;
 }
@@ -446,9 +445,10 @@ export async function replaceGroup(tx: Transaction, id: string, body: unknown, a
 }
 
 /**
- * PATCH: the operations on members become one change set (see members.ts), the rest is applied to the group's
- * own attributes. Answers the new version (PATCH answers 204). 413 tooMany beyond the limits of limits.ts,
- * 400 invalidValue for a member that is not an existing User, and the PATCH errors of patch.ts.
+ * PATCH: the operations on members become one change set (planned by members.ts, written by
+ * group-members-store.ts), the rest is applied to the group's own attributes. Answers the new version (PATCH
+ * answers 204). 413 tooMany beyond the limits of limits.ts, 400 invalidValue for a member that is not an existing
+ * User, and the PATCH errors of patch.ts.
  */
 export async function patchGroup(tx: Transaction, id: string, ops: PatchOperation[], actor: Actor): Promise<{ version: number }> {
   const plan = planGroupPatch(ops);

@@ -225,7 +225,7 @@ describe('webhook executor: the Lumos provisioning webhook', () => {
     test('the delivery goes through the configured proxy, with its credentials, Idempotency-Key kept', async () => {
       reply = (res) => sendJson(res, 200, { response: 'PROVISIONED_USER' });
       const mem = createMemoryLogger();
-      const viaProxy = createWebhookExecutor({ logger: mem.logger, resolveSecret: (ref) => secrets[ref], connection: proxied(proxy.port) });
+      const viaProxy = createWebhookExecutor({ logger: mem.logger, resolveSecret: (ref) => secrets[ref], resolveConnection: () => proxied(proxy.port) });
       const ctx = stepContext({ variables, now: () => NOW, stepId: 'provision_seat', attempt: 2 });
       const result = await viaProxy(compiledTask(task(), { id: 'provision_seat', timeoutMs: 5000 }), input(), ctx);
       expect(result).toMatchObject({ ok: true, output: { status: 200, response: 'PROVISIONED_USER' } });
@@ -247,7 +247,7 @@ describe('webhook executor: the Lumos provisioning webhook', () => {
 
     test('a proxy that cannot be reached fails the delivery (NETWORK) and the receiver sees nothing', async () => {
       const port = await closedPort();
-      const viaNowhere = createWebhookExecutor({ logger: createMemoryLogger().logger, resolveSecret: (ref) => secrets[ref], connection: proxied(port) });
+      const viaNowhere = createWebhookExecutor({ logger: createMemoryLogger().logger, resolveSecret: (ref) => secrets[ref], resolveConnection: () => proxied(port) });
       const result = await viaNowhere(compiledTask(task(), { id: 'provision_seat', timeoutMs: 5000 }), input(), stepContext({ variables, now: () => NOW }));
       expect(result).toMatchObject({ ok: false, error: { code: 'NETWORK', message: expect.stringContaining('ECONNREFUSED') } });
       expect(server.requests).toHaveLength(0);

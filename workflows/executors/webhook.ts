@@ -28,8 +28,10 @@
  * | payload not the seed's shape, secret not set, bad url | INVALID_INPUT, never retried                       |
  *
  * The call goes through the integration transport of `adapter/http` ({@link createEndpointClient}), as every
- * outbound call does: the executor's `connection` (proxy, TLS, mTLS, logging, syslog) applies, the step's timeout
- * is the call's timeout, and the signature, the secret and the URL's query are redacted in its log lines.
+ * outbound call does: the executor's connection (proxy, TLS, mTLS, logging, syslog) applies, the step's timeout
+ * is the call's timeout, and the signature, the secret and the URL's query are redacted in its log lines. The
+ * connection is resolved at each delivery (the server reads the `webhooks` settings), so a changed proxy or CA
+ * applies to the next delivery.
  */
 import { createHmac } from 'node:crypto';
 import Ajv from 'ajv';
@@ -61,8 +63,11 @@ export interface WebhookExecutorDeps {
   resolveSecret(ref: string): MaybePromise<string | undefined>;
   /** Used when the task has no timeout. Milliseconds. */
   defaultTimeoutMs?: number;
-  /** How deliveries reach receivers: proxy, TLS, mTLS, logging and syslog, as an integration's configuration. */
-  connection?: EndpointConnection;
+  /**
+   * How deliveries reach receivers: proxy, TLS, mTLS, logging and syslog, as an integration's configuration;
+   * undefined goes direct. Called at each delivery, so a changed setting applies to the next one without a restart.
+   */
+  resolveConnection?(): MaybePromise<EndpointConnection | undefined>;
 }
 
 /** The Lumos provisioning-webhook payload. */
@@ -158,6 +163,7 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
       headers[WEBHOOK_HEADERS.signature] = signWebhookBody(secret, timestamp, body);
     }
 
+    const connection = await deps.resolveConnection?.();
     const timeoutMs = compiled.timeoutMs ?? defaultTimeout;
     // The transport's timeout waits for activity; this one bounds the whole attempt, a trickling reply included.
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -165,7 +171,7 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
     const target = `POST ${safeUrl(url)}`;
     const client = createEndpointClient(
       url,
-      { timeoutMs, ...(deps.connection !== undefined ? { connection: deps.connection } : {}) },
+      { timeoutMs, ...(connection !== undefined ? { connection } : {}) },
       {
         logger: deps.logger,
         name: 'webhook',

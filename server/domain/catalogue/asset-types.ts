@@ -1,8 +1,24 @@
 import { PgErrorCode, sqlState, writeAudit, type Actor, type Queryable } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
-import type { Assert, Same, Stored } from '../../api/spec-types';
+import type { Assert, Same } from '../../api/spec-types';
 import { conflict, invalidField, notFound } from '../../errors';
-import { queryPage, Where, type Page, type PageRequest } from '../paging';
+import type { Page } from '../paging';
+import {
+  countAssetTypeReferences,
+  deleteAssetTypeRow,
+  insertAssetType,
+  lockAssetType,
+  normaliseAttributes,
+  selectAssetTypeById,
+  selectAssetTypeByName,
+  selectAssetTypes,
+  selectPoolStateCounts,
+  updateAssetTypeValues,
+  type AssetTypeFilter,
+  type AssetTypeRow,
+  type AssetTypeValues,
+  type AttributeDef,
+} from './store';
 
 // The catalogue's types are the API's (openapi/provisio.yaml, generated into server/api/gen); where the domain
 // holds a value differently (a row with Date timestamps, attributes with `required` explicit) the type is derived
@@ -21,11 +37,8 @@ import { queryPage, Where, type Page, type PageRequest } from '../paging';
 export const ATTRIBUTE_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'date-time', 'email'] as const;
 export type AttributeType = Api.AttributeType;
 
-/** An attribute definition as written: `required` may be left out (false). */
-export type AttributeDefInput = Api.AssetTypeAttribute;
-
-/** One attribute an order of this type may (or must) carry in its `config`, as stored: `required` explicit. */
-export type AttributeDef = Omit<AttributeDefInput, 'required'> & { required: boolean };
+// The row, its attribute definitions and the list filter are the store's; callers take them from here.
+export type { AssetTypeFilter, AssetTypeRow, AttributeDef, AttributeDefInput } from './store';
 
 export const ASSIGNMENT_MODELS = ['capacity_pooled', 'personal'] as const;
 export type AssignmentModel = Api.AssignmentModel;
@@ -42,56 +55,14 @@ type CatalogueEnumsMatchSpec = [
   Assert<Same<(typeof DEPROVISION_POLICIES)[number], DeprovisionPolicy>>,
 ];
 
-/**
- * An `asset_types` row as the domain sees it: the API's asset type without its pool counts, timestamps as `Date`,
- * `monthly_cost` as a number (not numeric text), attributes in their stored shape. `fallback_approver` is the
- * lower-cased email an approval goes to when the requester (or a leaving approver) has no manager.
- */
-export type AssetTypeRow = Stored<Omit<Api.AssetType, 'pool' | 'attributes'>, 'created_at' | 'updated_at'> & {
-  attributes: AttributeDef[];
-};
-
-// numeric comes back as text from pg; as float8 both engines return a JS number, and a numeric(12, 2) value
-// survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
-const COLUMNS = `id, name, description, assignment_model, pool_size, max_per_user, requires_approval,
-  monthly_cost::float8 AS monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
-  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, fallback_approver, created_at, updated_at`;
-
-// jsonb stores object keys in its own order (shortest first); rebuild both JSON columns in a fixed shape so
-// that comparisons, audit diffs and responses do not depend on it.
-function fromDb(r: AssetTypeRow): AssetTypeRow {
-  const dc = r.data_classification ?? {};
-  return {
-    ...r,
-    data_classification: { pii: dc.pii === true, phi: dc.phi === true, pci: dc.pci === true },
-    attributes: normaliseAttributes(r.attributes ?? []),
-  };
-}
-
-/** Attribute definitions in their stored shape: `required` explicit, `help` only when given. */
-function normaliseAttributes(list: readonly AttributeDefInput[]): AttributeDef[] {
-  return list.map((a) => ({
-    key: a.key,
-    type: a.type,
-    required: a.required === true,
-    ...(a.help !== undefined && a.help !== null ? { help: a.help } : {}),
-  }));
-}
-
-/** Runs a statement that returns asset type rows (selected or RETURNING `COLUMNS`), normalised. */
-async function queryRows(q: Queryable, sql: string, args: readonly unknown[]): Promise<AssetTypeRow[]> {
-  const { rows } = await q.query<AssetTypeRow>(sql, args);
-  return rows.map(fromDb);
-}
-
 /** The asset type named `name` (exact, case-sensitive), or undefined. */
 export async function getAssetTypeByName(q: Queryable, name: string): Promise<AssetTypeRow | undefined> {
-  return (await queryRows(q, `SELECT ${COLUMNS} FROM asset_types WHERE name = $1`, [name]))[0];
+  return selectAssetTypeByName(q, name);
 }
 
 /** The asset type with id `id`, or undefined. */
 export async function getAssetTypeById(q: Queryable, id: number): Promise<AssetTypeRow | undefined> {
-  return (await queryRows(q, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1`, [id]))[0];
+  return selectAssetTypeById(q, id);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -177,9 +148,6 @@ export type AssetTypeCreateInput = Api.AssetTypeCreate;
 type AssetTypeCreateMatchesUpdate = Assert<
   Same<Required<AssetTypeCreateInput>, Required<AssetTypeFields & Pick<AssetTypeCreateInput, 'name' | 'assignment_model'>>>
 >;
-
-/** The editable part of a row (no id, no timestamps), after defaults or a merge. */
-type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at'>;
 
 /** Pool instances of a type by state, with the dashboard's fill level (see the spec's AssetPoolCounts). */
 export type AssetPoolCounts = Api.AssetPoolCounts;
@@ -280,16 +248,6 @@ function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues
   return next;
 }
 
-// The column order of the INSERT and UPDATE statements below.
-const VALUE_COLUMNS = [
-  'name', 'description', 'assignment_model', 'pool_size', 'max_per_user', 'requires_approval', 'monthly_cost', 'currency',
-  'cost_center', 'data_classification', 'attributes', 'allow_user_lists', 'provision_runbook', 'deprovision_runbook',
-  'reinstall_runbook', 'deprovision_policy', 'fallback_approver',
-] as const satisfies readonly (keyof AssetTypeValues)[];
-
-const params = (v: AssetTypeValues): unknown[] =>
-  VALUE_COLUMNS.map((c) => (c === 'data_classification' || c === 'attributes' ? JSON.stringify(v[c]) : v[c]));
-
 function nameTaken(err: unknown, name: string): unknown {
   return sqlState(err) === PgErrorCode.UNIQUE_VIOLATION ? conflict(`an asset type named '${name}' already exists`) : err;
 }
@@ -310,46 +268,33 @@ const auditShape = (r: AssetTypeRow): Record<string, unknown> => {
 export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput, actor: Actor): Promise<AssetTypeRow> {
   const values = withDefaults(input);
   validateAssetTypeValues(values);
-  let row: AssetTypeRow | undefined;
+  let row: AssetTypeRow;
   try {
-    [row] = await queryRows(
-      tx,
-      `INSERT INTO asset_types (${VALUE_COLUMNS.join(', ')})
-       VALUES (${VALUE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
-      params(values),
-    );
+    row = await insertAssetType(tx, values);
   } catch (err) {
     throw nameTaken(err, values.name);
   }
-  if (!row) throw new Error('asset type insert returned no row');
   await writeAudit(tx, { entity: 'asset_type', entityId: row.id, action: 'create', after: auditShape(row), ...audited(actor) });
   return row;
 }
-
 
 /**
  * Applies `change` with merge semantics and audits the changed fields (`asset_type` / `update`); a change that
  * changes nothing writes nothing. Throws NOT_FOUND, VALIDATION_FAILED, or CONFLICT when renaming onto a taken name.
  */
 export async function updateAssetType(tx: Queryable, id: number, change: AssetTypeFields, actor: Actor): Promise<AssetTypeRow> {
-  const [current] = await queryRows(tx, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1 FOR UPDATE`, [id]);
+  const current = await lockAssetType(tx, id);
   if (!current) throw notFound(`asset type ${id} does not exist`);
   const values = merged(current, change);
   validateAssetTypeValues(values);
   const before = auditShape(current);
   if (JSON.stringify({ ...before, ...values }) === JSON.stringify(before)) return current;
-  let row: AssetTypeRow | undefined;
+  let row: AssetTypeRow;
   try {
-    [row] = await queryRows(
-      tx,
-      `UPDATE asset_types SET ${VALUE_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')}, updated_at = now()
-        WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id, ...params(values)],
-    );
+    row = await updateAssetTypeValues(tx, id, values);
   } catch (err) {
     throw nameTaken(err, values.name);
   }
-  if (!row) throw new Error('asset type update returned no row');
   await writeAudit(tx, { entity: 'asset_type', entityId: id, action: 'update', before, after: auditShape(row), ...audited(actor) });
   return row;
 }
@@ -361,20 +306,15 @@ export async function updateAssetType(tx: Queryable, id: number, change: AssetTy
 export async function deleteAssetType(tx: Queryable, id: number, actor: Actor): Promise<void> {
   // The row lock makes a concurrent order or asset insert for this type wait (its FK check takes KEY SHARE),
   // so the counts below cannot miss one that commits first.
-  const [current] = await queryRows(tx, `SELECT ${COLUMNS} FROM asset_types WHERE id = $1 FOR UPDATE`, [id]);
+  const current = await lockAssetType(tx, id);
   if (!current) throw notFound(`asset type ${id} does not exist`);
-  const refs = await tx.query<{ orders: number; assets: number }>(
-    `SELECT (SELECT count(*)::int FROM orders WHERE asset_type_id = $1) AS orders,
-            (SELECT count(*)::int FROM assets WHERE asset_type_id = $1) AS assets`,
-    [id],
-  );
-  const { orders = 0, assets = 0 } = refs.rows[0] ?? {};
+  const { orders, assets } = await countAssetTypeReferences(tx, id);
   if (orders > 0 || assets > 0) {
     const what = [orders > 0 ? `${orders} order(s)` : '', assets > 0 ? `${assets} pool asset(s)` : ''].filter(Boolean).join(' and ');
     throw conflict(`asset type '${current.name}' is still referenced by ${what}`, { orders, assets });
   }
   try {
-    await tx.query('DELETE FROM asset_types WHERE id = $1', [id]);
+    await deleteAssetTypeRow(tx, id);
   } catch (err) {
     if (sqlState(err) === PgErrorCode.FOREIGN_KEY_VIOLATION) throw conflict(`asset type '${current.name}' is still referenced`);
     throw err;
@@ -382,26 +322,11 @@ export async function deleteAssetType(tx: Queryable, id: number, actor: Actor): 
   await writeAudit(tx, { entity: 'asset_type', entityId: id, action: 'delete', before: auditShape(current), ...audited(actor) });
 }
 
-interface CountsRow {
-  asset_type_id: number;
-  free: number;
-  in_use: number;
-  reinstall: number;
-  failed: number;
-}
-
-const COUNTS_SQL = `SELECT asset_type_id,
-    count(*) FILTER (WHERE state = 'free')::int AS free,
-    count(*) FILTER (WHERE state = 'in_use')::int AS in_use,
-    count(*) FILTER (WHERE state = 'reinstall')::int AS reinstall,
-    count(*) FILTER (WHERE state = 'failed')::int AS failed
-  FROM assets WHERE asset_type_id = ANY($1::bigint[]) GROUP BY asset_type_id`;
-
 /** Adds ISO timestamps and pool counts to rows, with one query for all of them. */
 export async function toAssetTypeViews(q: Queryable, rows: readonly AssetTypeRow[]): Promise<AssetTypeView[]> {
   if (rows.length === 0) return [];
-  const counts = await q.query<CountsRow>(COUNTS_SQL, [rows.map((r) => r.id)]);
-  const byType = new Map(counts.rows.map((c) => [Number(c.asset_type_id), c]));
+  const counts = await selectPoolStateCounts(q, rows.map((r) => r.id));
+  const byType = new Map(counts.map((c) => [Number(c.asset_type_id), c]));
   return rows.map((r) => {
     const c = byType.get(r.id);
     return {
@@ -420,21 +345,8 @@ export async function readAssetType(q: Queryable, id: number): Promise<AssetType
   return (await toAssetTypeViews(q, [row]))[0]!;
 }
 
-export interface AssetTypeFilter extends PageRequest {
-  /** Case-insensitive substring of the name. */
-  name?: string | undefined;
-  assignment_model?: AssignmentModel | undefined;
-}
-
 /** A page of asset types ordered by name, and how many match the filter in all. */
 export async function listAssetTypes(q: Queryable, f: AssetTypeFilter): Promise<Page<AssetTypeView>> {
-  const where = new Where();
-  if (f.name) where.and(`name ILIKE ? ESCAPE '\\'`, `%${f.name.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-  if (f.assignment_model) where.and('assignment_model = ?', f.assignment_model);
-  const page = await queryPage<AssetTypeRow>(
-    q,
-    { select: `SELECT ${COLUMNS} FROM asset_types`, countFrom: 'asset_types', where, orderBy: 'name, id' },
-    f,
-  );
-  return { items: await toAssetTypeViews(q, page.items.map(fromDb)), total: page.total };
+  const page = await selectAssetTypes(q, f);
+  return { items: await toAssetTypeViews(q, page.items), total: page.total };
 }

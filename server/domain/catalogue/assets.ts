@@ -1,17 +1,31 @@
-import { PgErrorCode, sqlState, type Queryable } from '../../../adapter';
+import { PgErrorCode, sqlState, stripSecrets, writeAudit, type Actor, type Queryable } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
-import type { Assert, Same, Stored } from '../../api/spec-types';
+import type { Assert, Same } from '../../api/spec-types';
 import { conflict, invalidField, notFound } from '../../errors';
-import { queryPage, Where, type Page, type PageRequest } from '../paging';
-import type { Actor } from '../../../adapter';
-import { stripSecrets, writeAudit } from '../../../adapter';
+import type { Page } from '../paging';
+import {
+  countOrdersOfAsset,
+  deleteAssetRow,
+  insertAsset,
+  lockAssetRow,
+  lockFirstFreeAsset,
+  selectAsset,
+  selectAssets,
+  selectAssetTypeNameForShare,
+  setAssetAssigned,
+  setAssetState,
+  setAssetUnassigned,
+  updateAssetValues,
+  type AssetFilter,
+  type AssetRow,
+} from './store';
 
 export const ASSET_STATES = ['free', 'in_use', 'reinstall', 'failed'] as const;
 export type AssetState = Api.AssetState;
 type AssetStatesMatchSpec = Assert<Same<(typeof ASSET_STATES)[number], AssetState>>;
 
-/** A pool instance, with its type's name for display: the API's asset with `Date` timestamps. */
-export type AssetRow = Stored<Api.Asset, 'created_at' | 'updated_at'>;
+// The row and the list filter are the store's; callers take them from here.
+export type { AssetFilter, AssetRow } from './store';
 
 /** What the API shows: the row with ISO timestamps. */
 export type AssetView = Api.Asset;
@@ -29,10 +43,6 @@ export const ADMIN_STATE_CHANGES: Readonly<Record<AssetState, readonly AssetStat
   in_use: [],
 };
 
-const SELECT = `SELECT a.id, a.asset_type_id, t.name AS asset_type_name, a.name, a.state, a.attributes, a.assigned_order_id,
-    a.created_at, a.updated_at
-  FROM assets a JOIN asset_types t ON t.id = a.asset_type_id`;
-
 const toView = (r: AssetRow): AssetView => ({
   ...r,
   created_at: new Date(r.created_at).toISOString(),
@@ -45,9 +55,9 @@ const auditShape = (r: AssetRow): Record<string, unknown> => {
 };
 const audited = (a: Actor) => ({ triggeredBy: a.triggeredBy, requestId: a.requestId });
 
+/** The asset, locked; NOT_FOUND for an unknown one. */
 async function lockAsset(tx: Queryable, id: number): Promise<AssetRow> {
-  const { rows } = await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1 FOR UPDATE OF a`, [id]);
-  const row = rows[0];
+  const row = await lockAssetRow(tx, id);
   if (!row) throw notFound(`asset ${id} does not exist`);
   return row;
 }
@@ -82,21 +92,15 @@ export async function createAsset(tx: Queryable, input: AssetCreateInput, actor:
   if (state !== 'free' && state !== 'failed') throw invalidField('/body/state', 'must be free or failed');
   rejectSecrets(input.attributes ?? {});
   // KEY SHARE: the type cannot be deleted between this check and the insert.
-  const type = await tx.query<{ name: string }>('SELECT name FROM asset_types WHERE id = $1 FOR KEY SHARE', [input.asset_type_id]);
-  const typeName = type.rows[0]?.name;
+  const typeName = await selectAssetTypeNameForShare(tx, input.asset_type_id);
   if (typeName === undefined) throw invalidField('/body/asset_type_id', `asset type ${input.asset_type_id} does not exist`);
-  let id: number | undefined;
+  let id: number;
   try {
-    const res = await tx.query<{ id: number }>(
-      'INSERT INTO assets (asset_type_id, name, state, attributes) VALUES ($1, $2, $3, $4) RETURNING id',
-      [input.asset_type_id, input.name, state, JSON.stringify(input.attributes ?? {})],
-    );
-    id = res.rows[0]?.id;
+    id = await insertAsset(tx, { assetTypeId: input.asset_type_id, name: input.name, state, attributes: input.attributes ?? {} });
   } catch (err) {
     throw nameTaken(err, typeName, input.name);
   }
-  if (id === undefined) throw new Error('asset insert returned no row');
-  const row = (await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id])).rows[0]!;
+  const row = (await selectAsset(tx, id))!;
   await writeAudit(tx, { entity: 'asset', entityId: id, action: 'create', after: auditShape(row), ...audited(actor) });
   return toView(row);
 }
@@ -137,16 +141,11 @@ export async function updateAsset(tx: Queryable, id: number, change: AssetChange
     return toView(current);
   }
   try {
-    await tx.query('UPDATE assets SET name = $2, attributes = $3, state = $4, updated_at = now() WHERE id = $1', [
-      id,
-      next.name,
-      JSON.stringify(next.attributes),
-      next.state,
-    ]);
+    await updateAssetValues(tx, id, next);
   } catch (err) {
     throw nameTaken(err, current.asset_type_name, next.name);
   }
-  const row = (await tx.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id])).rows[0]!;
+  const row = (await selectAsset(tx, id))!;
   await writeAudit(tx, {
     entity: 'asset',
     entityId: id,
@@ -169,11 +168,10 @@ export async function deleteAsset(tx: Queryable, id: number, actor: Actor): Prom
       current_state: current.state,
     });
   }
-  const refs = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM orders WHERE assigned_asset_id = $1', [id]);
-  const n = refs.rows[0]?.n ?? 0;
+  const n = await countOrdersOfAsset(tx, id);
   if (n > 0) throw conflict(`asset '${current.name}' is referenced by ${n} order(s); mark it failed instead`, { orders: n });
   try {
-    await tx.query('DELETE FROM assets WHERE id = $1', [id]);
+    await deleteAssetRow(tx, id);
   } catch (err) {
     if (sqlState(err) === PgErrorCode.FOREIGN_KEY_VIOLATION) throw conflict(`asset '${current.name}' is referenced by an order`);
     throw err;
@@ -183,22 +181,14 @@ export async function deleteAsset(tx: Queryable, id: number, actor: Actor): Prom
 
 /** One asset for the API, or NOT_FOUND. */
 export async function readAsset(q: Queryable, id: number): Promise<AssetView> {
-  const { rows } = await q.query<AssetRow>(`${SELECT} WHERE a.id = $1`, [id]);
-  if (!rows[0]) throw notFound(`asset ${id} does not exist`);
-  return toView(rows[0]);
-}
-
-export interface AssetFilter extends PageRequest {
-  asset_type_id?: number | undefined;
-  state?: AssetState | undefined;
+  const row = await selectAsset(q, id);
+  if (!row) throw notFound(`asset ${id} does not exist`);
+  return toView(row);
 }
 
 /** A page of assets ordered by type name and asset name, and how many match the filter in all. */
 export async function listAssets(q: Queryable, f: AssetFilter): Promise<Page<AssetView>> {
-  const where = new Where();
-  if (f.asset_type_id !== undefined) where.and('a.asset_type_id = ?', f.asset_type_id);
-  if (f.state) where.and('a.state = ?', f.state);
-  const page = await queryPage<AssetRow>(q, { select: SELECT, countFrom: 'assets a', where, orderBy: 't.name, a.name, a.id' }, f);
+  const page = await selectAssets(q, f);
   return { items: page.items.map(toView), total: page.total };
 }
 
@@ -213,14 +203,10 @@ export async function listAssets(q: Queryable, f: AssetFilter): Promise<Page<Ass
  * The caller records the asset on its order (`orders.assigned_asset_id`) in the same transaction.
  */
 export async function claimFreeAsset(tx: Queryable, assetTypeId: number, orderId: number, actor: Actor): Promise<AssetView | undefined> {
-  const { rows } = await tx.query<{ id: number }>(
-    `SELECT id FROM assets WHERE asset_type_id = $1 AND state = 'free' ORDER BY name, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
-    [assetTypeId],
-  );
-  const id = rows[0]?.id;
+  const id = await lockFirstFreeAsset(tx, assetTypeId);
   if (id === undefined) return undefined;
   const before = await lockAsset(tx, id);
-  await tx.query(`UPDATE assets SET state = 'in_use', assigned_order_id = $2, updated_at = now() WHERE id = $1`, [id, orderId]);
+  await setAssetAssigned(tx, id, orderId);
   const row = await lockAsset(tx, id);
   await writeAudit(tx, { entity: 'asset', entityId: id, action: 'assign', before: auditShape(before), after: auditShape(row), ...audited(actor) });
   return toView(row);
@@ -244,7 +230,7 @@ export async function releaseAsset(
     throw conflict(`asset '${current.name}' is not in use by order ${orderId}`, { current_state: current.state });
   }
   const next: AssetState = policy === 'reinstall' ? 'reinstall' : 'free';
-  await tx.query(`UPDATE assets SET state = $2, assigned_order_id = NULL, updated_at = now() WHERE id = $1`, [assetId, next]);
+  await setAssetUnassigned(tx, assetId, next);
   const row = await lockAsset(tx, assetId);
   await writeAudit(tx, { entity: 'asset', entityId: assetId, action: 'release', before: auditShape(current), after: auditShape(row), ...audited(actor) });
   return toView(row);
@@ -258,7 +244,7 @@ export async function releaseAsset(
 export async function finishReinstall(tx: Queryable, assetId: number, succeeded: boolean, actor: Actor): Promise<AssetView> {
   const current = await lockAsset(tx, assetId);
   if (current.state !== 'reinstall') throw conflict(`asset '${current.name}' is not being reinstalled`, { current_state: current.state });
-  await tx.query(`UPDATE assets SET state = $2, updated_at = now() WHERE id = $1`, [assetId, succeeded ? 'free' : 'failed']);
+  await setAssetState(tx, assetId, succeeded ? 'free' : 'failed');
   const row = await lockAsset(tx, assetId);
   await writeAudit(tx, {
     entity: 'asset',

@@ -2,6 +2,7 @@ import type { Database, Logger } from '../../../adapter';
 import type { Actor } from '../../../adapter';
 import { createAssetType, type AssetTypeCreateInput } from './asset-types';
 import { createAsset } from './assets';
+import { countAssetTypes, lockDemoLoad } from './store';
 
 const DEMO_ACTOR: Actor = { triggeredBy: 'system:demo' };
 
@@ -55,9 +56,8 @@ export const DEMO_ASSET_TYPES: readonly (AssetTypeCreateInput & { poolAssets: re
 export async function loadDemoData(db: Database, logger: Logger): Promise<boolean> {
   return db.transaction(async (tx) => {
     // Several processes may start with DEMO=1 against one database: the first loads, the others then see rows.
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('provisio:demo-data'))`);
-    const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM asset_types');
-    if ((rows[0]?.n ?? 0) > 0) return false;
+    await lockDemoLoad(tx);
+    if ((await countAssetTypes(tx)) > 0) return false;
     for (const { poolAssets, ...input } of DEMO_ASSET_TYPES) {
       const type = await createAssetType(tx, input, DEMO_ACTOR);
       for (const name of poolAssets) await createAsset(tx, { asset_type_id: type.id, name }, DEMO_ACTOR);

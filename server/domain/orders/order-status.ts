@@ -3,6 +3,7 @@ import type * as Api from '../../api/gen/types.gen';
 import type { Assert, Same } from '../../api/spec-types';
 import { conflict, notFound } from '../../errors';
 import { writeAudit } from '../../../adapter';
+import { lockOrderForTransition, updateOrderStatus } from './store';
 
 /** Every state an order can be in; the `orders.status` CHECK constraint lists the same values. */
 export const OrderStatus = {
@@ -85,11 +86,7 @@ export async function transitionOrder(
   opts: TransitionOptions,
 ): Promise<TransitionResult> {
   // The row lock serialises concurrent transitions of one order: the second sees the first's outcome.
-  const { rows } = await tx.query<{ status: OrderStatus; error_message: string | null }>(
-    'SELECT status, error_message FROM orders WHERE id = $1 FOR UPDATE',
-    [id],
-  );
-  const current = rows[0];
+  const current = await lockOrderForTransition(tx, id);
   if (!current) throw notFound(`order ${id} does not exist`);
   const from = current.status;
   if (!canTransition(from, to)) {
@@ -97,7 +94,7 @@ export async function transitionOrder(
   }
   // Leaving `failed` (a retry, a take-back) clears the old error unless a new one is given.
   const errorMessage = opts.error ?? (from === OrderStatus.FAILED ? null : current.error_message);
-  await tx.query('UPDATE orders SET status = $2, error_message = $3, updated_at = now() WHERE id = $1', [id, to, errorMessage]);
+  await updateOrderStatus(tx, id, to, errorMessage);
   await writeAudit(tx, {
     entity: 'order',
     entityId: id,

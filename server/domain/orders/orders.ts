@@ -1,37 +1,40 @@
 import { randomUUID } from 'node:crypto';
-import { PgErrorCode, QueueName, sqlState, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
-import type * as Api from '../../api/gen/types.gen';
-import type { Assert, Same, Stored } from '../../api/spec-types';
+import { PgErrorCode, QueueName, sqlState, stripSecrets, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
 import { CodedError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
-import { validateOrderConfig, type AssetTypeRow, type AttributeDef } from '../catalogue/asset-types';
+import { validateOrderConfig } from '../catalogue/asset-types';
 import { routeNewApproval } from '../approvals/routing';
-import { queryPage, Where, type Page, type PageRequest } from '../paging';
-import { stripSecrets } from '../../../adapter';
+import type { Page } from '../paging';
 import { ACTIVE_STATUSES, OrderStatus, transitionOrder } from './order-status';
+import {
+  insertOrder,
+  isFullSnapshot,
+  lockDeleteTarget,
+  requesterColumns,
+  requesterOf,
+  selectOrder,
+  selectOrders,
+  selectOrderSteps,
+  selectOrderType,
+  selectOrderTypeLockingUser,
+  selectRequesterColumns,
+  servicenowRefExists,
+  type AssetTypeRef,
+  type OrderAction,
+  type OrderFilters,
+  type OrderRow,
+  type OrderSource,
+  type OrderStepRow,
+  type OrderType,
+} from './store';
 
 // The requester's directory attributes, copied onto the order when it is placed (`requester_<field>` columns), and
 // the directory they come from: identity's, since approvals ask it too.
 import type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
 export type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
 
-export type OrderSource = NonNullable<Api.Order['source']>;
-export type OrderAction = Api.OrderAction;
-
-/** The snapshot as the `orders` row holds it: one nullable `requester_<field>` column per snapshot field. */
-type RequesterColumns = { [K in keyof RequesterSnapshot as `requester_${K}`]-?: string | null };
-
-/**
- * An `orders` row: the API's order with `Date` timestamps, its requester snapshot in columns, and who created it.
- * `steps` are rows of their own (`OrderStepRow`).
- */
-export type OrderRow = Stored<
-  Omit<Api.Order, 'source' | 'requester' | 'steps'>,
-  'requested_from' | 'requested_until' | 'created_at' | 'updated_at'
-> &
-  RequesterColumns & { source: OrderSource; created_by: string };
-
-/** An `order_steps` row: the API's order step with `Date` timestamps. */
-export type OrderStepRow = Stored<Api.OrderStep, 'started_at' | 'finished_at'>;
+// The rows, the requester snapshot's columns and the filters are the store's; callers take them from here.
+export type { AssetTypeRef, OrderAction, OrderFilters, OrderRow, OrderSource, OrderStepRow } from './store';
+export { requesterOf } from './store';
 
 /** What creating an order needs from outside. */
 export interface OrderDeps {
@@ -48,9 +51,6 @@ export interface OrderActor {
   triggeredBy: string;
   requestId?: string | undefined;
 }
-
-/** The asset type, by exact name or by id; the field name is what an unknown one is reported against. */
-export type AssetTypeRef = { name: string } | { id: number };
 
 export interface CreateOrderInput {
   assetType: AssetTypeRef;
@@ -71,26 +71,6 @@ export interface CreateOrderInput {
   requester?: RequesterSnapshot | undefined;
 }
 
-const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 'title'] as const;
-// A snapshot field the spec adds needs its column (a migration) and its place here; without this check the API
-// would accept it and the order would silently drop it.
-type SnapshotFieldsMatchSpec = Assert<Same<(typeof SNAPSHOT_FIELDS)[number], keyof RequesterSnapshot>>;
-const REQUESTER_COLUMNS = SNAPSHOT_FIELDS.map((f) => `requester_${f}` as const);
-
-/** The snapshot as the row's columns; a field not given is null. */
-function requesterColumns(s: RequesterSnapshot): RequesterColumns {
-  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [`requester_${f}`, s[f] ?? null])) as RequesterColumns;
-}
-
-/** The requester snapshot an order row holds (null where the directory and the caller knew nothing). */
-export function requesterOf(row: RequesterColumns): RequesterSnapshot {
-  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [f, row[`requester_${f}`]])) as RequesterSnapshot;
-}
-
-const ORDER_COLUMNS = `id, asset_type_id, action, target_order_id, status, source, servicenow_ref, snow_req, user_email,
-  user_name, owner_email, owner_name, assigned_asset_id, rdp_users, admin_users, requested_from, requested_until,
-  config, job_id, error_message, ${REQUESTER_COLUMNS.join(', ')}, created_by, created_at, updated_at`;
-
 /**
  * Statuses a `delete` may take an order back from: the active ones, and a failed one (it may be half-built and hold a
  * pool asset, as a leaver's revocation also assumes). An order already being taken back is not a target again.
@@ -109,22 +89,6 @@ export function duplicateServiceNowRef(ref: string): CodedError {
   return conflict(`Order with servicenow_ref '${ref}' already exists`);
 }
 
-/** What creating an order reads of its asset type; `version` is the row's `xmin`, which any change moves on. */
-interface OrderType {
-  id: number;
-  version: string;
-  name: string;
-  assignment_model: AssetTypeRow['assignment_model'];
-  pool_size: number | null;
-  max_per_user: number | null;
-  requires_approval: boolean;
-  attributes: AttributeDef[];
-  allow_user_lists: boolean;
-}
-
-const ORDER_TYPE_COLUMNS = `xmin::text AS version, id, name, assignment_model, pool_size, max_per_user, requires_approval,
-  attributes, allow_user_lists`;
-
 /**
  * Asset types as order placement reads them, kept per database. Validating an order needs its type before the
  * statement that places it; reading the type each time would cost a round trip on the webhook's path. A cached type
@@ -140,11 +104,7 @@ class OrderTypeCache {
     const key = 'name' in ref ? `name:${ref.name}` : `id:${ref.id}`;
     const cached = fresh ? undefined : this.#byRef.get(key);
     if (cached) return cached;
-    const { rows } = await q.query<OrderType>(
-      `SELECT ${ORDER_TYPE_COLUMNS} FROM asset_types WHERE ${'name' in ref ? 'name = $1::text' : 'id = $1::bigint'}`,
-      ['name' in ref ? ref.name : ref.id],
-    );
-    const type = rows[0];
+    const type = await selectOrderType(q, ref);
     if (!type) {
       this.#byRef.delete(key);
       throw unknownAssetType(ref);
@@ -169,13 +129,7 @@ function typeCacheOf(db: Queryable): OrderTypeCache {
  * Throws UNKNOWN_ASSET_TYPE (400) naming the field the type was given by.
  */
 async function lookupTypeAndLockUser(tx: Queryable, ref: AssetTypeRef, userEmail: string): Promise<OrderType> {
-  const { rows } = await tx.query<OrderType>(
-    `SELECT ${ORDER_TYPE_COLUMNS},
-            pg_advisory_xact_lock(hashtextextended('order-user:' || id || ':' || $2::text, 0)) AS user_lock
-       FROM asset_types WHERE ${'name' in ref ? 'name = $1::text' : 'id = $1::bigint'}`,
-    ['name' in ref ? ref.name : ref.id, userEmail],
-  );
-  const type = rows[0];
+  const type = await selectOrderTypeLockingUser(tx, ref, userEmail);
   if (!type) throw unknownAssetType(ref);
   return type;
 }
@@ -218,7 +172,7 @@ function validateAgainstType(type: OrderType, input: CreateOrderInput, opts: { r
 /** The directory's snapshot overlaid with the caller's explicit values; a failing directory leaves only the latter. */
 async function requesterSnapshot(deps: OrderDeps, email: string, explicit: RequesterSnapshot | undefined): Promise<RequesterSnapshot> {
   const given = Object.fromEntries(Object.entries(explicit ?? {}).filter(([, v]) => v !== undefined)) as RequesterSnapshot;
-  if (!deps.directory || SNAPSHOT_FIELDS.every((f) => f in given)) return given;
+  if (!deps.directory || isFullSnapshot(given)) return given;
   try {
     const found = await deps.directory.lookup(email);
     return { ...(found ?? {}), ...given };
@@ -290,17 +244,17 @@ async function placeOrder(q: Queryable, o: PlaceOrder): Promise<OrderRow> {
     created_by: o.actor.triggeredBy,
   };
   try {
-    const { rows } = await q.query<OrderRow>(
-      `SELECT ${ORDER_COLUMNS} FROM provisio_place_order($1::bigint, $2::text, $3::boolean, $4::boolean, $5::text[],
-         $6::jsonb, $7::jsonb, $8::text, $9::text, $10::jsonb)`,
-      [
-        o.type.id, o.type.version, o.checkLimits, o.lockUser, ACTIVE_STATUSES,
-        JSON.stringify(after), JSON.stringify(stripSecrets({ before: null, after })), o.actor.requestId ?? null,
-        o.job?.queue ?? null, o.job ? JSON.stringify(o.job.data) : null,
-      ],
-    );
-    if (!rows[0]) throw new Error('order placement returned no row');
-    return rows[0];
+    return await insertOrder(q, {
+      typeId: o.type.id,
+      typeVersion: o.type.version,
+      checkLimits: o.checkLimits,
+      lockUser: o.lockUser,
+      activeStatuses: ACTIVE_STATUSES,
+      after,
+      audit: stripSecrets({ before: null, after }),
+      requestId: o.actor.requestId ?? null,
+      job: o.job,
+    });
   } catch (err) {
     throw placementError(err, o);
   }
@@ -413,17 +367,9 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
     const type = await lookupTypeAndLockUser(tx, input.assetType, userEmail);
     // Taking something back needs no attribute values; unknown or ill-typed keys are still refused.
     const v = validateAgainstType(type, input, { requireAttributes: false });
-    if (ref && (await tx.query('SELECT 1 FROM orders WHERE servicenow_ref = $1', [ref])).rows.length > 0) {
-      throw duplicateServiceNowRef(ref);
-    }
+    if (ref && (await servicenowRefExists(tx, ref))) throw duplicateServiceNowRef(ref);
     // What the user holds comes before what failed to reach them: the newest active order, else the newest failed.
-    const { rows } = await tx.query<{ id: number }>(
-      `SELECT id FROM orders
-        WHERE asset_type_id = $1 AND user_email = $2 AND action = 'provision' AND status = ANY($3::text[])
-        ORDER BY status = 'failed', created_at DESC, id DESC LIMIT 1 FOR UPDATE`,
-      [type.id, userEmail, DELETABLE_STATUSES],
-    );
-    const target = rows[0];
+    const target = await lockDeleteTarget(tx, type.id, userEmail, DELETABLE_STATUSES);
     if (!target) throw notFound(`${userEmail} holds no active order of asset type '${type.name}' to delete`);
     await transitionOrder(tx, target.id, OrderStatus.DEPROVISIONING, { triggeredBy: actor.triggeredBy, requestId: actor.requestId });
 
@@ -453,48 +399,18 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
 
 /** A take-back is charged like what it takes back: it inherits the target's snapshot. */
 async function requesterSnapshotFromOrder(tx: Queryable, orderId: number): Promise<RequesterSnapshot> {
-  const { rows } = await tx.query<RequesterColumns>(`SELECT ${REQUESTER_COLUMNS.join(', ')} FROM orders WHERE id = $1`, [orderId]);
-  return rows[0] ? requesterOf(rows[0]) : {};
+  const columns = await selectRequesterColumns(tx, orderId);
+  return columns ? requesterOf(columns) : {};
 }
 
 /** The order with its steps in the order they ran, or undefined. */
 export async function getOrder(q: Queryable, id: number): Promise<{ order: OrderRow; steps: OrderStepRow[] } | undefined> {
-  const { rows } = await q.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`, [id]);
-  const order = rows[0];
+  const order = await selectOrder(q, id);
   if (!order) return undefined;
-  const steps = await q.query<OrderStepRow>(
-    `SELECT id, step_id, name, status, attempt, error_message, started_at, finished_at, duration_ms
-       FROM order_steps WHERE order_id = $1 ORDER BY started_at, id`,
-    [id],
-  );
-  return { order, steps: steps.rows };
-}
-
-export interface OrderFilters extends PageRequest {
-  /** The user's email, compared case-insensitively. */
-  user?: string | undefined;
-  status?: OrderStatus | undefined;
-  /** Asset type id (all digits) or exact name. */
-  assetType?: string | undefined;
-  servicenowRef?: string | undefined;
+  return { order, steps: await selectOrderSteps(q, id) };
 }
 
 /** One page of orders, newest first, and how many match in all. */
 export async function listOrders(q: Queryable, f: OrderFilters): Promise<Page<OrderRow>> {
-  const where = new Where();
-  if (f.user !== undefined) where.and('user_email = ?', f.user.trim().toLowerCase());
-  if (f.status !== undefined) where.and('status = ?', f.status);
-  if (f.assetType !== undefined) {
-    // Digits are an id only while they can be one (ids are bigint, answered as JSON numbers): longer digit runs can
-    // only be a name, and as a number they would reach SQL out of range.
-    const id = /^\d{1,16}$/.test(f.assetType) ? Number(f.assetType) : NaN;
-    if (Number.isSafeInteger(id)) where.and('asset_type_id = ?', id);
-    else where.and('asset_type_id = (SELECT id FROM asset_types WHERE name = ?)', f.assetType);
-  }
-  if (f.servicenowRef !== undefined) where.and('servicenow_ref = ?', f.servicenowRef);
-  return queryPage<OrderRow>(
-    q,
-    { select: `SELECT ${ORDER_COLUMNS} FROM orders`, countFrom: 'orders', where, orderBy: 'created_at DESC, id DESC' },
-    f,
-  );
+  return selectOrders(q, f);
 }

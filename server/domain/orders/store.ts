@@ -1,14 +1,249 @@
 import type { Queryable } from '../../../adapter';
-import type { DeprovisionPolicy } from '../catalogue/asset-types';
-import type { OrderStatus } from './order-status';
+import type * as Api from '../../api/gen/types.gen';
+import type { Assert, Same, Stored } from '../../api/spec-types';
+import type { AssetTypeRow, AttributeDef, DeprovisionPolicy } from '../catalogue/asset-types';
+import type { RequesterSnapshot } from '../identity/requester-directory';
+import { queryPage, Where, type Page, type PageRequest } from '../paging';
 
 /*
- * The orders aggregate's SQL store. It holds the statements of orders carried out by runbook runs (order-runs.ts:
- * the `order_runs` links between orders and runs, the order's steps copied from its runs, the reads and writes of
- * orders and assets those hooks make inside the engine's transaction) and those other aggregates make on an order
- * (approvals). Placing and listing orders (orders.ts) and status transitions (order-status.ts) keep their own
- * statements for now.
+ * The orders aggregate's SQL store: every statement on orders and their steps sits here, parameterised, so the
+ * domain modules read as decisions. Placing, taking back and listing orders (orders.ts), status transitions
+ * (order-status.ts), orders carried out by runbook runs (order-runs.ts: the `order_runs` links between orders and
+ * runs, the order's steps copied from its runs, the reads and writes of orders and assets those hooks make inside
+ * the engine's transaction) and what other aggregates do to an order (approvals). Statements run in the caller's
+ * transaction and throw the driver's errors as they come: mapping them onto domain errors is the caller's decision.
  */
+
+// The spec's enum, which order-status.ts's `OrderStatus` is checked to equal; named from the spec here because
+// order-status.ts calls this module.
+type OrderStatus = Api.OrderStatus;
+
+export type OrderSource = NonNullable<Api.Order['source']>;
+export type OrderAction = Api.OrderAction;
+
+const SNAPSHOT_FIELDS = ['department', 'cost_center', 'company', 'employee_id', 'title'] as const;
+// A snapshot field the spec adds needs its column (a migration) and its place here; without this check the API
+// would accept it and the order would silently drop it.
+type SnapshotFieldsMatchSpec = Assert<Same<(typeof SNAPSHOT_FIELDS)[number], keyof RequesterSnapshot>>;
+const REQUESTER_COLUMNS = SNAPSHOT_FIELDS.map((f) => `requester_${f}` as const);
+
+/** The snapshot as the `orders` row holds it: one nullable `requester_<field>` column per snapshot field. */
+export type RequesterColumns = { [K in keyof RequesterSnapshot as `requester_${K}`]-?: string | null };
+
+/** Whether the snapshot names every field a row has a column for (then the directory has nothing to add). */
+export function isFullSnapshot(s: RequesterSnapshot): boolean {
+  return SNAPSHOT_FIELDS.every((f) => f in s);
+}
+
+/** The snapshot as the row's columns; a field not given is null. */
+export function requesterColumns(s: RequesterSnapshot): RequesterColumns {
+  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [`requester_${f}`, s[f] ?? null])) as RequesterColumns;
+}
+
+/** The requester snapshot an order row holds (null where the directory and the caller knew nothing). */
+export function requesterOf(row: RequesterColumns): RequesterSnapshot {
+  return Object.fromEntries(SNAPSHOT_FIELDS.map((f) => [f, row[`requester_${f}`]])) as RequesterSnapshot;
+}
+
+/**
+ * An `orders` row: the API's order with `Date` timestamps, its requester snapshot in columns, and who created it.
+ * `steps` are rows of their own (`OrderStepRow`).
+ */
+export type OrderRow = Stored<
+  Omit<Api.Order, 'source' | 'requester' | 'steps'>,
+  'requested_from' | 'requested_until' | 'created_at' | 'updated_at'
+> &
+  RequesterColumns & { source: OrderSource; created_by: string };
+
+/** An `order_steps` row: the API's order step with `Date` timestamps. */
+export type OrderStepRow = Stored<Api.OrderStep, 'started_at' | 'finished_at'>;
+
+const ORDER_COLUMNS = `id, asset_type_id, action, target_order_id, status, source, servicenow_ref, snow_req, user_email,
+  user_name, owner_email, owner_name, assigned_asset_id, rdp_users, admin_users, requested_from, requested_until,
+  config, job_id, error_message, ${REQUESTER_COLUMNS.join(', ')}, created_by, created_at, updated_at`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Placing orders
+
+/** The asset type, by exact name or by id; the field name is what an unknown one is reported against. */
+export type AssetTypeRef = { name: string } | { id: number };
+
+/** What creating an order reads of its asset type; `version` is the row's `xmin`, which any change moves on. */
+export interface OrderType {
+  id: number;
+  version: string;
+  name: string;
+  assignment_model: AssetTypeRow['assignment_model'];
+  pool_size: number | null;
+  max_per_user: number | null;
+  requires_approval: boolean;
+  attributes: AttributeDef[];
+  allow_user_lists: boolean;
+}
+
+const ORDER_TYPE_COLUMNS = `xmin::text AS version, id, name, assignment_model, pool_size, max_per_user, requires_approval,
+  attributes, allow_user_lists`;
+
+/** The WHERE condition and parameter that find the asset type `ref` names. */
+const typeMatch = (ref: AssetTypeRef): [string, string | number] =>
+  'name' in ref ? ['name = $1::text', ref.name] : ['id = $1::bigint', ref.id];
+
+/** The asset type as order placement reads it; undefined for an unknown one. */
+export async function selectOrderType(q: Queryable, ref: AssetTypeRef): Promise<OrderType | undefined> {
+  const [condition, value] = typeMatch(ref);
+  const { rows } = await q.query<OrderType>(`SELECT ${ORDER_TYPE_COLUMNS} FROM asset_types WHERE ${condition}`, [value]);
+  return rows[0];
+}
+
+/**
+ * The asset type as order placement reads it and, in the same statement, the per-user lock of (type, user); undefined
+ * (and no lock) for an unknown type. The lock is transaction-scoped: released at COMMIT/ROLLBACK, when the new row is
+ * already visible to the next holder, whose later statements take a new snapshot (READ COMMITTED).
+ */
+export async function selectOrderTypeLockingUser(tx: Queryable, ref: AssetTypeRef, userEmail: string): Promise<OrderType | undefined> {
+  const [condition, value] = typeMatch(ref);
+  const { rows } = await tx.query<OrderType>(
+    `SELECT ${ORDER_TYPE_COLUMNS},
+            pg_advisory_xact_lock(hashtextextended('order-user:' || id || ':' || $2::text, 0)) AS user_lock
+       FROM asset_types WHERE ${condition}`,
+    [value, userEmail],
+  );
+  return rows[0];
+}
+
+/** What `provisio_place_order` takes: the checks to make, the row (as audited), its audit entry and its job. */
+export interface OrderPlacement {
+  typeId: number;
+  /** The type's `version` the order was validated against; another one raises PV001. */
+  typeVersion: string;
+  checkLimits: boolean;
+  lockUser: boolean;
+  activeStatuses: readonly OrderStatus[];
+  /** The new row's values, `id: null` (the INSERT assigns it); also the audit row's `after`. */
+  after: Record<string, unknown>;
+  /** The audit row's `{before, after}`, secrets stripped. */
+  audit: unknown;
+  requestId: string | null;
+  job: { queue: string; data: object } | null;
+}
+
+/**
+ * Places the order with `provisio_place_order` (migration 014): the type's version check, the per-user and pool
+ * locks, the duplicate, pool and quota checks, the INSERT, its audit row and its job, in one statement and so one
+ * round trip. Its refusals arrive as errors with SQLSTATE PV001 (type changed), PV002 (servicenow_ref exists, the
+ * ref in `detail`), PV003 (pool full) and PV004 (quota full), both with `<in use>/<limit>` in `detail`; racing
+ * duplicates without a lock meet at the unique index (23505).
+ */
+export async function insertOrder(q: Queryable, p: OrderPlacement): Promise<OrderRow> {
+  const { rows } = await q.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM provisio_place_order($1::bigint, $2::text, $3::boolean, $4::boolean, $5::text[],
+       $6::jsonb, $7::jsonb, $8::text, $9::text, $10::jsonb)`,
+    [
+      p.typeId, p.typeVersion, p.checkLimits, p.lockUser, p.activeStatuses,
+      JSON.stringify(p.after), JSON.stringify(p.audit), p.requestId,
+      p.job?.queue ?? null, p.job ? JSON.stringify(p.job.data) : null,
+    ],
+  );
+  if (!rows[0]) throw new Error('order placement returned no row');
+  return rows[0];
+}
+
+/** Whether an order with this `servicenow_ref` exists. */
+export async function servicenowRefExists(tx: Queryable, ref: string): Promise<boolean> {
+  return (await tx.query('SELECT 1 FROM orders WHERE servicenow_ref = $1', [ref])).rows.length > 0;
+}
+
+/**
+ * The id of the user's provision order of the type that a take-back aims at, locked: the newest in one of
+ * `statuses` that is not failed, else the newest failed one (what the user holds comes before what failed to reach
+ * them); undefined when there is none.
+ */
+export async function lockDeleteTarget(
+  tx: Queryable,
+  assetTypeId: number,
+  userEmail: string,
+  statuses: readonly OrderStatus[],
+): Promise<{ id: number } | undefined> {
+  const { rows } = await tx.query<{ id: number }>(
+    `SELECT id FROM orders
+      WHERE asset_type_id = $1 AND user_email = $2 AND action = 'provision' AND status = ANY($3::text[])
+      ORDER BY status = 'failed', created_at DESC, id DESC LIMIT 1 FOR UPDATE`,
+    [assetTypeId, userEmail, statuses],
+  );
+  return rows[0];
+}
+
+/** The requester snapshot columns of an order; undefined for an unknown one. */
+export async function selectRequesterColumns(tx: Queryable, orderId: number): Promise<RequesterColumns | undefined> {
+  const { rows } = await tx.query<RequesterColumns>(`SELECT ${REQUESTER_COLUMNS.join(', ')} FROM orders WHERE id = $1`, [orderId]);
+  return rows[0];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading orders
+
+export async function selectOrder(q: Queryable, id: number): Promise<OrderRow | undefined> {
+  const { rows } = await q.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** The order's steps in the order they ran. */
+export async function selectOrderSteps(q: Queryable, orderId: number): Promise<OrderStepRow[]> {
+  const { rows } = await q.query<OrderStepRow>(
+    `SELECT id, step_id, name, status, attempt, error_message, started_at, finished_at, duration_ms
+       FROM order_steps WHERE order_id = $1 ORDER BY started_at, id`,
+    [orderId],
+  );
+  return rows;
+}
+
+export interface OrderFilters extends PageRequest {
+  /** The user's email, compared case-insensitively. */
+  user?: string | undefined;
+  status?: OrderStatus | undefined;
+  /** Asset type id (all digits) or exact name. */
+  assetType?: string | undefined;
+  servicenowRef?: string | undefined;
+}
+
+/** One page of orders, newest first, and how many match in all. */
+export async function selectOrders(q: Queryable, f: OrderFilters): Promise<Page<OrderRow>> {
+  const where = new Where();
+  if (f.user !== undefined) where.and('user_email = ?', f.user.trim().toLowerCase());
+  if (f.status !== undefined) where.and('status = ?', f.status);
+  if (f.assetType !== undefined) {
+    // Digits are an id only while they can be one (ids are bigint, answered as JSON numbers): longer digit runs can
+    // only be a name, and as a number they would reach SQL out of range.
+    const id = /^\d{1,16}$/.test(f.assetType) ? Number(f.assetType) : NaN;
+    if (Number.isSafeInteger(id)) where.and('asset_type_id = ?', id);
+    else where.and('asset_type_id = (SELECT id FROM asset_types WHERE name = ?)', f.assetType);
+  }
+  if (f.servicenowRef !== undefined) where.and('servicenow_ref = ?', f.servicenowRef);
+  return queryPage<OrderRow>(
+    q,
+    { select: `SELECT ${ORDER_COLUMNS} FROM orders`, countFrom: 'orders', where, orderBy: 'created_at DESC, id DESC' },
+    f,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Status transitions
+
+/** The order's status and error, locked (concurrent transitions of one order then run one after the other). */
+export async function lockOrderForTransition(tx: Queryable, id: number): Promise<{ status: OrderStatus; error_message: string | null } | undefined> {
+  const { rows } = await tx.query<{ status: OrderStatus; error_message: string | null }>(
+    'SELECT status, error_message FROM orders WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  return rows[0];
+}
+
+export async function updateOrderStatus(tx: Queryable, id: number, status: OrderStatus, errorMessage: string | null): Promise<void> {
+  await tx.query('UPDATE orders SET status = $2, error_message = $3, updated_at = now() WHERE id = $1', [id, status, errorMessage]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Orders carried out by runbook runs
 
 export type OrderRunPhase = 'provision' | 'deprovision' | 'reinstall';
 

@@ -12,7 +12,8 @@ import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type Jso
 import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows';
 import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../../workflows';
 import { createDirectoryProvider, type DirectoryProvider } from '../identity/requester-directory';
-import { readSetting } from '../settings/settings';
+import { readSetting, readSettings } from '../settings/settings';
+import { webhookConnectionOf } from '../settings/webhook-connection';
 import { createOrderRuns, type OrderRuns } from '../orders/order-runs';
 
 export interface WorkflowRuntimeDeps {
@@ -77,6 +78,8 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
           const v = await readSetting(db, 'webhooks', ref.slice('webhooks.'.length));
           return typeof v === 'string' && v !== '' ? v : undefined;
         },
+        // Re-read each delivery too: a proxy or CA set through PUT /admin/settings/webhooks applies to the next one.
+        resolveConnection: async () => webhookConnectionOf(await readSettings(db, 'webhooks')),
       }),
       script: createScriptExecutor({ db }),
       directory: createDirectoryExecutor({ getDirectory: () => directories.get() }),

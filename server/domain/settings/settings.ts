@@ -4,6 +4,7 @@ import type { Queryable, Transaction } from '../../../adapter';
 import { scopesNotHeld, type Scope } from '../../auth/principal';
 import { forbidden, notFound, validationFailed, type FieldError } from '../../errors';
 import { writeAudit } from '../../../adapter';
+import { checkWebhookConnection, WEBHOOK_CONNECTION_KEYS } from './webhook-connection';
 
 /**
  * Runtime settings: one section per integration, stored in `app_config` as one row per key
@@ -134,8 +135,9 @@ export const SETTINGS_SECTIONS = {
   },
   webhooks: {
     description:
-      'Signing secrets of outbound provisioning webhooks: a webhook task names one as `secretRef: webhooks.<key>` and ' +
-      'its payloads are HMAC-signed with it.',
+      'Outbound provisioning webhooks: signing secrets (a webhook task names one as `secretRef: webhooks.<key>` and ' +
+      'its payloads are HMAC-signed with it), and how deliveries reach receivers (proxy, TLS, client certificate, ' +
+      'logging; as an integration\'s configuration), read at each delivery.',
     schema: {
       type: 'object',
       additionalProperties: false,
@@ -147,8 +149,10 @@ export const SETTINGS_SECTIONS = {
           writeOnly: true,
           description: 'Signs the SaaS seat sample runbooks\' provisioning webhooks (workflows/definitions/saas-seat-*.json).',
         },
+        ...WEBHOOK_CONNECTION_KEYS,
       },
     },
+    check: checkWebhookConnection,
   },
   hr: {
     description:
