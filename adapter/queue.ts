@@ -6,6 +6,8 @@ import type { Logger } from './log';
 export const QueueName = {
   ORDER_PROVISION: 'order.provision',
   ORDER_DEPROVISION: 'order.deprovision',
+  /** An order's end: sent with `startAfter` = its `requested_until`; the order is returned then (server/domain/orders/lifecycle.ts). */
+  ORDER_EXPIRE: 'order.expire',
   API_TOKEN_PURGE: 'api-token-purge-daily',
   /** Daily: SCIM request log entries past their retention are deleted. */
   SCIM_LOG_PURGE: 'scim-log-purge-daily',
@@ -103,6 +105,11 @@ export interface JobQueue {
   work<T = object>(queue: string, handler: WorkHandler<T>, opts?: WorkOptions): Promise<string>;
   /** Makes an idle worker poll now instead of at its next interval. */
   notifyWorker(workerId: string): void;
+  /**
+   * Makes every worker of `queue` in this process poll now: for a job this process has just committed (a worker
+   * otherwise waits out its polling interval after every fetch, found jobs or not). Other processes still poll.
+   */
+  wake(queue: string): void;
   /** Stops one worker (after its current batch). */
   offWork(workerId: string): Promise<void>;
   /** Takes up to `batchSize` (default 1) jobs on `tx`: they are active when it commits, still queued when it rolls back. */
@@ -149,6 +156,13 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
   boss.on('error', (err) => opts.logger.error('queue error', { err: err.message }));
   let started = false;
   const toJob = <T>(j: PgBoss.Job<T>): Job<T> => ({ id: j.id, name: j.name, data: j.data });
+  // This process's workers by queue, for `wake`.
+  const localWorkers = new Map<string, Set<string>>();
+  const workersOf = (queue: string): Set<string> => {
+    let ids = localWorkers.get(queue);
+    if (!ids) localWorkers.set(queue, (ids = new Set()));
+    return ids;
+  };
   return {
     async start() {
       if (started) return;
@@ -190,15 +204,21 @@ export function createJobQueue(db: Database, opts: JobQueueOptions): JobQueue {
     async sendMany(queue, data) {
       await boss.insert(data.map((d) => ({ name: queue, data: d })));
     },
-    work<T>(queue: string, handler: WorkHandler<T>, o: WorkOptions = {}) {
-      return boss.work<T>(queue, { batchSize: o.batchSize ?? 1, ...(o.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: o.pollingIntervalSeconds } : {}) }, async (jobs) =>
+    async work<T>(queue: string, handler: WorkHandler<T>, o: WorkOptions = {}) {
+      const id = await boss.work<T>(queue, { batchSize: o.batchSize ?? 1, ...(o.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: o.pollingIntervalSeconds } : {}) }, async (jobs) =>
         handler(jobs.map((j) => toJob(j))),
       );
+      workersOf(queue).add(id);
+      return id;
     },
     notifyWorker(workerId) {
       boss.notifyWorker(workerId);
     },
+    wake(queue) {
+      for (const id of localWorkers.get(queue) ?? []) boss.notifyWorker(id);
+    },
     async offWork(workerId) {
+      for (const ids of localWorkers.values()) ids.delete(workerId);
       await boss.offWork({ id: workerId });
     },
     async fetch<T>(tx: Queryable, queue: string, o: { batchSize?: number } = {}) {

@@ -12,6 +12,7 @@ import { listOperations, loadSpec, type OpenApiDocument } from './spec';
 import { healthHandlers } from './routes/health';
 import { assetTypeHandlers } from './routes/asset-types';
 import { assetHandlers } from './routes/assets';
+import { catalogueHandlers } from './routes/catalogue';
 import { apiTokenHandlers } from './routes/api-tokens';
 import { auditHandlers } from './routes/audit';
 import { settingsHandlers } from './routes/settings';
@@ -28,6 +29,8 @@ import { scimEdge } from './scim/log';
 import type { AppDeps, RouteModule } from './routes/route-module';
 import { createLeaverDeps } from './domain/identity/leaver-service';
 import { readSetting } from './domain/settings/settings';
+import { narrowToClosestAlternative } from './http/closest-alternative';
+import { graphClientStateMatches } from './routes/hr-payloads';
 
 export type { AppDeps, RouteDeps, RouteModule } from './routes/route-module';
 
@@ -39,6 +42,7 @@ const ROUTE_MODULES: RouteModule[] = [
   auditHandlers,
   assetTypeHandlers,
   assetHandlers,
+  catalogueHandlers,
   orderHandlers,
   webhookHandlers,
   hrHandlers,
@@ -76,6 +80,9 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.use(
     express.json({
       limit: config.bodyLimitBytes,
+      // Any JSON value parses (`null`, `"x"`, `5`): what the operation accepts is the schema's to say, as a 422
+      // naming the body, not a 400 that calls valid JSON invalid.
+      strict: false,
       type: ['application/json', 'application/*+json'],
       verify: (req, _res, buf) => {
         (req as express.Request).rawBody = buf;
@@ -88,12 +95,13 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
       logger: deps.logger,
       adminKeyHash: deps.adminKeyHash,
       webhookSecret: async () => config.webhookSecretToken ?? (await readWebhookSecret(deps.db)),
+      graphClientStateMatches: (notifications) => graphClientStateMatches(deps.db, notifications),
     }),
   );
   // Input no handler should see (integers past the database's range, NUL, lone surrogates, deep nesting) is refused
   // after authentication, so a caller without credentials learns nothing about an operation's inputs.
   app.use(guardParameters(operations), guardBody);
-  app.use(specValidator(spec, { validateResponses: config.validateResponses }));
+  app.use(specValidator(spec, { validateResponses: config.validateResponses }), narrowToClosestAlternative(spec));
 
   // One leaver dependency set for every edge of the flow: the process's own when main.ts built one.
   const routeDeps = { ...deps, leaver: deps.leaver ?? createLeaverDeps(deps, deps.requesterDirectory) };

@@ -18,6 +18,9 @@ commands:
                                                  mint an API token and print it once (--approver-email:
                                                  required with, and only with, --role approver)
 
+On the embedded database (no DATABASE_URL) one process holds DATA_DIR: worker, migrate, token create and ad-gateway
+started beside a running serve work through its socket (DATA_DIR/.s.PGSQL.5432); a second serve is refused.
+
 environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL
   ad-gateway: AD_GATEWAY_PORT, and AD_SERVER, AD_PORT, AD_SECURITY, AD_BIND_DN, AD_BIND_PASSWORD, AD_BASE_DN,
               AD_CA_CERT_FILE, AD_TLS_SERVER_NAME over the active_directory settings`;
@@ -47,14 +50,14 @@ async function main(argv: string[]): Promise<number> {
       await serveGateway(gatewayConfigFromEnv(config));
       return -1; // keeps running
     case 'migrate': {
-      const rt = await openRuntime(config, { schedule: false });
+      const rt = await openRuntime(config, { schedule: false, embedded: { command: 'provisio migrate' } });
       await rt.queue.stop();
       await rt.db.close();
       return 0;
     }
     case 'token': {
       if (rest[0] !== 'create') break;
-      const rt = await openRuntime(config, { schedule: false });
+      const rt = await openRuntime(config, { schedule: false, embedded: { command: 'provisio token create' } });
       try {
         const raw = await mintTokenFromCli(rt.db, {
           name: flag(rest, 'name'),

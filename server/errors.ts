@@ -46,6 +46,8 @@ export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The credentials lack a scope or role the operation needs (403). */
   FORBIDDEN: 'FORBIDDEN',
+  /** The requester may not order the asset type: its entitlements admit them by no rule; `failed_rules` (403). */
+  NOT_ENTITLED: 'NOT_ENTITLED',
   /** The resource named by the path does not exist, or no route has that path (404). */
   NOT_FOUND: 'NOT_FOUND',
   /** The workflow (or version) named by the path, or started by the run or schedule in the path, does not exist (404). */
@@ -62,6 +64,8 @@ export const ErrorCode = {
   RUN_STATE_CONFLICT: 'RUN_STATE_CONFLICT',
   /** Another schedule has the name (409). */
   SCHEDULE_NAME_TAKEN: 'SCHEDULE_NAME_TAKEN',
+  /** The order's status does not allow the command (cancel, return, extend, retry); `order_status` says it (409). */
+  ORDER_STATE_CONFLICT: 'ORDER_STATE_CONFLICT',
   /** `If-Match` names a version that is no longer current (412). */
   PRECONDITION_FAILED: 'PRECONDITION_FAILED',
   /** Body over the size limit, or more values in one request than accepted (413). */
@@ -70,6 +74,10 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** Well-formed but invalid body or document; `errors` names each field (422). */
   VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** With `active_directory` configured, no directory account has the requester's email; `errors` names the field (422). */
+  REQUESTER_NOT_FOUND: 'REQUESTER_NOT_FOUND',
+  /** With `active_directory` configured, the requester's directory account is disabled; `errors` names the field (422). */
+  REQUESTER_DISABLED: 'REQUESTER_DISABLED',
   /** The run's inputs do not satisfy the workflow version's `inputSchema`; `errors` points into the inputs as `/inputs/...` (422). */
   RUN_INPUT_INVALID: 'RUN_INPUT_INVALID',
   /** Pool capacity exhausted (429). */
@@ -86,6 +94,8 @@ export const ErrorCode = {
   INTEGRATION_CALL_FAILED: 'INTEGRATION_CALL_FAILED',
   /** The far system (the directory) is unavailable or busy; try again later (503). */
   INTEGRATION_UNAVAILABLE: 'INTEGRATION_UNAVAILABLE',
+  /** `active_directory` is configured but did not answer a check an order or the catalogue needs; nothing placed (503). */
+  DIRECTORY_UNAVAILABLE: 'DIRECTORY_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 // The spec's `Problem.code` enum (generated from openapi/provisio.yaml) names exactly these codes.
@@ -106,6 +116,7 @@ export const ERROR_STATUS = {
   UNKNOWN_ASSET_TYPE: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  NOT_ENTITLED: 403,
   NOT_FOUND: 404,
   WORKFLOW_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
@@ -114,10 +125,13 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   RUN_STATE_CONFLICT: 409,
   SCHEDULE_NAME_TAKEN: 409,
+  ORDER_STATE_CONFLICT: 409,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
+  REQUESTER_NOT_FOUND: 422,
+  REQUESTER_DISABLED: 422,
   RUN_INPUT_INVALID: 422,
   CAPACITY_EXCEEDED: 429,
   QUOTA_EXCEEDED: 429,
@@ -126,6 +140,7 @@ export const ERROR_STATUS = {
   NOT_IMPLEMENTED: 501,
   INTEGRATION_CALL_FAILED: 502,
   INTEGRATION_UNAVAILABLE: 503,
+  DIRECTORY_UNAVAILABLE: 503,
 } as const satisfies Record<ErrorCode, ErrorStatus>;
 
 /** The status and title a code is answered with. */

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type Database, type JobQueue, type Logger } from '../adapter';
+import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type Database, type JobQueue, type Logger, type OpenDatabaseOptions } from '../adapter';
 import { buildApp } from './app';
 import type { Config } from './config';
 import { ensureAdminKey } from './domain/tokens/admin-key';
@@ -17,7 +17,8 @@ import {
 import { registerLeaverWorker, type LeaverDeps } from './domain/identity/leaver';
 import { createLeaverDeps } from './domain/identity/leaver-service';
 import { adRequesterDirectory, createDirectoryProvider, type DirectoryProvider, type RequesterDirectory } from './domain/identity/requester-directory';
-import { createWorkflowRuntime, loadSampleWorkflows, type WorkflowRuntime } from './domain/runbooks/workflow-runtime';
+import { createWorkflowRuntime, loadSampleWorkflows, SAMPLE_WORKFLOWS_DIR, type WorkflowRuntime } from './domain/runbooks/workflow-runtime';
+import { createDemoDirectory } from './domain/identity/demo-directory';
 import { startScheduler } from '../workflows';
 
 export interface Runtime {
@@ -28,10 +29,16 @@ export interface Runtime {
   integrations: IntegrationRuntime;
 }
 
-/** Opens the database named by the config and applies pending migrations. */
-export async function openRuntime(config: Readonly<Config>, opts: { schedule?: boolean } = {}): Promise<Runtime> {
+/** How a command shares the embedded database with the other processes of the machine (see openDatabase). */
+export type EmbeddedAccess = Pick<OpenDatabaseOptions, 'command' | 'serveToOthers' | 'connectToHolder'>;
+
+/**
+ * Opens the database named by the config and applies pending migrations. On the embedded database the process holds
+ * DATA_DIR or works through its holder's socket, as `embedded` says; throws EmbeddedDatabaseLockedError otherwise.
+ */
+export async function openRuntime(config: Readonly<Config>, opts: { schedule?: boolean; embedded?: EmbeddedAccess } = {}): Promise<Runtime> {
   const logger = createLogger({ level: config.logLevel });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...opts.embedded, logger });
   const applied = await migrate(db);
   if (applied.length) logger.info('migrations applied', { versions: applied });
   const queue = createJobQueue(db, { logger, schedule: opts.schedule ?? true });
@@ -51,9 +58,13 @@ export interface Services {
   workflows: WorkflowRuntime;
 }
 
-/** Builds the services of `serve` and `provisio worker` the same way, over one runtime. */
-export function buildServices(rt: Runtime): Services {
-  const directories = createDirectoryProvider(rt.db, rt.logger);
+/**
+ * Builds the services of `serve` and `provisio worker` the same way, over one runtime. With `demo` (DEMO=1) the
+ * in-memory demo directory answers while `active_directory` is not configured (per process: a separate worker
+ * process has its own copy).
+ */
+export function buildServices(rt: Runtime, opts: { demo?: boolean } = {}): Services {
+  const directories = createDirectoryProvider(rt.db, rt.logger, opts.demo ? { fallback: createDemoDirectory() } : {});
   const requesterDirectory = adRequesterDirectory(directories, rt.logger);
   return {
     directories,
@@ -65,25 +76,32 @@ export function buildServices(rt: Runtime): Services {
 
 /** `provisio serve`: the HTTP API with the queue, until SIGTERM or SIGINT. */
 export async function serve(config: Readonly<Config>): Promise<Server> {
-  const rt = await openRuntime(config);
+  // `serve` holds the embedded database itself and serves it to `token create`, `migrate` and `worker` beside it.
+  const rt = await openRuntime(config, { embedded: { command: 'provisio serve', serveToOthers: true, connectToHolder: false } });
   const adminKey = await ensureAdminKey(rt.db, config.adminKey);
   if (adminKey.generated) {
     // Printed once, on the first start only; only its hash is kept.
     process.stdout.write(`\nGenerated admin key (shown once, store it now): ${adminKey.generated}\n\n`);
   }
+  await registerTokenPurge(rt.queue, rt.db, rt.logger);
+  await registerScimLogPurge(rt.queue, rt.db, rt.logger);
+  // Before the demo data: the demo integrations are built on these models.
+  await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   if (config.demo) {
     await loadDemoData(rt.db, rt.logger);
   }
-  await registerTokenPurge(rt.queue, rt.db, rt.logger);
-  await registerScimLogPurge(rt.queue, rt.db, rt.logger);
-  await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   await registerIntegrationHealthChecks(rt);
-  const services = buildServices(rt);
+  const services = buildServices(rt, { demo: config.demo });
+  // Settles which directory answers before any request: later asks may come inside a transaction (see the provider).
+  if (config.demo) await services.directories.get();
   const { workflows } = services;
   // Leaver events recorded with a future effective_at run when their delayed job comes due, as the edges run them.
   await registerLeaverWorker(services.leaver);
   // One engine per process; its step workers and the order consumers run here (the embedded default).
-  if (config.demo) await loadSampleWorkflows(workflows.engine, projectPath('workflows', 'definitions'), rt.logger);
+  // The samples that still wait for an integration load when it is created (routes/integrations.ts).
+  if (config.demo) {
+    await loadSampleWorkflows(workflows.engine, SAMPLE_WORKFLOWS_DIR, rt.logger, { integrationExists: async (n) => (await rt.integrations.resolve(n)) !== undefined });
+  }
   await workflows.startWorkers();
   // Cron schedules: every serving process ticks; each slot is claimed in the database, so it fires at most once.
   const scheduler = startScheduler({ db: rt.db, engine: workflows.engine, logger: rt.logger });
@@ -119,8 +137,9 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
  * routed to that gateway cluster (queue `integration.call.<cluster>`).
  */
 export async function runWorker(config: Readonly<Config>, opts: { cluster?: string } = {}): Promise<WorkflowRuntime> {
-  const rt = await openRuntime(config);
-  const services = buildServices(rt);
+  const rt = await openRuntime(config, { embedded: { command: 'provisio worker', serveToOthers: true } });
+  const services = buildServices(rt, { demo: config.demo });
+  if (config.demo) await services.directories.get();
   const { workflows } = services;
   await workflows.startWorkers();
   if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });

@@ -8,6 +8,11 @@ export interface PostgresOptions {
   connectionString: string;
   /** Pool size; 20 keeps 50 concurrent HTTP requests from queueing on connections. */
   max?: number;
+  /**
+   * Prepare hot statements under names (default true). False for the embedded database reached through its holder's
+   * socket: all its clients share one backend, so one client's `provisio_1` would collide with another's.
+   */
+  namedStatements?: boolean;
 }
 
 /**
@@ -49,7 +54,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   // pg then answers with one result per statement, and the last one's rows are returned.
   const statements = new StatementNames();
   const run = async <R>(q: Pool | PoolClient, sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-    const name = params && params.length > 0 ? statements.nameFor(sql) : undefined;
+    const name = params && params.length > 0 && opts.namedStatements !== false ? statements.nameFor(sql) : undefined;
     const res = (
       name ? await q.query({ name, text: sql, values: params as unknown[] }) : await q.query(sql, params as unknown[] | undefined)
     ) as PgResult | PgResult[];

@@ -21,6 +21,7 @@ import {
 import { integrationRoleKinds, integrationRoleName } from '../tasks';
 import { operationInputSchema } from '../task-schemas';
 import { HTTP_METHODS, type IntegrationModel } from '../types';
+import { STUB_CONFIG_KEY, checkStubConfig, unknownStubOperations } from './stub';
 
 /** Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). */
 export type SecretValues = Record<string, unknown>;
@@ -130,12 +131,24 @@ export function prepareConfig(input: unknown, stored: SecretValues, prefix: stri
   }
   if (errors.length > 0) throw validationFailed(describe(errors), errors);
 
+  // Stub responses (stub.ts) are this runtime's business, not the transport's: they are checked apart and kept out
+  // of what the HTTP client is built from (fullConfig drops them again).
+  let stub: unknown;
+  if (copy !== null && typeof copy === 'object' && !Array.isArray(copy) && STUB_CONFIG_KEY in copy) {
+    stub = (copy as Record<string, unknown>)[STUB_CONFIG_KEY];
+    delete (copy as Record<string, unknown>)[STUB_CONFIG_KEY];
+  }
   const result = validateIntegrationConfig(copy);
-  if (!result.ok) {
-    const fieldErrors = result.errors.map((e) => ({ path: `${prefix}${e.path}`, message: e.message }));
+  const stubChecked = stub === undefined ? undefined : checkStubConfig(stub, `${prefix}/${STUB_CONFIG_KEY}`);
+  if (!result.ok || (stubChecked && !stubChecked.ok)) {
+    const fieldErrors = [
+      ...(result.ok ? [] : result.errors.map((e) => ({ path: `${prefix}${e.path}`, message: e.message }))),
+      ...(stubChecked && !stubChecked.ok ? stubChecked.errors : []),
+    ];
     throw validationFailed(describe(fieldErrors), fieldErrors);
   }
   const config = result.config as unknown as Record<string, unknown>;
+  if (stubChecked?.ok) config[STUB_CONFIG_KEY] = stubChecked.stub;
   const mtls = result.config.mtls;
   if (mtls) {
     const issues = checkMtlsMaterial(mtls.cert, mtls.key, mtls.ca);
@@ -163,6 +176,8 @@ function describe(errors: FieldError[]): string {
 /** The stored configuration with secrets put back and the log level in place: what the runtime client gets. */
 export function fullConfig(r: Pick<IntegrationRecord, 'config' | 'secrets' | 'log_level'>): Record<string, unknown> {
   const out = structuredClone(r.config);
+  // Stub responses are answered by the runtime itself, never part of a connection.
+  delete out[STUB_CONFIG_KEY];
   for (const [pointer, v] of Object.entries(r.secrets)) setAt(out, pointer, v);
   setAt(out, '/logging/level', r.log_level);
   return out;
@@ -311,6 +326,7 @@ function uniqueName<T>(name: string, run: () => Promise<T>): Promise<T> {
 export async function createIntegration(tx: Queryable, model: IntegrationModel | undefined, input: IntegrationCreateInput, actor: Actor): Promise<number> {
   if (!model) throw invalidField('/body/model_id', `names no integration model`);
   const prepared = prepareConfig(input.config, {}, '/body/config');
+  checkStubOperations(model, prepared.config, '/body/config');
   checkHealthSettings(model, input.health, '/body/health');
   const health = input.health ? withHealthDefaults(input.health) : null;
   const { rows } = await uniqueName(input.name, () =>
@@ -328,6 +344,12 @@ export async function createIntegration(tx: Queryable, model: IntegrationModel |
   };
   await writeAudit(tx, { entity: 'integration', entityId: id, action: 'create', after, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
   return id;
+}
+
+/** @throws CodedError VALIDATION_FAILED (422) naming each stub response whose operation the model lacks. */
+function checkStubOperations(model: IntegrationModel, config: Record<string, unknown>, prefix: string): void {
+  const errors = unknownStubOperations(model, config, `${prefix}/${STUB_CONFIG_KEY}`);
+  if (errors.length > 0) throw validationFailed(describe(errors), errors);
 }
 
 function withHealthDefaults(h: HealthSettings): HealthSettings {
@@ -381,6 +403,7 @@ export async function updateIntegration(tx: Queryable, model: IntegrationModel |
   let { config, secrets, log_level } = before;
   if (input.config !== undefined) {
     const prepared = prepareConfig(input.config, before.secrets, '/body/config');
+    if (model) checkStubOperations(model, prepared.config, '/body/config');
     ({ config, secrets } = prepared);
     log_level = prepared.logLevel;
   }
@@ -394,10 +417,14 @@ export async function updateIntegration(tx: Queryable, model: IntegrationModel |
   await applyUpdate(tx, before, next, 'update', actor);
 }
 
-/** The advanced view's PUT: the whole configuration, `logging.level` included. */
-export async function replaceIntegrationConfig(tx: Queryable, id: number, input: unknown, actor: Actor): Promise<void> {
+/**
+ * The advanced view's PUT: the whole configuration, `logging.level` included. With the integration's `model`, stub
+ * responses are checked to name its operations.
+ */
+export async function replaceIntegrationConfig(tx: Queryable, id: number, input: unknown, actor: Actor, model?: IntegrationModel): Promise<void> {
   const before = await loadIntegration(tx, id, true);
   const prepared = prepareConfig(input, before.secrets, '/body');
+  if (model) checkStubOperations(model, prepared.config, '/body');
   await applyUpdate(tx, before, { ...before, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel }, 'update_config', actor);
 }
 

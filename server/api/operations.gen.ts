@@ -6,6 +6,9 @@ import type {
   AuthorizeIntegrationOAuthData,
   AuthorizeIntegrationOAuthResponses,
   AuthorizeIntegrationOAuthErrors,
+  CancelOrderData,
+  CancelOrderResponses,
+  CancelOrderErrors,
   CancelRunData,
   CancelRunResponses,
   CancelRunErrors,
@@ -63,6 +66,9 @@ import type {
   ExportWorkflowData,
   ExportWorkflowResponses,
   ExportWorkflowErrors,
+  ExtendOrderData,
+  ExtendOrderResponses,
+  ExtendOrderErrors,
   GetApiTokenData,
   GetApiTokenResponses,
   GetApiTokenErrors,
@@ -131,6 +137,9 @@ import type {
   ListAuditEntriesData,
   ListAuditEntriesResponses,
   ListAuditEntriesErrors,
+  ListCatalogueData,
+  ListCatalogueResponses,
+  ListCatalogueErrors,
   ListIntegrationModelsData,
   ListIntegrationModelsResponses,
   ListIntegrationModelsErrors,
@@ -194,6 +203,12 @@ import type {
   ResumeRunStepData,
   ResumeRunStepResponses,
   ResumeRunStepErrors,
+  RetryOrderData,
+  RetryOrderResponses,
+  RetryOrderErrors,
+  ReturnOrderData,
+  ReturnOrderResponses,
+  ReturnOrderErrors,
   RevokeApiTokenData,
   RevokeApiTokenResponses,
   RevokeApiTokenErrors,
@@ -284,6 +299,7 @@ import type {
 export interface Operations {
   approveOrder: { data: ApproveOrderData; responses: ApproveOrderResponses & ApproveOrderErrors };
   authorizeIntegrationOAuth: { data: AuthorizeIntegrationOAuthData; responses: AuthorizeIntegrationOAuthResponses & AuthorizeIntegrationOAuthErrors };
+  cancelOrder: { data: CancelOrderData; responses: CancelOrderResponses & CancelOrderErrors };
   cancelRun: { data: CancelRunData; responses: CancelRunResponses & CancelRunErrors };
   checkIntegrationHealth: { data: CheckIntegrationHealthData; responses: CheckIntegrationHealthResponses & CheckIntegrationHealthErrors };
   cloneIntegration: { data: CloneIntegrationData; responses: CloneIntegrationResponses & CloneIntegrationErrors };
@@ -303,6 +319,7 @@ export interface Operations {
   deleteIntegrationModel: { data: DeleteIntegrationModelData; responses: DeleteIntegrationModelResponses & DeleteIntegrationModelErrors };
   deleteSchedule: { data: DeleteScheduleData; responses: DeleteScheduleResponses & DeleteScheduleErrors };
   exportWorkflow: { data: ExportWorkflowData; responses: ExportWorkflowResponses & ExportWorkflowErrors };
+  extendOrder: { data: ExtendOrderData; responses: ExtendOrderResponses & ExtendOrderErrors };
   getApiToken: { data: GetApiTokenData; responses: GetApiTokenResponses & GetApiTokenErrors };
   getAsset: { data: GetAssetData; responses: GetAssetResponses & GetAssetErrors };
   getAssetType: { data: GetAssetTypeData; responses: GetAssetTypeResponses & GetAssetTypeErrors };
@@ -326,6 +343,7 @@ export interface Operations {
   listAssetTypes: { data: ListAssetTypesData; responses: ListAssetTypesResponses & ListAssetTypesErrors };
   listAssets: { data: ListAssetsData; responses: ListAssetsResponses & ListAssetsErrors };
   listAuditEntries: { data: ListAuditEntriesData; responses: ListAuditEntriesResponses & ListAuditEntriesErrors };
+  listCatalogue: { data: ListCatalogueData; responses: ListCatalogueResponses & ListCatalogueErrors };
   listIntegrationModels: { data: ListIntegrationModelsData; responses: ListIntegrationModelsResponses & ListIntegrationModelsErrors };
   listIntegrationRoles: { data: ListIntegrationRolesData; responses: ListIntegrationRolesResponses & ListIntegrationRolesErrors };
   listIntegrationTasks: { data: ListIntegrationTasksData; responses: ListIntegrationTasksResponses & ListIntegrationTasksErrors };
@@ -347,6 +365,8 @@ export interface Operations {
   receiveServiceNowOrder: { data: ReceiveServiceNowOrderData; responses: ReceiveServiceNowOrderResponses & ReceiveServiceNowOrderErrors };
   rerunRun: { data: RerunRunData; responses: RerunRunResponses & RerunRunErrors };
   resumeRunStep: { data: ResumeRunStepData; responses: ResumeRunStepResponses & ResumeRunStepErrors };
+  retryOrder: { data: RetryOrderData; responses: RetryOrderResponses & RetryOrderErrors };
+  returnOrder: { data: ReturnOrderData; responses: ReturnOrderResponses & ReturnOrderErrors };
   revokeApiToken: { data: RevokeApiTokenData; responses: RevokeApiTokenResponses & RevokeApiTokenErrors };
   revokeIntegrationRole: { data: RevokeIntegrationRoleData; responses: RevokeIntegrationRoleResponses & RevokeIntegrationRoleErrors };
   saveWorkflow: { data: SaveWorkflowData; responses: SaveWorkflowResponses & SaveWorkflowErrors };
@@ -382,6 +402,7 @@ export type OperationId = keyof Operations;
 export const operationIds: readonly OperationId[] = [
   'approveOrder',
   'authorizeIntegrationOAuth',
+  'cancelOrder',
   'cancelRun',
   'checkIntegrationHealth',
   'cloneIntegration',
@@ -401,6 +422,7 @@ export const operationIds: readonly OperationId[] = [
   'deleteIntegrationModel',
   'deleteSchedule',
   'exportWorkflow',
+  'extendOrder',
   'getApiToken',
   'getAsset',
   'getAssetType',
@@ -424,6 +446,7 @@ export const operationIds: readonly OperationId[] = [
   'listAssetTypes',
   'listAssets',
   'listAuditEntries',
+  'listCatalogue',
   'listIntegrationModels',
   'listIntegrationRoles',
   'listIntegrationTasks',
@@ -445,6 +468,8 @@ export const operationIds: readonly OperationId[] = [
   'receiveServiceNowOrder',
   'rerunRun',
   'resumeRunStep',
+  'retryOrder',
+  'returnOrder',
   'revokeApiToken',
   'revokeIntegrationRole',
   'saveWorkflow',

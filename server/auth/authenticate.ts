@@ -5,7 +5,7 @@ import { forbidden, unauthenticated } from '../errors';
 import type { SpecOperation } from '../spec';
 import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/tokens/token-hash';
 import { findLiveToken, touchToken } from '../domain/tokens/api-tokens';
-import { adminKeyPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
+import { adminKeyPrincipal, graphPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
 
 export interface AuthDeps {
   db: Database;
@@ -20,6 +20,12 @@ export interface AuthDeps {
    * answers many small calls per runbook step, and the token query was the largest part of each one.
    */
   tokenCacheMs?: number;
+  /**
+   * Whether every `clientState` of a body of Microsoft Graph change notifications is the Graph subscription's
+   * (false when none is configured). Asked only for operations whose `security` names `graphClientState`;
+   * without it that scheme admits nobody.
+   */
+  graphClientStateMatches?: (notifications: readonly Record<string, unknown>[]) => Promise<boolean>;
 }
 
 declare module 'express-serve-static-core' {
@@ -85,11 +91,39 @@ export function authenticate(deps: AuthDeps): RequestHandler {
   async function signature(header: string, body: Buffer | undefined, op: SpecOperation): Promise<Principal> {
     const secret = await deps.webhookSecret();
     const m = /^sha256=([0-9a-fA-F]{64})$/.exec(header.trim());
-    if (!secret || !m || !body) throw unauthenticated('X-Hub-Signature-256 does not match the request body');
+    // Said plainly: a sender signing against a service that holds no secret cannot fix it by re-signing.
+    if (!secret) throw unauthenticated('X-Hub-Signature-256 cannot be verified: no webhook secret is configured (WEBHOOK_SECRET_TOKEN, or the servicenow settings\' webhook_secret)');
+    if (!m || !body) throw unauthenticated('X-Hub-Signature-256 does not match the request body');
     const expected = createHmac('sha256', secret).update(body).digest('hex');
     if (!digestsEqual(m[1]!.toLowerCase(), expected)) throw unauthenticated('X-Hub-Signature-256 does not match the request body');
     // A valid signature proves possession of the webhook secret: it grants exactly what this operation asks.
     return hmacPrincipal(op.requiredScopes as Scope[]);
+  }
+
+  /**
+   * The `graphClientState` scheme: Microsoft Graph can neither sign nor hold a token, so what it sends is admitted
+   * only in its two shapes: the bodiless subscription handshake (`?validationToken=`, which the handler only
+   * echoes) and a body of change notifications whose every `clientState` matches. Anything else is not Graph's
+   * and gets the 401 any request without credentials gets.
+   */
+  async function graphNotification(req: Parameters<RequestHandler>[0], op: SpecOperation): Promise<Principal | undefined> {
+    const bodiless = !req.rawBody?.length && (req.header('content-length') ?? '0') === '0' && !req.header('transfer-encoding');
+    if (bodiless) return typeof req.query['validationToken'] === 'string' ? graphPrincipal(op.requiredScopes as Scope[]) : undefined;
+    const value: unknown = req.rawBody?.length && req.body && typeof req.body === 'object' ? (req.body as { value?: unknown }).value : undefined;
+    const notifications = Array.isArray(value) ? value : [];
+    const isGraph = notifications.length > 0 && notifications.every((n) => n !== null && typeof n === 'object' && !Array.isArray(n) && 'clientState' in n);
+    if (!isGraph) return undefined;
+    if (deps.graphClientStateMatches && (await deps.graphClientStateMatches(notifications as Record<string, unknown>[]))) {
+      return graphPrincipal(op.requiredScopes as Scope[]);
+    }
+    // The values sent are never logged: a near miss would leak most of the secret.
+    deps.logger.warn('graph notification refused: clientState does not match hr.graph_client_state', {
+      operationId: op.operationId,
+      subscriptionIds: [...new Set(notifications.map((n) => (n as { subscriptionId?: unknown }).subscriptionId ?? null))],
+      notifications: notifications.length,
+      ip: req.ip,
+    });
+    throw unauthenticated('clientState does not match this subscription');
   }
 
   return (req, _res, next) => {
@@ -111,6 +145,10 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       }
       if (key && accepted.has('adminKey')) return adminKey(key);
       if (sig && accepted.has('hubSignature')) return signature(sig, req.rawBody, op);
+      if (accepted.has('graphClientState')) {
+        const graph = await graphNotification(req, op);
+        if (graph) return graph;
+      }
       throw unauthenticated(`credentials required: ${[...accepted].join(' or ')}`);
     };
 

@@ -22,10 +22,13 @@ export type Principal =
   /** The legacy X-Admin-Key: a virtual superadmin holding every scope. */
   | { kind: 'admin_key'; scopes: Scope[]; role: 'superadmin' }
   /** A body signed with the shared webhook secret: may only deliver webhooks. */
-  | { kind: 'hmac'; scopes: Scope[]; role: null };
+  | { kind: 'hmac'; scopes: Scope[]; role: null }
+  /** Microsoft Graph change notifications carrying the subscription's clientState: may only deliver them. */
+  | { kind: 'graph_client_state'; scopes: Scope[]; role: null };
 
 export const adminKeyPrincipal = (): Principal => ({ kind: 'admin_key', scopes: [...SCOPES], role: 'superadmin' });
 export const hmacPrincipal = (scopes: Scope[]): Principal => ({ kind: 'hmac', scopes, role: null });
+export const graphPrincipal = (scopes: Scope[]): Principal => ({ kind: 'graph_client_state', scopes, role: null });
 
 /**
  * True when `held` grants `needed`. `admin:*` includes `admin:read` and nothing else: the webhook, HR, SCIM and
@@ -53,6 +56,8 @@ export function attribution(channel: string, p: Principal): string {
       return `${channel}:key`;
     case 'hmac':
       return `${channel}:hmac`;
+    case 'graph_client_state':
+      return `${channel}:client_state`;
   }
 }
 

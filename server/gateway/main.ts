@@ -24,7 +24,8 @@ export function gatewayConfigFromEnv(base: Readonly<Config>, env: NodeJS.Process
  */
 export async function serveGateway(config: Readonly<Config>, env: NodeJS.ProcessEnv = process.env): Promise<Server> {
   const logger = createLogger({ level: config.logLevel });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  // On the embedded database it works through a running `serve`'s socket, or holds DATA_DIR and serves it itself.
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, command: 'provisio ad-gateway', serveToOthers: true, logger });
   try {
     await migrate(db);
     const settings = await readDirectorySettings(db, env);

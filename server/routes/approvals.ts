@@ -7,6 +7,7 @@ import { forbidden, unauthenticated } from '../errors';
 
 const toApproval = (a: ApprovalRow): Approval => ({
   ...a,
+  requested_until: a.requested_until ? new Date(a.requested_until).toISOString() : null,
   decided_at: a.decided_at ? new Date(a.decided_at).toISOString() : null,
   created_at: new Date(a.created_at).toISOString(),
 });
@@ -31,7 +32,9 @@ export const approvalHandlers: RouteModule = ({ db, queue, logger, requesterDire
     const r = await decideApproval(deps, Number(input.path.id), decision, { ...who, requestId: input.requestId, approverEmail: input.body?.approver_email }, input.body?.reason);
     const body: ApprovalDecision = {
       order_id: Number(r.order.id),
-      order_status: decision === 'approved' ? 'processing' : 'cancelled',
+      kind: r.kind,
+      order_status: r.order.status,
+      requested_until: r.order.requested_until ? new Date(r.order.requested_until).toISOString() : null,
       job_id: r.order.job_id,
       ...(r.approval ? { approval: toApproval(r.approval) } : {}),
     };

@@ -153,7 +153,8 @@ function fromGraphNotification(n: GraphChangeNotification, now: Date): HrLeaverI
  * Checks every notification's `clientState` against the setting `hr.graph_client_state` in constant time.
  * False when any differs, or when no value is configured.
  */
-export async function graphClientStateMatches(q: Queryable, notifications: readonly GraphChangeNotification[]): Promise<boolean> {
+export async function graphClientStateMatches(q: Queryable, notifications: readonly { clientState?: unknown }[]): Promise<boolean> {
+  if (notifications.length === 0) return false;
   const expected = await readSetting(q, 'hr', 'graph_client_state');
   if (typeof expected !== 'string' || expected.length === 0) return false;
   const want = hashSecret(expected);

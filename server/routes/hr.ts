@@ -8,9 +8,21 @@ import { graphClientStateMatches, graphItems, hrLeaverItems, isGraphCollection, 
 
 /** How the edge authenticated, for the leaver event's audit row (never the credential itself). */
 function credentialOf(p: Principal | undefined): string {
-  if (!p) return 'client_state';
+  if (!p || p.kind === 'graph_client_state') return 'client_state';
   return p.kind === 'token' ? `token:${p.name}` : p.kind === 'hmac' ? 'hmac' : 'admin_key';
 }
+
+/** Graph's subscription handshake: it waits for its token back, as text/plain, within 10 seconds. */
+const handshake = (token: string) => ({
+  status: 200,
+  text: token,
+  contentType: 'text/plain; charset=utf-8',
+  headers: { 'X-Content-Type-Options': 'nosniff' },
+});
+
+/** No payload: nothing sent, or the empty object the JSON parser leaves for a bodiless request. */
+const isEmpty = (body: unknown): boolean =>
+  body === undefined || body === null || body === '' || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
 
 function messageOf(r: { status: string; revokedOrders: number[]; cancelledOrders: number[] }): string {
   switch (r.status) {
@@ -71,23 +83,26 @@ const toLeaverEvent = (e: LeaverEventView): LeaverEvent => ({
 });
 
 /**
- * The HR edge of the leaver flow. `POST /hr/leaver` is authenticated before the handler (bearer `hr:leaver`
- * or HMAC); `POST /hr/leaver/graph` is public and authenticated here by the Graph subscription's clientState.
+ * The HR edge of the leaver flow. `POST /hr/leaver` is authenticated before the handler (bearer `hr:leaver`, HMAC,
+ * or, for Microsoft Graph's notifications and handshake only, the subscription's clientState: server/auth);
+ * `POST /hr/leaver/graph` is public and authenticated here by the clientState.
  */
 export const hrHandlers: RouteModule = ({ db, logger, leaver: deps }) => {
   return {
-    receiveHrLeaver: async ({ body, principal, requestId, req }) => {
+    receiveHrLeaver: async ({ body, query, principal, requestId, req }) => {
       if (!principal) throw unauthenticated('credentials required');
-      if (isGraphCollection(body)) await checkGraph(deps, logger, body.value, req.ip);
+      if (query.validationToken !== undefined && isEmpty(body)) return handshake(query.validationToken);
+      if (body === undefined || isEmpty(body)) throw badRequest('expected a leaver payload (JSON), or a Graph validationToken handshake without a body');
+      // The clientState scheme admits Graph notifications only (server/auth checked their clientState); this keeps
+      // it so should the body's shape and the check ever disagree. A token or signature relaying Graph is checked too.
+      if (principal.kind === 'graph_client_state' && !isGraphCollection(body)) throw unauthenticated('credentials required');
+      if (isGraphCollection(body) && principal.kind !== 'graph_client_state') await checkGraph(deps, logger, body.value, req.ip);
       const results = await runItems(deps, hrLeaverItems(body), credentialOf(principal), requestId);
       return { status: 202, body: { results } };
     },
 
     receiveGraphLeaverNotification: async ({ body, query, requestId, req }) => {
-      // The subscription handshake: Graph waits for its token back, as text/plain, within 10 seconds.
-      if (query.validationToken !== undefined) {
-        return { status: 200, text: query.validationToken, contentType: 'text/plain; charset=utf-8', headers: { 'X-Content-Type-Options': 'nosniff' } };
-      }
+      if (query.validationToken !== undefined) return handshake(query.validationToken);
       if (!body || !Array.isArray(body.value)) throw badRequest('expected Graph change notifications (a JSON object with `value`)');
       await checkGraph(deps, logger, body.value, req.ip);
       const results = await runItems(deps, graphItems(body), credentialOf(undefined), requestId);

@@ -28,12 +28,22 @@ import {
 import type { RouteModule } from './route-module';
 import { assertMayInvoke } from '../auth/integration-roles';
 import { adminActorOf } from './asset-types';
+import { loadSampleWorkflows, SAMPLE_WORKFLOWS_DIR } from '../domain/runbooks/workflow-runtime';
 
 /**
  * `/admin/integration-models` and `/admin/integrations`, on the process's one integration runtime (it caches loaded
  * models and one client per integration, shared with the workflow engine).
  */
-export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) => {
+export const integrationHandlers: RouteModule = ({ db, logger, integrations: runtime, workflowEngine }, config) => {
+  // DEMO=1: a sample runbook that waited for the integrations it calls loads as soon as they exist (by create,
+  // rename or clone), not at the next start. Awaited, so the workflows are there when the 201/200 arrives; a sample
+  // that fails to load is logged and never fails the integration change itself.
+  const loadWaitingSamples = async (): Promise<void> => {
+    if (!config.demo || !workflowEngine) return;
+    await loadSampleWorkflows(workflowEngine, SAMPLE_WORKFLOWS_DIR, logger, { integrationExists: async (n) => (await runtime.resolve(n)) !== undefined }).catch((e: unknown) => {
+      logger.error('sample workflows could not be loaded', { error: e instanceof Error ? e.message : String(e) });
+    });
+  };
 
   return {
     listIntegrationModels: async () => ({ status: 200, body: { items: await listIntegrationModels(db) } }),
@@ -59,6 +69,7 @@ export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) 
       const actor = adminActorOf(input);
       const model = await runtime.models.get(db, input.body.model_id);
       const view = await db.transaction(async (tx) => readIntegration(tx, await createIntegration(tx, model, input.body, actor)));
+      await loadWaitingSamples();
       return { status: 201, body: view };
     },
 
@@ -73,6 +84,7 @@ export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) 
         return readIntegration(tx, Number(input.path.id));
       });
       runtime.setLogLevel(view.id, view.log_level);
+      if (input.body.name !== undefined && input.body.name !== current.name) await loadWaitingSamples();
       return { status: 200, body: view };
     },
 
@@ -88,6 +100,7 @@ export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) 
       const source = await loadIntegration(db, Number(input.path.id));
       const model = await runtime.models.get(db, source.model_id);
       const view = await db.transaction(async (tx) => readIntegration(tx, await cloneIntegration(tx, model, Number(input.path.id), input.body.name, actor)));
+      await loadWaitingSamples();
       return { status: 201, body: view };
     },
 
@@ -95,8 +108,10 @@ export const integrationHandlers: RouteModule = ({ db, integrations: runtime }) 
 
     putIntegrationConfig: async (input) => {
       const actor = adminActorOf(input);
+      const current = await loadIntegration(db, Number(input.path.id));
+      const model = await runtime.models.get(db, current.model_id);
       const after = await db.transaction(async (tx) => {
-        await replaceIntegrationConfig(tx, Number(input.path.id), input.body, actor);
+        await replaceIntegrationConfig(tx, Number(input.path.id), input.body, actor, model);
         return loadIntegration(tx, Number(input.path.id));
       });
       runtime.setLogLevel(after.id, after.log_level);

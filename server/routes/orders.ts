@@ -3,6 +3,7 @@ import type { Order, OrderStep } from '../api/gen/types.gen';
 import { attribution, type Principal } from '../auth/principal';
 import { notFound, unauthenticated } from '../errors';
 import { toCreateOrderInput } from '../domain/orders/order-input';
+import { cancelOrder, extendOrder, retryOrder, returnOrder, type LifecycleActor } from '../domain/orders/lifecycle';
 import { createOrder, getOrder, listOrders, requesterOf, type OrderRow, type OrderStepRow } from '../domain/orders/orders';
 import { pageOf, pageBody } from '../domain/paging';
 
@@ -44,6 +45,7 @@ export function toOrder(row: OrderRow, steps?: readonly OrderStepRow[]): Order {
     admin_users: row.admin_users,
     requested_from: isoOrNull(row.requested_from),
     requested_until: isoOrNull(row.requested_until),
+    extension_requested_until: isoOrNull(row.extension_requested_until),
     job_id: row.job_id,
     config: row.config,
     error_message: row.error_message,
@@ -60,7 +62,36 @@ function apiAttribution(p: Principal | undefined): string {
   return p.kind === 'admin_key' ? attribution('admin', p) : attribution('api', p);
 }
 
-export const orderHandlers: RouteModule = ({ db, queue, logger, requesterDirectory }) => ({
+/**
+ * The caller of a lifecycle command: the order channel (`orders:write`) or the admin key, as for placing orders.
+ * A token does not say which person it acts for, so "the requester may cancel their own order" is the portal's
+ * rule to keep; here any `orders:write` caller may act on any order, and the audit row names the credential.
+ */
+function lifecycleActor(input: { principal?: Principal | undefined; requestId?: string | undefined; body?: { reason?: string } | undefined }): LifecycleActor {
+  return { triggeredBy: apiAttribution(input.principal), requestId: input.requestId, reason: input.body?.reason };
+}
+
+export const orderHandlers: RouteModule = ({ db, queue, logger, requesterDirectory, workflowEngine }) => ({
+  cancelOrder: async (input) => {
+    const row = await cancelOrder({ db, queue, logger }, Number(input.path.id), lifecycleActor(input));
+    return { status: 200, body: toOrder(row) };
+  },
+
+  returnOrder: async (input) => {
+    const row = await returnOrder({ db, queue, logger }, Number(input.path.id), lifecycleActor(input));
+    return { status: 202, body: toOrder(row) };
+  },
+
+  extendOrder: async (input) => {
+    const r = await extendOrder({ db, queue, logger, directory: requesterDirectory }, Number(input.path.id), input.body.requested_until, lifecycleActor(input));
+    return r.pending ? { status: 202, body: toOrder(r.order) } : { status: 200, body: toOrder(r.order) };
+  },
+
+  retryOrder: async (input) => {
+    const row = await retryOrder({ db, queue, logger, engine: workflowEngine }, Number(input.path.id), lifecycleActor(input));
+    return { status: 202, body: toOrder(row) };
+  },
+
   createOrder: async ({ body, principal, requestId }) => {
     const row = await createOrder(
       { db, queue, logger, directory: requesterDirectory },

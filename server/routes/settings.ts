@@ -1,5 +1,5 @@
 import type { RouteModule } from './route-module';
-import { getSettings, listSettingsSections, updateSettings } from '../domain/settings/settings';
+import { announceSettingsChanged, getSettings, listSettingsSections, updateSettings } from '../domain/settings/settings';
 import { adminActor } from './api-tokens';
 
 export const settingsHandlers: RouteModule = ({ db }) => ({
@@ -10,6 +10,8 @@ export const settingsHandlers: RouteModule = ({ db }) => ({
   updateSettings: async (input) => {
     const actor = adminActor(input);
     const view = await db.transaction((tx) => updateSettings(tx, input.path.section, input.body, actor));
+    // Committed: what was opened from this section (the directory) is opened again before the answer goes out.
+    announceSettingsChanged(input.path.section);
     return { status: 200, body: view };
   },
 });

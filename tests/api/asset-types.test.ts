@@ -60,6 +60,9 @@ describe('/admin/asset-types', () => {
       expect(res.body).toEqual({
         ...vdi,
         fallback_approver: null,
+        entitlements: { groups: [], departments: [], users: [] },
+        default_duration_days: null,
+        max_duration_days: null,
         id: expect.any(Number),
         data_classification: { pii: true, phi: false, pci: false },
         attributes: [

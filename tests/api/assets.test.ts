@@ -57,6 +57,8 @@ describe('/admin/assets', () => {
       state: 'free',
       attributes: { hostname: 'pc-001.corp.example.com' },
       assigned_order_id: null,
+      owner_email: null,
+      error_message: null,
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
@@ -74,6 +76,8 @@ describe('/admin/assets', () => {
             state: 'free',
             attributes: { hostname: 'pc-001.corp.example.com' },
             assigned_order_id: null,
+            owner_email: null,
+            error_message: null,
           },
         },
       },

@@ -1,30 +1,37 @@
 import { createLogger } from '../../adapter';
+import { projectPath } from '../../adapter/paths';
+import { loadIntegrationModelFile, loadIntegrationModelFiles } from '../../integration-model';
 import { loadDemoData } from '../../server/domain/catalogue/demo';
+import { loadSampleWorkflows, SAMPLE_WORKFLOWS_DIR } from '../../server/domain/runbooks/workflow-runtime';
 import { createTestApp, type TestApp } from '../support/app';
+import { createMemoryLogger } from '../support/memory-logger';
 
-describe('DEMO=1 catalogue (loadDemoData)', () => {
+const logger = createLogger({ silent: true });
+
+describe('DEMO=1 data (loadDemoData)', () => {
   let t: TestApp;
-  const logger = createLogger({ silent: true });
   const counts = async () =>
     (
-      await t.db.query<{ types: number; assets: number; audit: number }>(
+      await t.db.query<{ types: number; assets: number; integrations: number; audit: number }>(
         `SELECT (SELECT count(*)::int FROM asset_types) AS types, (SELECT count(*)::int FROM assets) AS assets,
+                (SELECT count(*)::int FROM integrations) AS integrations,
                 (SELECT count(*)::int FROM audit_log WHERE triggered_by = 'system:demo') AS audit`,
       )
     ).rows[0]!;
 
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ demo: true }, { workflows: true });
   });
   afterAll(async () => {
     await t.close();
   });
 
-  test('loads a pooled VDI type with five free desktops and a personal SaaS seat, audited as system:demo', async () => {
+  test('loads the catalogue, the stub integrations and the webhook settings, audited as system:demo', async () => {
     // Two starts racing on one database: exactly one loads.
     const loaded = await Promise.all([loadDemoData(t.db, logger), loadDemoData(t.db, logger)]);
     expect(loaded.sort()).toEqual([false, true]);
-    expect(await counts()).toEqual({ types: 2, assets: 5, audit: 7 });
+    // 2 types + 5 desktops + 3 integrations + 1 settings change.
+    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 3, audit: 11 });
 
     const types = await t.http().get('/admin/asset-types').set(t.admin);
     expect(types.status).toBe(200);
@@ -59,11 +66,69 @@ describe('DEMO=1 catalogue (loadDemoData)', () => {
       'VDI-POOL-004:free',
       'VDI-POOL-005:free',
     ]);
+
+    const integrations = await t.http().get('/admin/integrations').set(t.admin);
+    expect(integrations.status).toBe(200);
+    expect(integrations.body.items.map((i: { name: string; stub_mode: boolean; created_by: string }) => [i.name, i.stub_mode, i.created_by])).toEqual([
+      ['sccm', true, 'system:demo'],
+      ['servicenow', true, 'system:demo'],
+      ['vcenter', true, 'system:demo'],
+    ]);
+    const sccm = integrations.body.items.find((i: { name: string }) => i.name === 'sccm');
+    expect(sccm.config.stub.responses.list_deployment_asset_details).toEqual({
+      status: 200,
+      body: { value: [{ DeploymentID: 'PS120001', DeviceID: 16777220, StatusType: 1 }] },
+    });
+
+    // The SaaS samples' signing secret is generated and write-only; deliveries are stubbed.
+    const webhooks = await t.http().get('/admin/settings/webhooks').set(t.admin);
+    expect(webhooks.status).toBe(200);
+    expect(JSON.stringify(webhooks.body)).toContain('stub_mode');
+    const { rows } = await t.db.query<{ key: string; is_secret: boolean; value: unknown }>(`SELECT key, is_secret, value FROM app_config WHERE section = 'webhooks' ORDER BY key`);
+    expect(rows.map((r) => [r.key, r.is_secret])).toEqual([
+      ['webhooks.saas_seat_secret', true],
+      ['webhooks.stub_mode', false],
+    ]);
+    const secret = rows[0]!.value as string;
+    expect(secret.length).toBeGreaterThanOrEqual(16);
+    expect(JSON.stringify(webhooks.body)).not.toContain(secret);
+    const audit = await t.db.query<{ diff: unknown }>(`SELECT diff FROM audit_log WHERE entity = 'settings' AND triggered_by = 'system:demo'`);
+    expect(JSON.stringify(audit.rows)).not.toContain(secret);
+  });
+
+  test('with the demo integrations every sample loads, and the log names them', async () => {
+    const mem = createMemoryLogger();
+    const result = await loadSampleWorkflows(t.workflows!.engine, SAMPLE_WORKFLOWS_DIR, mem.logger, {
+      integrationExists: async (n) => (await t.integrations.resolve(n)) !== undefined,
+    });
+    expect(result.waiting).toEqual([]);
+    expect(result.loaded.sort()).toEqual([
+      'SaaS seat - deprovision',
+      'SaaS seat - provision',
+      'ServiceNow - RITM work note',
+      'Standard VDI - deprovision',
+      'Standard VDI - provision',
+      'Standard VDI - reinstall',
+    ]);
+    expect(mem.lines.find((l) => l['message'] === 'sample workflows loaded')).toMatchObject({ workflows: expect.arrayContaining(result.loaded) });
+    // Loading again stores nothing new.
+    expect(await loadSampleWorkflows(t.workflows!.engine, SAMPLE_WORKFLOWS_DIR, logger)).toEqual({ loaded: [], waiting: [] });
+  });
+
+  test('a demo stub answers what the samples wait for: the task-sequence poll ends at its first probe', async () => {
+    const sccm = (await t.http().get('/admin/integrations').set(t.admin)).body.items.find((i: { name: string }) => i.name === 'sccm');
+    const res = await t
+      .http()
+      .post(`/admin/integrations/${sccm.id}/tasks/list_deployment_asset_details/invoke`)
+      .set(t.admin)
+      .send({ query: { $filter: "DeploymentID eq 'PS120001' and DeviceID eq 16777220" } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ok: true, status: 200, body: { value: [{ StatusType: 1 }] }, headers: { 'x-provisio-stub': 'configured' } });
   });
 
   test('is idempotent: a second call changes nothing', async () => {
     expect(await loadDemoData(t.db, logger)).toBe(false);
-    expect(await counts()).toEqual({ types: 2, assets: 5, audit: 7 });
+    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 3, audit: 11 });
   });
 
   test('leaves a database that already has a catalogue alone', async () => {
@@ -71,5 +136,70 @@ describe('DEMO=1 catalogue (loadDemoData)', () => {
     await t.db.query(`DELETE FROM asset_types WHERE name = 'Standard VDI'`);
     expect(await loadDemoData(t.db, logger)).toBe(false);
     expect(await counts()).toMatchObject({ types: 1, assets: 0 });
+  });
+});
+
+describe('DEMO=1 samples waiting for integrations', () => {
+  let t: TestApp;
+  const workflowNames = async (): Promise<string[]> => {
+    const res = await t.http().get('/admin/workflows').set(t.admin);
+    expect(res.status).toBe(200);
+    return (res.body.items as { name: string }[]).map((w) => w.name).sort();
+  };
+  const createStub = async (name: string, modelFile: string) => {
+    const model = await loadIntegrationModelFile(projectPath('openapi', 'integrations', modelFile));
+    return t.http().post('/admin/integrations').set(t.admin).send({ name, model_id: model.id, config: { server: { host: `${name}.example.com` } }, stub_mode: true });
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp({ demo: true }, { workflows: true });
+    await loadIntegrationModelFiles(t.db, logger, projectPath('openapi', 'integrations'));
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  test('without integrations only the webhook sample loads; the log says what the others wait for', async () => {
+    const mem = createMemoryLogger();
+    const result = await loadSampleWorkflows(t.workflows!.engine, SAMPLE_WORKFLOWS_DIR, mem.logger, {
+      integrationExists: async (n) => (await t.integrations.resolve(n)) !== undefined,
+    });
+    expect(result.loaded).toEqual(['SaaS seat - deprovision']);
+    const waiting = Object.fromEntries(result.waiting.map((w) => [w.workflow, w.waiting_for]));
+    expect(waiting).toEqual({
+      'SaaS seat - provision': ['workflow:ServiceNow - RITM work note'],
+      'ServiceNow - RITM work note': ['integration:servicenow'],
+      'Standard VDI - deprovision': ['integration:vcenter'],
+      'Standard VDI - provision': ['integration:sccm', 'integration:vcenter', 'workflow:ServiceNow - RITM work note'],
+      'Standard VDI - reinstall': ['integration:sccm', 'integration:vcenter'],
+    });
+    const logged = mem.lines.filter((l) => l['message'] === 'sample workflow waiting: it does not compile yet');
+    expect(logged.map((l) => l['workflow']).sort()).toEqual(Object.keys(waiting).sort());
+    expect(logged.find((l) => l['workflow'] === 'Standard VDI - reinstall')).toMatchObject({ waiting_for: ['integration:sccm', 'integration:vcenter'] });
+  });
+
+  test('creating the integrations through the API loads the samples at once, without a restart', async () => {
+    expect(await workflowNames()).toEqual(['SaaS seat - deprovision']);
+    expect((await createStub('servicenow', 'servicenow-table.yaml')).status).toBe(201);
+    expect(await workflowNames()).toEqual(['SaaS seat - deprovision', 'SaaS seat - provision', 'ServiceNow - RITM work note']);
+    expect((await createStub('vcenter', 'vcenter.yaml')).status).toBe(201);
+    expect(await workflowNames()).toContain('Standard VDI - deprovision');
+    expect(await workflowNames()).not.toContain('Standard VDI - provision');
+    // Created under another name, then renamed to what the samples call: the rename counts.
+    const sccm = await createStub('sccm-lab', 'sccm-adminservice.yaml');
+    expect(sccm.status).toBe(201);
+    expect(await workflowNames()).not.toContain('Standard VDI - provision');
+    expect((await t.http().patch(`/admin/integrations/${sccm.body.id}`).set(t.admin).send({ name: 'sccm' })).status).toBe(200);
+    expect(await workflowNames()).toEqual([
+      'SaaS seat - deprovision',
+      'SaaS seat - provision',
+      'ServiceNow - RITM work note',
+      'Standard VDI - deprovision',
+      'Standard VDI - provision',
+      'Standard VDI - reinstall',
+    ]);
+    // Each sample once: the retries never stored a second version.
+    const versions = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workflows`);
+    expect(versions.rows[0]!.n).toBe(6);
   });
 });

@@ -206,3 +206,60 @@ describe('integer bounds in the spec', () => {
     expect(unbounded).toEqual([]);
   });
 });
+
+// Issue 11, "Bad input": what a caller sends by mistake is answered precisely, naming what is wrong.
+describe('bad input named precisely', () => {
+  let t: TestApp;
+  let hr: string;
+  beforeAll(async () => {
+    t = await createTestApp({ webhookSecretToken: undefined });
+    hr = await mintTestToken(t.db, 'hr-bad-input', ['hr:leaver']);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  const leaver = (body: string) =>
+    t.http().post('/hr/leaver').set('Authorization', `Bearer ${hr}`).set('Content-Type', 'application/json').send(body);
+
+  test('an HR leaver body is judged against the format it came closest to, named, without the other formats\' errors', async () => {
+    const native = await leaver('{"email":"not-an-email"}');
+    expect(native.status).toBe(422);
+    expect(native.body.errors).toEqual([
+      { path: '/body/email', message: 'must match format "email"' },
+      { path: '/body', message: expect.stringMatching(/closest to native leaver event$/) },
+    ]);
+    const workday = await leaver('{"Event_ID":"wd-1","Event_Type":"Termination","Termination_Date":"2026-06-30"}');
+    expect(workday.status).toBe(422);
+    expect(workday.body.errors).toEqual([
+      { path: '/body/Worker', message: "must have required property 'Worker'" },
+      { path: '/body', message: expect.stringMatching(/closest to Workday termination event$/) },
+    ]);
+    expect(JSON.stringify(workday.body)).not.toContain('externalEventMeta');
+  });
+
+  test('a JSON null (or any non-object) body is a 422 naming the body, not "not valid JSON"', async () => {
+    for (const body of ['null', '5', '"text"', '[]']) {
+      const order = await t.http().post('/orders').set(t.admin).set('Content-Type', 'application/json').send(body);
+      expect(order.status).toBe(422);
+      expect(order.body).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: '/body', message: 'must be object' }] });
+      const hrRes = await leaver(body);
+      expect(hrRes.status).toBe(422);
+      expect(hrRes.body.errors).toEqual([{ path: '/body', message: expect.stringContaining('must be a JSON object in one of the accepted formats (native leaver event, Workday') }]);
+    }
+    expect((await t.db.query(`SELECT 1 FROM orders`)).rowCount).toBe(0);
+    // Text that is not JSON stays a 400.
+    expect((await t.http().post('/orders').set(t.admin).set('Content-Type', 'application/json').send('{nope')).status).toBe(400);
+  });
+
+  test('GET /orders?user= takes an email with a raw @', async () => {
+    const res = await t.http().get('/orders?user=jane.doe@example.com').set(t.admin);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ items: [], total: 0 });
+  });
+
+  test('a signed webhook sent while no secret is configured is told so', async () => {
+    const res = await t.http().post('/webhook/servicenow').set('Content-Type', 'application/json').set('X-Hub-Signature-256', `sha256=${'a'.repeat(64)}`).send('{}');
+    expect(res.status).toBe(401);
+    expect(res.body.detail).toMatch(/no webhook secret is configured/);
+  });
+});

@@ -64,7 +64,7 @@ describe('POST /webhook/servicenow', () => {
       const payload = vdi({ servicenow_ref: 'RITM0012345' });
       const res = await withBearer(payload);
       expect(res.status).toBe(201);
-      expect(Object.keys(res.body).sort()).toEqual([...SEED_FIELDS, 'target_order_id', 'source', 'requester'].sort());
+      expect(Object.keys(res.body).sort()).toEqual([...SEED_FIELDS, 'target_order_id', 'source', 'requester', 'extension_requested_until'].sort());
       expect(res.body).toMatchObject({
         servicenow_ref: 'RITM0012345',
         snow_req: 'REQ0009876',
@@ -407,7 +407,8 @@ describe('POST /webhook/servicenow', () => {
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({
         action: 'delete',
-        status: 'processing',
+        // Under way until its target is returned; a delete never shows `provisioned`.
+        status: 'deprovisioning',
         servicenow_ref: ref,
         target_order_id: target.id,
         user_email: 'leaver@example.com',
@@ -454,15 +455,42 @@ describe('POST /webhook/servicenow', () => {
       expect(await auditRowsTotal()).toBe(audits);
     });
 
-    test('a target still being provisioned cannot be taken back yet: 409 naming both states, nothing written', async () => {
+    test('a target still being provisioned: 202, the take-back queued (no job yet), the target left to its provision', async () => {
       const order = await provisionSeat('busy@example.com');
       const payload = snowPayload('SaaS seat', { action: 'delete', user_email: 'busy@example.com' });
       const res = await withBearer(payload);
-      expect(res.status).toBe(409);
-      expect(res.body).toMatchObject({ code: 'CONFLICT', detail: `order ${order.id} cannot move from 'processing' to 'deprovisioning'` });
-      expect(await ordersWithRef(payload['servicenow_ref'])).toBe(0);
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ action: 'delete', status: 'deprovisioning', target_order_id: order.id });
+      expect(await ordersWithRef(payload['servicenow_ref'])).toBe(1);
+      expect(await countRows(t.db, 'pgboss.job WHERE id = $1', [res.body.job_id])).toBe(0);
       const now = await t.http().get(`/orders/${order.id}`).set(auth());
       expect(now.body.status).toBe('processing');
+      // A second delete does not aim at an order a take-back already waits for.
+      const second = await withBearer(snowPayload('SaaS seat', { action: 'delete', user_email: 'busy@example.com' }));
+      expect(second.status).toBe(404);
+    });
+
+    test('a target waiting for approval cannot be taken back: 409 naming both states, nothing written', async () => {
+      const res0 = await withBearer(snowPayload('Approved Laptop', { user_email: 'waiting@example.com' }));
+      expect(res0.body.status).toBe('pending_approval');
+      const payload = snowPayload('Approved Laptop', { action: 'delete', user_email: 'waiting@example.com' });
+      const res = await withBearer(payload);
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ code: 'CONFLICT', detail: `order ${res0.body.id} cannot move from 'pending_approval' to 'deprovisioning'` });
+      expect(await ordersWithRef(payload['servicenow_ref'])).toBe(0);
+    });
+
+    test('a delete needs no requested_from/requested_until; a provision without them is 422 naming the field', async () => {
+      await provisionSeat('window@example.com');
+      const del = await withBearer(snowPayload('SaaS seat', { action: 'delete', user_email: 'window@example.com', requested_from: undefined, requested_until: undefined }));
+      expect(del.status).toBe(202);
+      for (const field of ['requested_from', 'requested_until']) {
+        const payload = snowPayload('SaaS seat', { user_email: 'nowindow@example.com', [field]: undefined });
+        const res = await withBearer(payload);
+        expect(res.status).toBe(422);
+        expect(res.body).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: `/body/${field}`, message: "is required for action 'provision'" }] });
+        expect(await ordersWithRef(payload['servicenow_ref'])).toBe(0);
+      }
     });
 
     test('a delete for an unknown asset type is 400', async () => {

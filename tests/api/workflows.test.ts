@@ -330,7 +330,9 @@ describe('orders driven by runs, seen through the API', () => {
 
     const runs = await http().get(`/admin/runs?order_id=${order.id}`).set(reader);
     expect(runs.status).toBe(200);
-    expect(runs.body.items).toEqual([expect.objectContaining({ workflow: 'Hook once', status: 'succeeded', order_id: Number(order.id), lock_key: `order:${order.id}` })]);
+    // A personal type's order gets its own asset, so the run is locked on that asset, as a pooled one is.
+    expect(body['assigned_asset_id']).toEqual(expect.any(Number));
+    expect(runs.body.items).toEqual([expect.objectContaining({ workflow: 'Hook once', status: 'succeeded', order_id: Number(order.id), lock_key: `asset:${String(body['assigned_asset_id'])}` })]);
     const run = await http().get(`/admin/runs/${runs.body.items[0].id as string}`).set(reader);
     expect(run.body).toMatchObject({ order_id: Number(order.id), variables: { order: { id: Number(order.id), user_email: 'sam@example.com', username: 'sam' } } });
   });

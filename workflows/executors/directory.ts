@@ -104,7 +104,7 @@ export function createDirectoryExecutor(deps: DirectoryExecutorDeps): TaskExecut
     }
     if (!isRecord(input)) return failed('INVALID_INPUT', 'directory input must be an object', { retryable: false });
     const dir = await deps.getDirectory();
-    if (!dir) return failed('DIRECTORY', 'no directory is configured (settings section directory)', { retryable: false });
+    if (!dir) return failed('DIRECTORY', 'no directory is configured (settings section active_directory: PUT /admin/settings/active_directory)', { retryable: false });
     try {
       return succeeded(await run(dir, task.operation, input));
     } catch (e) {

@@ -68,6 +68,13 @@ export interface WebhookExecutorDeps {
    * undefined goes direct. Called at each delivery, so a changed setting applies to the next one without a restart.
    */
   resolveConnection?(): MaybePromise<EndpointConnection | undefined>;
+  /**
+   * Stub mode (the server reads the `webhooks.stub_mode` setting), asked at each delivery: true answers the delivery
+   * here, after its payload was built, checked and signed, as a receiver that provisioned
+   * (`{"response":"PROVISIONED_USER","stub":true}`), without any request: an integration's stub mode for webhooks,
+   * for demos and rehearsals where the receiver does not exist.
+   */
+  resolveStubMode?(): MaybePromise<boolean>;
 }
 
 /** The Lumos provisioning-webhook payload. */
@@ -163,6 +170,11 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
       headers[WEBHOOK_HEADERS.signature] = signWebhookBody(secret, timestamp, body);
     }
 
+    if ((await deps.resolveStubMode?.()) === true) {
+      ctx.logger.info('webhook stubbed: stub mode answers without a request', { runId: ctx.runId, stepId: ctx.stepId, url: safeUrl(url) });
+      const reply = { response: 'PROVISIONED_USER', stub: true };
+      return succeeded({ status: 200, response: reply.response, body: reply });
+    }
     const connection = await deps.resolveConnection?.();
     const timeoutMs = compiled.timeoutMs ?? defaultTimeout;
     // The transport's timeout waits for activity; this one bounds the whole attempt, a trickling reply included.

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from '../../../adapter/clients/runtime/client/index.js';
-import type { ApproveOrderData, ApproveOrderErrors, ApproveOrderResponses, AuthorizeIntegrationOAuthData, AuthorizeIntegrationOAuthErrors, AuthorizeIntegrationOAuthResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CompleteIntegrationOAuthData, CompleteIntegrationOAuthErrors, CompleteIntegrationOAuthResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeclineOrderData, DeclineOrderErrors, DeclineOrderResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, ExportWorkflowData, ExportWorkflowErrors, ExportWorkflowResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetWorkflowData, GetWorkflowErrors, GetWorkflowResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, ImportWorkflowData, ImportWorkflowErrors, ImportWorkflowResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, ListWorkflowsData, ListWorkflowsErrors, ListWorkflowsResponses, ListWorkflowTasksData, ListWorkflowTasksErrors, ListWorkflowTasksResponses, ListWorkflowVersionsData, ListWorkflowVersionsErrors, ListWorkflowVersionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RerunRunData, RerunRunErrors, RerunRunResponses, ResumeRunStepData, ResumeRunStepErrors, ResumeRunStepResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SaveWorkflowData, SaveWorkflowErrors, SaveWorkflowResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, SetWorkflowConcurrencyData, SetWorkflowConcurrencyErrors, SetWorkflowConcurrencyResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
+import type { ApproveOrderData, ApproveOrderErrors, ApproveOrderResponses, AuthorizeIntegrationOAuthData, AuthorizeIntegrationOAuthErrors, AuthorizeIntegrationOAuthResponses, CancelOrderData, CancelOrderErrors, CancelOrderResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CompleteIntegrationOAuthData, CompleteIntegrationOAuthErrors, CompleteIntegrationOAuthResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeclineOrderData, DeclineOrderErrors, DeclineOrderResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, ExportWorkflowData, ExportWorkflowErrors, ExportWorkflowResponses, ExtendOrderData, ExtendOrderErrors, ExtendOrderResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetWorkflowData, GetWorkflowErrors, GetWorkflowResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, ImportWorkflowData, ImportWorkflowErrors, ImportWorkflowResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListCatalogueData, ListCatalogueErrors, ListCatalogueResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, ListWorkflowsData, ListWorkflowsErrors, ListWorkflowsResponses, ListWorkflowTasksData, ListWorkflowTasksErrors, ListWorkflowTasksResponses, ListWorkflowVersionsData, ListWorkflowVersionsErrors, ListWorkflowVersionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RerunRunData, RerunRunErrors, RerunRunResponses, ResumeRunStepData, ResumeRunStepErrors, ResumeRunStepResponses, RetryOrderData, RetryOrderErrors, RetryOrderResponses, ReturnOrderData, ReturnOrderErrors, ReturnOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SaveWorkflowData, SaveWorkflowErrors, SaveWorkflowResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, SetWorkflowConcurrencyData, SetWorkflowConcurrencyErrors, SetWorkflowConcurrencyResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -296,8 +296,10 @@ export const updateAsset = <ThrowOnError extends boolean = false>(options: Optio
 /**
  * Approve an order waiting for approval
  *
- * Moves the order from `pending_approval` to `processing` and enqueues its `order.provision` job (the job id
- * is stored on the order), in one transaction with the approval's decision and the audit rows.
+ * Moves the order from `pending_approval` to `processing` (or `scheduled` when its `requested_from` lies
+ * ahead: the job is due then) and enqueues its `order.provision` job (the job id is stored on the order), in
+ * one transaction with the approval's decision and the audit rows. An extension waiting for approval
+ * (extendOrder) is approved the same way: its `requested_until` becomes the order's (`kind: extension`).
  *
  * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
  * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
@@ -323,6 +325,7 @@ export const approveOrder = <ThrowOnError extends boolean = false>(options: Opti
  * Decline an order waiting for approval
  *
  * Moves the order from `pending_approval` to `cancelled` (its `error_message` says it was declined and why).
+ * A waiting extension (extendOrder) is dropped instead; the order keeps its `requested_until`.
  *
  * Callers: a token with scope `admin:*` (role superadmin, admin or none) may decide any waiting order, also
  * an unrouted one; with `approver_email` it must name the pending approval's approver. A token with role
@@ -575,8 +578,12 @@ export const resumeRunStep = <ThrowOnError extends boolean = false>(options: Opt
  * - **SAP SuccessFactors** Intelligent Services / event notification (JSON): `externalEventMeta.type` a
  * termination event, `events[]` of `entityType` `EmpJob` with `effectiveStartDate` and `entityKeys`/`params`
  * (`userId`, `personIdExternal`, `email`).
- * - **Microsoft Graph** change notifications (`value[]` of user notifications), for relays that sign or hold a
- * token; Graph itself posts to `POST /hr/leaver/graph`. `clientState` is checked here as well.
+ * - **Microsoft Graph** change notifications (`value[]` of user notifications). Graph itself may post here
+ * (this URL as the subscription's `notificationUrl`, as at `POST /hr/leaver/graph`): it can neither sign
+ * nor send a token, so a Graph notification body is authenticated by its `clientState` (scheme
+ * `graphClientState`), and its subscription handshake (`?validationToken=…`, no body) is answered 200
+ * `text/plain` with the token. Relays that sign or hold a token may post it too; `clientState` is checked
+ * then as well.
  *
  * A date without a time (`2026-06-30`) is a last working day: access ends when that day ends (UTC); a
  * SuccessFactors `effectiveStartDate` is the first day without employment: access ends when it begins.
@@ -587,17 +594,25 @@ export const resumeRunStep = <ThrowOnError extends boolean = false>(options: Opt
  *
  * Authenticate with `Authorization: Bearer xpat_…` (scope `hr:leaver`), or with
  * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` keyed with `WEBHOOK_SECRET_TOKEN`
- * (as the ServiceNow webhook). When both are sent, Bearer is used.
+ * (as the ServiceNow webhook). When both are sent, Bearer is used. Without either, only Microsoft Graph may
+ * call: a body of Graph change notifications whose every `clientState` equals the secret setting
+ * `hr.graph_client_state` (compared in constant time), or the bodiless `validationToken` handshake; any other
+ * request without a bearer token or signature (another payload, a wrong or missing `clientState`, no
+ * `clientState` configured) is 401 and nothing is processed.
  *
  */
-export const receiveHrLeaver = <ThrowOnError extends boolean = false>(options: Options<ReceiveHrLeaverData, ThrowOnError>) => (options.client ?? client).post<ReceiveHrLeaverResponses, ReceiveHrLeaverErrors, ThrowOnError>({
-    responseType: 'json',
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Hub-Signature-256', type: 'apiKey' }],
+export const receiveHrLeaver = <ThrowOnError extends boolean = false>(options?: Options<ReceiveHrLeaverData, ThrowOnError>) => (options?.client ?? client).post<ReceiveHrLeaverResponses, ReceiveHrLeaverErrors, ThrowOnError>({
+    responseType: 'text',
+    security: [
+        { scheme: 'bearer', type: 'http' },
+        { name: 'X-Hub-Signature-256', type: 'apiKey' },
+        { name: 'X-Graph-Client-State', type: 'apiKey' }
+    ],
     url: '/hr/leaver',
     ...options,
     headers: {
         'Content-Type': 'application/json',
-        ...options.headers
+        ...options?.headers
     }
 });
 
@@ -1316,6 +1331,24 @@ export const grantIntegrationRole = <ThrowOnError extends boolean = false>(optio
 });
 
 /**
+ * The asset types a person may order
+ *
+ * With `user_email`: the asset types that person may order (see `AssetTypeEntitlements`), each with what a
+ * request form needs; with `active_directory` configured the person must exist and be enabled there
+ * (422 `REQUESTER_NOT_FOUND` / `REQUESTER_DISABLED` naming `/query/user_email`), and a directory that does
+ * not answer is a 503 `DIRECTORY_UNAVAILABLE`, as when an order is placed. Without `user_email`: every asset
+ * type, unfiltered, with its entitlement lists (the admin view; `entitled_by` is null). `user_email` may be
+ * sent as is (`?user_email=jane.doe@example.com`); `@` needs no percent-encoding, `+` does (`%2B`).
+ *
+ */
+export const listCatalogue = <ThrowOnError extends boolean = false>(options?: Options<ListCatalogueData, ThrowOnError>) => (options?.client ?? client).get<ListCatalogueResponses, ListCatalogueErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/catalogue',
+    ...options
+});
+
+/**
  * List orders, newest first
  */
 export const listOrders = <ThrowOnError extends boolean = false>(options?: Options<ListOrdersData, ThrowOnError>) => (options?.client ?? client).get<ListOrdersResponses, ListOrdersErrors, ThrowOnError>({
@@ -1330,8 +1363,18 @@ export const listOrders = <ThrowOnError extends boolean = false>(options?: Optio
  *
  * Creates an order after the same checks every channel gets: the asset type exists (400), `config` matches
  * its attributes and `rdp_users`/`admin_users` are allowed (422), pool capacity and the per-user quota
- * leave room (429). The order starts as `processing` with a queued job, or as `pending_approval` when the
- * type requires approval. Name the type by `asset_type_name` or `asset_type_id`.
+ * leave room (429). The order starts as `processing` with a queued job, as `scheduled` when its
+ * `requested_from` lies ahead (its job is due then; it survives restarts), or as `pending_approval` when the
+ * type requires approval. At `requested_until` it expires and is returned (`system:expiry`). A
+ * `requested_until` beyond the type's `max_duration_days` is a 422. Name the type by `asset_type_name` or
+ * `asset_type_id`.
+ *
+ * With `active_directory` configured the requester (`user_email`, matched to the directory's `mail`) must
+ * exist and be enabled (422 `REQUESTER_NOT_FOUND` / `REQUESTER_DISABLED` naming `/body/user_email`); their
+ * department, cost center, company, employee ID and title are copied from the directory onto the order
+ * (values sent in `requester` win); the approval goes to their manager as the directory names them now. The
+ * type's `entitlements` must admit the requester (403 `NOT_ENTITLED`, the failed rules named). A configured
+ * directory that does not answer is a 503 `DIRECTORY_UNAVAILABLE` and places nothing.
  *
  */
 export const createOrder = <ThrowOnError extends boolean = false>(options: Options<CreateOrderData, ThrowOnError>) => (options.client ?? client).post<CreateOrderResponses, CreateOrderErrors, ThrowOnError>({
@@ -1356,13 +1399,122 @@ export const getOrder = <ThrowOnError extends boolean = false>(options: Options<
 });
 
 /**
+ * Cancel an order before its runbook starts
+ *
+ * Cancels an order that has not started to be carried out: waiting for approval (its pending approval is
+ * `withdrawn`), `scheduled` for a later `requested_from`, or `processing` before its provision runbook started
+ * (also a `failed` one whose runbook never started and that holds no pool instance). Once the runbook has started,
+ * 409 `ORDER_STATE_CONFLICT` with the current `order_status`: return the order instead.
+ *
+ * Callers: a token with scope `orders:write` (the channel that places orders) or the admin key; the audit
+ * row names the caller (`api:token:<name>`, `admin:key`) and keeps `reason`.
+ *
+ */
+export const cancelOrder = <ThrowOnError extends boolean = false>(options: Options<CancelOrderData, ThrowOnError>) => (options.client ?? client).post<CancelOrderResponses, CancelOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/cancel',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Return what an order holds
+ *
+ * Takes back a `provisioned` order (or a `failed` provision, which may hold half-built access or a pool instance):
+ * the order moves to `deprovisioning` and its `order.deprovision` job runs the type's deprovision runbook and
+ * applies its deprovision policy (`access_only`, `return_to_pool`, `reinstall`); the order ends `returned`. A
+ * pending extension's approval is withdrawn. 409 `ORDER_STATE_CONFLICT` in any other state (also a `failed`
+ * order whose deprovision failed: retry that one).
+ *
+ * Callers: a token with scope `orders:write` (the channel that places orders) or the admin key; the audit
+ * row names the caller (`api:token:<name>`, `admin:key`) and keeps `reason`.
+ *
+ */
+export const returnOrder = <ThrowOnError extends boolean = false>(options: Options<ReturnOrderData, ThrowOnError>) => (options.client ?? client).post<ReturnOrderResponses, ReturnOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/return',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Extend an order (a renewal)
+ *
+ * Moves `requested_until` later: it must lie after the current one (and in the future), and within the type's
+ * `max_duration_days` counted from `requested_from` (else the order's creation); 422 naming
+ * `/body/requested_until` otherwise. The expiry moves with it (a job due at the old date does nothing).
+ * When the type `requires_approval`, the extension is routed like an order (the requester's manager, else the
+ * type's `fallback_approver`) and waits: 202 with `extension_requested_until` set; `approveOrder` applies it,
+ * `declineOrder` drops it. Without approval it applies at once (200). An order can be extended while
+ * `scheduled`, `processing`, `provisioning` or `provisioned`; otherwise, or while another extension waits, 409
+ * `ORDER_STATE_CONFLICT`.
+ *
+ * Callers: a token with scope `orders:write` (the channel that places orders) or the admin key; the audit
+ * row names the caller (`api:token:<name>`, `admin:key`) and keeps `reason`.
+ *
+ */
+export const extendOrder = <ThrowOnError extends boolean = false>(options: Options<ExtendOrderData, ThrowOnError>) => (options.client ?? client).post<ExtendOrderResponses, ExtendOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/extend',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Retry a failed order
+ *
+ * Runs again what failed: a failed provision reruns its last provision run from the failed step (the order goes
+ * back to `processing`, then `provisioning`), or, when no run had started (the runbook could not start, the pool
+ * had no free instance), the provision starts afresh; a failed deprovision reruns its deprovision run likewise
+ * (`deprovisioning`). 409 `ORDER_STATE_CONFLICT` when the order is not `failed` (or is already being retried).
+ * A rerun needs this process to run the workflow engine (`provisio serve` does).
+ *
+ * Callers: a token with scope `orders:write` (the channel that places orders) or the admin key; the audit
+ * row names the caller (`api:token:<name>`, `admin:key`) and keeps `reason`.
+ *
+ */
+export const retryOrder = <ThrowOnError extends boolean = false>(options: Options<RetryOrderData, ThrowOnError>) => (options.client ?? client).post<RetryOrderResponses, RetryOrderErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/orders/{id}/retry',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * ServiceNow order dispatch (provision or delete)
  *
- * Creates an order from a ServiceNow RITM and dispatches it, with the same checks as `POST /orders`.
+ * Creates an order from a ServiceNow RITM and dispatches it, with the same checks as `POST /orders`
+ * (for `provision`: the requester in `active_directory` when configured, 422; the type's `entitlements`, 403
+ * `NOT_ENTITLED`; a configured directory that does not answer, 503). A `delete` takes back what the user
+ * holds and checks neither.
  * `servicenow_ref` is the idempotency key: a second delivery of the same RITM is a 409 and changes nothing.
  * `action: delete` takes back the user's most recent active order of that asset type, else their most
- * recent failed one (404 when there is none): the answer is a new order with `action: delete` and
- * `target_order_id`, the target moves to `deprovisioning`, and its deprovision runbook runs.
+ * recent failed one (404 when there is none); `requested_from`/`requested_until` are not needed for it. The
+ * answer is the delete's own order (`action: delete`, `target_order_id`), which a ServiceNow agent can poll at
+ * `GET /orders/{id}`: it is `deprovisioning` while it takes the target back, then `returned` when the target is
+ * returned, or `failed` with the deprovision runbook's error; it never shows `provisioned`.
+ * - The target is provisioned (or failed): 201; the target moves to `deprovisioning` and its deprovision
+ * runbook runs at once.
+ * - The target is still being provisioned (`processing`/`provisioning`): 202; the take-back is queued and runs
+ * when the provision ends, whatever its outcome (a half-built or failed provision is taken back as well).
+ * The target stays where the provision flow has it until then.
+ * - The target waits for approval or for its start (`pending_approval`/`scheduled`): 409 (cancel it instead).
  *
  * Authenticate with `Authorization: Bearer xpat_…` (scope `webhook:in`), or with
  * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` keyed with `WEBHOOK_SECRET_TOKEN`

@@ -251,6 +251,34 @@ export type DataClassificationInput = {
     pci?: boolean;
 };
 
+/**
+ * Who may order the type. A person may when any one list admits them: `users` names their email
+ * (case-insensitive); `departments` names their department (case-insensitive) as the `active_directory`
+ * directory has it; `groups` names an Active Directory group they are in, directly or through nested groups
+ * (by `sAMAccountName` or DN, under the settings' base DN). All three empty: everyone may. Department and
+ * group rules are answered by the directory only, never by what a caller sends: without `active_directory`
+ * configured they admit nobody. Checked when an order is placed (`POST /orders`, the ServiceNow webhook's
+ * `provision`; 403 `NOT_ENTITLED`), never when one is taken back, revoked or approved.
+ *
+ */
+export type AssetTypeEntitlements = {
+    groups: Array<string>;
+    departments: Array<string>;
+    users: Array<string>;
+};
+
+/**
+ * The lists to set; see AssetTypeEntitlements. On create a missing list is empty; on update a missing list
+ * keeps its value and a sent list replaces it. Emails are stored lower-cased; duplicates (case-insensitive)
+ * are dropped.
+ *
+ */
+export type AssetTypeEntitlementsInput = {
+    groups?: Array<string>;
+    departments?: Array<string>;
+    users?: Array<string>;
+};
+
 export type AssetTypeCreate = {
     /**
      * Unique.
@@ -290,6 +318,15 @@ export type AssetTypeCreate = {
      * Approver of orders whose requester has no manager in the directory, and of approvals a leaving approver hands on; stored lower-cased.
      */
     fallback_approver?: string | null;
+    entitlements?: AssetTypeEntitlementsInput;
+    /**
+     * Length of an assignment when the requester picks none; the catalogue projects its cost. Null: no default.
+     */
+    default_duration_days?: number | null;
+    /**
+     * The longest an order may run, from its `requested_from` (else its creation) to its `requested_until`; orders and extensions beyond it are refused (422). Null: no limit.
+     */
+    max_duration_days?: number | null;
 };
 
 /**
@@ -313,6 +350,9 @@ export type AssetTypeUpdate = {
     reinstall_runbook?: string | null;
     deprovision_policy?: DeprovisionPolicy;
     fallback_approver?: string | null;
+    entitlements?: AssetTypeEntitlementsInput;
+    default_duration_days?: number | null;
+    max_duration_days?: number | null;
 };
 
 /**
@@ -350,6 +390,9 @@ export type AssetType = {
     reinstall_runbook: string | null;
     deprovision_policy: DeprovisionPolicy;
     fallback_approver: string | null;
+    entitlements: AssetTypeEntitlements;
+    default_duration_days: number | null;
+    max_duration_days: number | null;
     pool: AssetPoolCounts;
     created_at: string;
     updated_at: string;
@@ -363,6 +406,69 @@ export type AssetTypeList = {
     total: number;
     limit: number;
     offset: number;
+};
+
+/**
+ * Pooled (`capacity_pooled`) types only; null for personal ones. A pooled type's room: `capacity` is its `pool_size` (null: unlimited), `taken` the places held (active
+ * orders, and failed ones still holding their instance, as order placement counts them), `available`
+ * the places left (null when unlimited), `free_instances` the pool instances ready to hand out.
+ *
+ */
+export type CatalogueAvailability = {
+    capacity: number | null;
+    taken: number;
+    available: number | null;
+    free_instances: number;
+} | null;
+
+/**
+ * With `user_email`, why that person may order the type: `everyone` (no entitlement lists), or the list and
+ * the entry that admits them. Null in the unfiltered (admin) view.
+ *
+ */
+export type CatalogueEntitlement = {
+    rule: 'everyone' | 'users' | 'departments' | 'groups';
+    /**
+     * The matching email, department or group; null for `everyone`.
+     */
+    value: string | null;
+} | null;
+
+/**
+ * An asset type as a request form shows it. `projected_cost` = `monthly_cost` × `default_duration_days` / 30
+ * (a month counted as 30 days), rounded to cents, in `currency`; null when the type has no cost or no
+ * default duration.
+ *
+ */
+export type CatalogueItem = {
+    asset_type_id: number;
+    name: string;
+    description: string;
+    assignment_model: AssignmentModel;
+    requires_approval: boolean;
+    /**
+     * What an order's `config` may or must carry, each with its help text.
+     */
+    attributes: Array<AssetTypeAttribute>;
+    data_classification: DataClassification;
+    monthly_cost: number | null;
+    currency: string | null;
+    default_duration_days: number | null;
+    projected_cost: number | null;
+    availability: CatalogueAvailability;
+    entitlements: AssetTypeEntitlements;
+    entitled_by: CatalogueEntitlement;
+};
+
+export type CatalogueList = {
+    /**
+     * The person the list is for (lower-cased), or null for the unfiltered list.
+     */
+    user_email: string | null;
+    /**
+     * Ordered by name.
+     */
+    items: Array<CatalogueItem>;
 };
 
 /**
@@ -390,6 +496,10 @@ export type AssetCreate = {
      * Initial state; an instance can start out of service.
      */
     state?: 'free' | 'failed';
+    /**
+     * Binds the instance to one person (a personal type's named seat, stocked ahead); their next order of the type reuses it.
+     */
+    owner_email?: string | null;
 };
 
 /**
@@ -399,6 +509,10 @@ export type AssetUpdate = {
     name?: string;
     attributes?: AssetAttributes;
     state?: AssetState;
+    /**
+     * Binds the instance to another person, or (null) frees it of its binding; not while it is `in_use`.
+     */
+    owner_email?: string | null;
 };
 
 export type Asset = {
@@ -412,6 +526,18 @@ export type Asset = {
      * The order holding the instance while `in_use`.
      */
     assigned_order_id: number | null;
+    /**
+     * The person a personal instance is bound to (lower-cased). A personal order creates, or reuses, an instance
+     * bound to its user: their own free one first, else an unbound free one of the type, else a new one named
+     * `<type>-<local part of the email>`. `access_only` keeps the binding when the order ends (the seat waits
+     * for the same person); `return_to_pool` and `reinstall` drop it. Null for pooled instances.
+     *
+     */
+    owner_email: string | null;
+    /**
+     * Why the instance is `failed` (the deprovision or reinstall runbook's error, naming the order); null otherwise.
+     */
+    error_message: string | null;
     created_at: string;
     updated_at: string;
 };
@@ -431,6 +557,14 @@ export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' 
 export type Approval = {
     id: number;
     order_id: number;
+    /**
+     * What it decides: the order itself, or an extension of it (`requested_until`).
+     */
+    kind: 'order' | 'extension';
+    /**
+     * For `kind: extension`, the `requested_until` it would set; null otherwise.
+     */
+    requested_until: string | null;
     /**
      * Lower-cased.
      */
@@ -472,7 +606,18 @@ export type ApprovalDecisionInput = {
  */
 export type ApprovalDecision = {
     order_id: number;
-    order_status: 'processing' | 'cancelled';
+    /**
+     * What was decided: the order, or an extension of it.
+     */
+    kind: 'order' | 'extension';
+    /**
+     * The order's status after the decision: `processing` (or `scheduled` when its `requested_from` is still ahead) or `cancelled` for an order; unchanged for an extension.
+     */
+    order_status: OrderStatus;
+    /**
+     * The order's `requested_until` after the decision.
+     */
+    requested_until?: string | null;
     /**
      * The order's `order.provision` job (approved orders).
      */
@@ -702,6 +847,8 @@ export type LeaverEventStatus = 'processed' | 'scheduled' | 'no_matching_user';
 export type HrLeaverPayload = NativeLeaverEvent | WorkdayTerminationEvent | SuccessFactorsTerminationEvent | GraphChangeNotificationCollection;
 
 /**
+ * native leaver event
+ *
  * The native format.
  */
 export type NativeLeaverEvent = {
@@ -732,6 +879,8 @@ export type WorkdayWorker = {
 };
 
 /**
+ * Workday termination event
+ *
  * A Workday termination business-process event (as an outbound integration sends it, JSON).
  */
 export type WorkdayTerminationEvent = {
@@ -775,6 +924,8 @@ export type SuccessFactorsEventMeta = {
 };
 
 /**
+ * SAP SuccessFactors termination event
+ *
  * A SuccessFactors employment termination event (EmpJob), as Intelligent Services sends it, in JSON.
  */
 export type SuccessFactorsTerminationEvent = {
@@ -805,6 +956,8 @@ export type GraphChangeNotification = {
 };
 
 /**
+ * Microsoft Graph change notifications
+ *
  * Microsoft Graph change notifications (a collection of user notifications).
  */
 export type GraphChangeNotificationCollection = {
@@ -1253,8 +1406,10 @@ export type IntegrationModelList = {
  * auth {mode none|basic|secrets_manager, username, password}}; `logging` {level (default info), syslog
  * {host (required), port (default 514), protocol udp4|tcp4 (default udp4), facility (default local0),
  * app_name, level}}: the optional syslog target receives each log line as an RFC 5424 message (winston-syslog;
- * one message per line over TCP). Secret fields (passwords, client secrets, keys, tokens) read back as
- * `[redacted]`.
+ * one message per line over TCP); `stub` {responses: {<operationId>: {status (default 200), headers, body}}}:
+ * what stub mode answers for that operation instead of the model's example (any status, to rehearse failures;
+ * an operationId the model lacks is a 422). Secret fields (passwords, client secrets, keys, tokens) read back
+ * as `[redacted]`.
  *
  */
 export type IntegrationConfigDocument = {
@@ -1323,7 +1478,7 @@ export type IntegrationCreate = {
     model_id: string;
     config: IntegrationConfigDocument;
     /**
-     * Answer tasks from the model's examples without calling out.
+     * Answer tasks without calling out: from `config.stub.responses`, else the model's examples.
      */
     stub_mode?: boolean;
     health?: IntegrationHealthSettings;
@@ -1564,13 +1719,13 @@ export type ServiceNowOrderRequest = {
      */
     asset_type_name: string;
     /**
-     * Start of the assignment window.
+     * Start of the assignment window; required for `provision` (422 naming it), not for `delete`.
      */
-    requested_from: string;
+    requested_from?: string;
     /**
-     * End of the assignment window (expiry).
+     * End of the assignment window (expiry); required for `provision` (422 naming it), not for `delete`.
      */
-    requested_until: string;
+    requested_until?: string;
     /**
      * Extra RDP users; only for asset types with `allow_user_lists`.
      */
@@ -1627,7 +1782,14 @@ export type Order = {
     rdp_users: Array<string>;
     admin_users: Array<string>;
     requested_from: string | null;
+    /**
+     * When the order expires: it is returned then (`system:expiry`).
+     */
     requested_until: string | null;
+    /**
+     * An extension waiting for approval: the `requested_until` it asks for (see extendOrder).
+     */
+    extension_requested_until: string | null;
     /**
      * The pg-boss job dispatched for this order.
      */
@@ -1640,6 +1802,24 @@ export type Order = {
     created_at: string;
     updated_at: string;
     steps?: Array<OrderStep>;
+};
+
+export type OrderLifecycleInput = {
+    /**
+     * Kept in the audit row.
+     */
+    reason?: string;
+};
+
+export type OrderExtendInput = {
+    /**
+     * The new end; later than the current one.
+     */
+    requested_until: string;
+    /**
+     * Kept in the audit row (and on the approval).
+     */
+    reason?: string;
 };
 
 export type OrderList = {
@@ -1675,6 +1855,7 @@ export type Problem = {
      * - `UNKNOWN_ASSET_TYPE` (400): the asset type named in the body does not exist (the ServiceNow contract).
      * - `UNAUTHENTICATED` (401): no credentials, or credentials that are unknown, revoked or expired.
      * - `FORBIDDEN` (403): the credentials lack a scope or role the operation needs.
+     * - `NOT_ENTITLED` (403): the requester may not order this asset type (its `entitlements` name neither them, their department nor a group they are in); `detail` says which rules failed, `failed_rules` lists them.
      * - `NOT_FOUND` (404): the resource named by the path does not exist, or no route has this path.
      * - `WORKFLOW_NOT_FOUND` (404): the workflow (or version) named by the path, or started by the run or schedule named by the path, does not exist; `workflow` (and `version`) say which.
      * - `RUN_NOT_FOUND` (404): no run has the id in the path.
@@ -1683,10 +1864,13 @@ export type Problem = {
      * - `CONFLICT` (409): a unique key is taken, or the state change is not allowed from the current state.
      * - `RUN_STATE_CONFLICT` (409): the run's status does not allow the command; `run_status` says it.
      * - `SCHEDULE_NAME_TAKEN` (409): another schedule has the name.
+     * - `ORDER_STATE_CONFLICT` (409): the order's status does not allow the command (cancel after its runbook started, return of an order that holds nothing, extend or retry in the wrong state); `order_status` says where it stands.
      * - `PRECONDITION_FAILED` (412): `If-Match` names a version that is no longer current.
      * - `PAYLOAD_TOO_LARGE` (413): the body is over the size limit, or names more values than accepted in one request.
      * - `UNSUPPORTED_MEDIA_TYPE` (415): the Content-Type or Content-Encoding is not accepted.
      * - `VALIDATION_FAILED` (422): the body is well-formed but invalid; `errors` names each field.
+     * - `REQUESTER_NOT_FOUND` (422): with `active_directory` configured, no directory account has the requester's email (`errors` names the field, e.g. `/body/user_email`).
+     * - `REQUESTER_DISABLED` (422): with `active_directory` configured, the requester's directory account is disabled.
      * - `RUN_INPUT_INVALID` (422): the run's inputs do not satisfy the workflow version's `inputSchema`; `errors` points into the inputs as `/inputs/...`, `workflow` and `version` say which schema.
      * - `CAPACITY_EXCEEDED` (429): the asset type's pool has no free capacity.
      * - `QUOTA_EXCEEDED` (429): the user's quota for the asset type is exhausted.
@@ -1695,9 +1879,10 @@ export type Problem = {
      * - `NOT_IMPLEMENTED` (501): the operation has no handler here, or needs a service this process does not run.
      * - `INTEGRATION_CALL_FAILED` (502): an integration or directory call could not be made or was refused (configuration, credentials, network, TLS, envelope).
      * - `INTEGRATION_UNAVAILABLE` (503): the directory is unavailable or busy; retry later.
+     * - `DIRECTORY_UNAVAILABLE` (503): `active_directory` is configured but could not answer a check an order or the catalogue needs (requester, department, group membership); nothing was placed; retry later. `directory_code` says what failed.
      *
      */
-    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'INTEGRATION_UNAVAILABLE';
+    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
     instance?: string;
     request_id?: string;
     /**
@@ -1708,6 +1893,14 @@ export type Problem = {
      * createApiToken's 403: the requested scopes the caller's own credential does not grant; updateSettings's 403: the scopes a credential key grants that the caller lacks.
      */
     missing_scopes?: Array<Scope>;
+    /**
+     * `NOT_ENTITLED`: the entitlement lists of the asset type that did not admit the requester.
+     */
+    failed_rules?: Array<'users' | 'departments' | 'groups'>;
+    /**
+     * `ORDER_STATE_CONFLICT`: the status the order is in (the problem's own `status` is the HTTP status).
+     */
+    order_status?: OrderStatus;
 };
 
 export type FieldError = {
@@ -3279,9 +3472,14 @@ export type ResumeRunStepResponses = {
 export type ResumeRunStepResponse = ResumeRunStepResponses[keyof ResumeRunStepResponses];
 
 export type ReceiveHrLeaverData = {
-    body: HrLeaverPayload;
+    body?: HrLeaverPayload;
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * Sent by Graph only when a subscription with this URL is created or renewed; echoed as text/plain.
+         */
+        validationToken?: string;
+    };
     url: '/hr/leaver';
 };
 
@@ -3315,6 +3513,10 @@ export type ReceiveHrLeaverErrors = {
 export type ReceiveHrLeaverError = ReceiveHrLeaverErrors[keyof ReceiveHrLeaverErrors];
 
 export type ReceiveHrLeaverResponses = {
+    /**
+     * The Graph subscription handshake, the `validationToken` echoed.
+     */
+    200: GraphValidationToken;
     /**
      * Accepted; one result per leaver event the delivery carried.
      */
@@ -5622,12 +5824,58 @@ export type GrantIntegrationRoleResponses = {
 
 export type GrantIntegrationRoleResponse = GrantIntegrationRoleResponses[keyof GrantIntegrationRoleResponses];
 
+export type ListCatalogueData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * The person to list the catalogue for (case-insensitive).
+         */
+        user_email?: string;
+    };
+    url: '/catalogue';
+};
+
+export type ListCatalogueErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     */
+    503: Problem;
+};
+
+export type ListCatalogueError = ListCatalogueErrors[keyof ListCatalogueErrors];
+
+export type ListCatalogueResponses = {
+    /**
+     * The asset types the person may order (or all of them), ordered by name.
+     */
+    200: CatalogueList;
+};
+
+export type ListCatalogueResponse = ListCatalogueResponses[keyof ListCatalogueResponses];
+
 export type ListOrdersData = {
     body?: never;
     path?: never;
     query?: {
         /**
-         * The user's email (case-insensitive).
+         * The user's email (case-insensitive); `@` may be sent as is.
          */
         user?: string;
         status?: OrderStatus;
@@ -5710,6 +5958,10 @@ export type CreateOrderErrors = {
      * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
      */
     429: Problem;
+    /**
+     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     */
+    503: Problem;
 };
 
 export type CreateOrderError = CreateOrderErrors[keyof CreateOrderErrors];
@@ -5762,6 +6014,214 @@ export type GetOrderResponses = {
 
 export type GetOrderResponse = GetOrderResponses[keyof GetOrderResponses];
 
+export type CancelOrderData = {
+    body?: OrderLifecycleInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/cancel';
+};
+
+export type CancelOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CancelOrderError = CancelOrderErrors[keyof CancelOrderErrors];
+
+export type CancelOrderResponses = {
+    /**
+     * The order, now `cancelled`.
+     */
+    200: Order;
+};
+
+export type CancelOrderResponse = CancelOrderResponses[keyof CancelOrderResponses];
+
+export type ReturnOrderData = {
+    body?: OrderLifecycleInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/return';
+};
+
+export type ReturnOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ReturnOrderError = ReturnOrderErrors[keyof ReturnOrderErrors];
+
+export type ReturnOrderResponses = {
+    /**
+     * The order, now `deprovisioning`; `job_id` is its deprovision job.
+     */
+    202: Order;
+};
+
+export type ReturnOrderResponse = ReturnOrderResponses[keyof ReturnOrderResponses];
+
+export type ExtendOrderData = {
+    body: OrderExtendInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/extend';
+};
+
+export type ExtendOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type ExtendOrderError = ExtendOrderErrors[keyof ExtendOrderErrors];
+
+export type ExtendOrderResponses = {
+    /**
+     * The order with its new `requested_until`.
+     */
+    200: Order;
+    /**
+     * The order; the extension waits for approval (`extension_requested_until`).
+     */
+    202: Order;
+};
+
+export type ExtendOrderResponse = ExtendOrderResponses[keyof ExtendOrderResponses];
+
+export type RetryOrderData = {
+    body?: OrderLifecycleInput;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/orders/{id}/retry';
+};
+
+export type RetryOrderErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type RetryOrderError = RetryOrderErrors[keyof RetryOrderErrors];
+
+export type RetryOrderResponses = {
+    /**
+     * The order, back in `processing` (or `provisioning`/`deprovisioning` when the rerun started at once).
+     */
+    202: Order;
+};
+
+export type RetryOrderResponse = RetryOrderResponses[keyof RetryOrderResponses];
+
 export type ReceiveServiceNowOrderData = {
     body: ServiceNowOrderRequest;
     path?: never;
@@ -5787,7 +6247,7 @@ export type ReceiveServiceNowOrderErrors = {
      */
     404: Problem;
     /**
-     * `servicenow_ref` already exists (duplicate delivery), or the target order cannot be taken back from its state.
+     * `servicenow_ref` already exists (duplicate delivery), or the target order waits for approval or its start and cannot be taken back.
      */
     409: Problem;
     /**
@@ -5806,15 +6266,23 @@ export type ReceiveServiceNowOrderErrors = {
      * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
      */
     429: Problem;
+    /**
+     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     */
+    503: Problem;
 };
 
 export type ReceiveServiceNowOrderError = ReceiveServiceNowOrderErrors[keyof ReceiveServiceNowOrderErrors];
 
 export type ReceiveServiceNowOrderResponses = {
     /**
-     * The order, created and dispatched (or waiting for approval).
+     * The order, created and dispatched (or waiting for approval); for a `delete`, its take-back under way.
      */
     201: Order;
+    /**
+     * A `delete` whose target is still being provisioned; the take-back runs when the provision ends.
+     */
+    202: Order;
 };
 
 export type ReceiveServiceNowOrderResponse = ReceiveServiceNowOrderResponses[keyof ReceiveServiceNowOrderResponses];

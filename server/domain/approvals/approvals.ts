@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { QueueName, writeAudit, type Queryable } from '../../../adapter';
+import { writeAudit, type Queryable } from '../../../adapter';
 import { conflict, forbidden, notFound } from '../../errors';
 import type { Assert, Same } from '../../api/spec-types';
 import type { Page } from '../paging';
 import type { LeaverApproverHook } from '../identity/leaver';
 import type { RequesterDirectory } from '../identity/requester-directory';
+import { decideExtension, releaseApprovedOrder, waitingExtension } from '../orders/lifecycle';
 import { OrderStatus, transitionOrder } from '../orders/order-status';
-import { dispatch, getOrder, type OrderDeps, type OrderRow } from '../orders/orders';
-import { lockOrderStatus, setOrderJob } from '../orders/store';
+import { getOrder, type OrderDeps, type OrderRow } from '../orders/orders';
+import { lockOrderStatus } from '../orders/store';
 import { auditShape, managerOf } from './routing';
 import {
   closeApproval,
@@ -75,9 +75,11 @@ function actingApprover(who: Decider): string | undefined {
 export type Decision = 'approved' | 'declined';
 
 /**
- * Decides the order's pending approval in one transaction: `approved` moves the order to `processing` and
- * enqueues its `order.provision` job (job id stored on the order, as `createOrder` does); `declined` cancels it.
- * Throws NOT_FOUND for an unknown order, CONFLICT when it is not waiting for approval (or already decided),
+ * Decides the order's pending approval in one transaction: `approved` moves the order to `processing` (or
+ * `scheduled` when its `requested_from` lies ahead) and enqueues its `order.provision` job (job id stored on the
+ * order, as `createOrder` does); `declined` cancels it. An extension waiting on the order (lifecycle.ts) is
+ * decided the same way: `approved` applies its `requested_until`, `declined` drops it; the order stays as it is.
+ * Throws NOT_FOUND for an unknown order, CONFLICT when nothing of it waits for approval (or already decided),
  * FORBIDDEN when a non-admin caller is not bound to an approver, names another one, is not the approval's
  * approver, or the order has no approver yet.
  */
@@ -87,12 +89,13 @@ export async function decideApproval(
   decision: Decision,
   who: Decider,
   reason: string | undefined,
-): Promise<{ order: OrderRow; approval: ApprovalRow | null }> {
+): Promise<{ order: OrderRow; approval: ApprovalRow | null; kind: 'order' | 'extension' }> {
   const as = actingApprover(who);
   return deps.db.transaction(async (tx) => {
     const current = await lockOrderStatus(tx, orderId);
     if (current === undefined) throw notFound(`order ${orderId} does not exist`);
-    if (current !== OrderStatus.PENDING_APPROVAL) {
+    const extension = current === OrderStatus.PENDING_APPROVAL ? null : await waitingExtension(tx, orderId);
+    if (current !== OrderStatus.PENDING_APPROVAL && extension === null) {
       throw conflict(`order ${orderId} is not waiting for approval (status '${current}')`);
     }
     const pending = await lockPendingApproval(tx, orderId);
@@ -125,17 +128,16 @@ export async function decideApproval(
         requestId: who.requestId,
       });
     }
-    const opts = { triggeredBy: who.triggeredBy, requestId: who.requestId };
+    const opts = { triggeredBy: who.triggeredBy, requestId: who.requestId, reason };
+    if (extension !== null) {
+      return { order: await decideExtension(deps, tx, orderId, decision, opts), approval, kind: 'extension' as const };
+    }
     if (decision === 'approved') {
-      await transitionOrder(tx, orderId, OrderStatus.PROCESSING, opts);
-      // The job id is chosen here and stored on the order, so the job exists exactly when the approval commits.
-      await setOrderJob(tx, orderId, randomUUID());
-      const got = await getOrder(tx, orderId);
-      await dispatch(deps, tx, got!.order, QueueName.ORDER_PROVISION, { orderId });
-      return { order: got!.order, approval };
+      // The job id is chosen there and stored on the order, so the job exists exactly when the approval commits.
+      return { order: await releaseApprovedOrder(deps, tx, orderId, opts), approval, kind: 'order' as const };
     }
     await transitionOrder(tx, orderId, OrderStatus.CANCELLED, { ...opts, error: `declined${reason ? `: ${reason}` : ''}` });
-    return { order: (await getOrder(tx, orderId))!.order, approval };
+    return { order: (await getOrder(tx, orderId))!.order, approval, kind: 'order' as const };
   });
 }
 
@@ -171,7 +173,8 @@ export function supersedeApprovalsHook(directory: RequesterDirectory | undefined
       const superseded = await closeApproval(tx, old.id, 'superseded', ctx.triggeredBy, `approver left (leaver event ${ctx.eventId})`);
       await writeAudit(tx, { entity: 'approval', entityId: old.id, action: 'superseded', before: auditShape(old), after: auditShape(superseded), ...audit });
       if (next) {
-        const row = await insertApproval(tx, { orderId: old.order_id, approver: next, routedFrom: old.id, reason: manager ? 'manager of leaving approver' : 'fallback_approver' });
+        // A re-routed extension stays an extension of the same requested_until.
+        const row = await insertApproval(tx, { orderId: old.order_id, approver: next, routedFrom: old.id, reason: manager ? 'manager of leaving approver' : 'fallback_approver', kind: old.kind, requestedUntil: old.requested_until === null ? null : new Date(old.requested_until) });
         await writeAudit(tx, { entity: 'approval', entityId: row.id, action: 'create', after: { ...auditShape(row), leaver_event_id: ctx.eventId }, ...audit });
       } else {
         await writeAudit(tx, {

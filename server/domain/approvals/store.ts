@@ -9,13 +9,14 @@ import { queryPage, Where, type Page, type PageRequest } from '../paging';
  */
 
 /** An `approvals` row: the API's approval with `Date` timestamps. */
-export type ApprovalRow = Stored<Api.Approval, 'decided_at' | 'created_at'>;
+export type ApprovalRow = Stored<Api.Approval, 'decided_at' | 'created_at' | 'requested_until'>;
+export type ApprovalKind = Api.Approval['kind'];
 export type ApprovalStatus = Api.ApprovalStatus;
 
 /** A pending approval the leaver was to give, with what re-routing it needs from its order. */
 export type ApprovalToHandOn = ApprovalRow & { asset_type_id: number; requester: string };
 
-const COLUMNS = `id, order_id, approver_email, status, routed_from_approval_id, reason, decided_at, decided_by, created_at`;
+const COLUMNS = `id, order_id, kind, requested_until, approver_email, status, routed_from_approval_id, reason, decided_at, decided_by, created_at`;
 const A_COLUMNS = COLUMNS.split(', ').map((c) => `a.${c}`).join(', ');
 
 /** Both engines hand bigint columns back as strings; the API and the hooks speak numbers. */
@@ -40,11 +41,12 @@ export async function selectFallbackApprover(q: Queryable, assetTypeId: number):
 
 export async function insertApproval(
   q: Queryable,
-  a: { orderId: number; approver: string; routedFrom: number | null; reason: string },
+  a: { orderId: number; approver: string; routedFrom: number | null; reason: string; kind?: ApprovalKind; requestedUntil?: Date | null },
 ): Promise<ApprovalRow> {
   const { rows } = await q.query<ApprovalRow>(
-    `INSERT INTO approvals (order_id, approver_email, routed_from_approval_id, reason) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-    [a.orderId, a.approver, a.routedFrom, a.reason],
+    `INSERT INTO approvals (order_id, approver_email, routed_from_approval_id, reason, kind, requested_until)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+    [a.orderId, a.approver, a.routedFrom, a.reason, a.kind ?? 'order', a.requestedUntil ?? null],
   );
   return fromDb(rows[0]!);
 }
@@ -70,12 +72,13 @@ export async function closeApproval(
   return fromDb(rows[0]!);
 }
 
-/** Pending approvals of the leaver's own orders that the leaver flow has cancelled, locked, by id. */
+/** Pending approvals of the leaver's own orders that the leaver flow has cancelled (or, for extensions, revoked), locked, by id. */
 export async function lockPendingOfCancelledOrders(q: Queryable, requesters: readonly string[]): Promise<ApprovalRow[]> {
   const { rows } = await q.query<ApprovalRow>(
     `SELECT ${A_COLUMNS}
        FROM approvals a JOIN orders o ON o.id = a.order_id
-      WHERE a.status = 'pending' AND o.user_email = ANY($1::text[]) AND o.status = 'cancelled'
+      WHERE a.status = 'pending' AND o.user_email = ANY($1::text[])
+        AND (o.status = 'cancelled' OR (a.kind = 'extension' AND o.status IN ('revoked', 'deprovisioning')))
       ORDER BY a.id
       FOR UPDATE OF a`,
     [requesters],
@@ -97,7 +100,8 @@ export async function lockPendingApprovalsOf(q: Queryable, approvers: readonly s
   const { rows } = await q.query<ApprovalToHandOn>(
     `SELECT ${A_COLUMNS}, o.asset_type_id, o.user_email AS requester
        FROM approvals a JOIN orders o ON o.id = a.order_id
-      WHERE a.approver_email = ANY($1::text[]) AND a.status = 'pending' AND o.status = 'pending_approval'
+      WHERE a.approver_email = ANY($1::text[]) AND a.status = 'pending'
+        AND (o.status = 'pending_approval' OR (a.kind = 'extension' AND o.extension_requested_until IS NOT NULL))
       ORDER BY a.order_id
       FOR UPDATE OF a`,
     [approvers],

@@ -9,6 +9,7 @@ import {
   insertAssetType,
   lockAssetType,
   normaliseAttributes,
+  normaliseEntitlements,
   selectAssetTypeById,
   selectAssetTypeByName,
   selectAssetTypes,
@@ -37,8 +38,8 @@ import {
 export const ATTRIBUTE_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'date-time', 'email'] as const;
 export type AttributeType = Api.AttributeType;
 
-// The row, its attribute definitions and the list filter are the store's; callers take them from here.
-export type { AssetTypeFilter, AssetTypeRow, AttributeDef, AttributeDefInput } from './store';
+// The row, its attribute definitions, its entitlements and the list filter are the store's; callers take them from here.
+export type { AssetTypeFilter, AssetTypeRow, AttributeDef, AttributeDefInput, Entitlements } from './store';
 
 export const ASSIGNMENT_MODELS = ['capacity_pooled', 'personal'] as const;
 export type AssignmentModel = Api.AssignmentModel;
@@ -196,6 +197,21 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
     throw invalidField('/body/currency', 'must be an ISO 4217 code of three capital letters, e.g. EUR');
   }
   if (v.fallback_approver !== null && !EMAIL.test(v.fallback_approver)) throw invalidField('/body/fallback_approver', 'must be an email address');
+  if (v.default_duration_days !== null && !(Number.isInteger(v.default_duration_days) && v.default_duration_days >= 1 && v.default_duration_days <= 3650)) {
+    throw invalidField('/body/default_duration_days', 'must be an integer from 1 to 3650');
+  }
+  if (v.max_duration_days !== null && !(Number.isInteger(v.max_duration_days) && v.max_duration_days >= 1 && v.max_duration_days <= 3650)) {
+    throw invalidField('/body/max_duration_days', 'must be an integer from 1 to 3650');
+  }
+  // The lists are normalised (trimmed) before this check: an entry of blanks would match nobody, silently.
+  for (const list of ['groups', 'departments', 'users'] as const) {
+    v.entitlements[list].forEach((entry, i) => {
+      if (!entry) throw invalidField(`/body/entitlements/${list}/${i}`, 'must not be blank');
+    });
+  }
+  v.entitlements.users.forEach((u, i) => {
+    if (!EMAIL.test(u)) throw invalidField(`/body/entitlements/users/${i}`, 'must be an email address');
+  });
   // A cost without a currency cannot be summed in a cost report.
   if (v.monthly_cost !== null && v.currency === null) throw invalidField('/body/currency', 'is required when monthly_cost is set');
   const seen = new Map<string, number>();
@@ -210,6 +226,19 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
     }
     seen.set(a.key, i);
   });
+}
+
+/**
+ * Checks entitlement lists as sent, so an error names the entry by its index in the request (normalising drops
+ * duplicates and would shift it). Throws VALIDATION_FAILED naming `/body/entitlements/<list>/<i>`.
+ */
+function checkEntitlementsInput(e: AssetTypeFields['entitlements']): void {
+  for (const list of ['groups', 'departments', 'users'] as const) {
+    e?.[list]?.forEach((entry, i) => {
+      if (!entry.trim()) throw invalidField(`/body/entitlements/${list}/${i}`, 'must not be blank');
+      if (list === 'users' && !EMAIL.test(entry.trim())) throw invalidField(`/body/entitlements/users/${i}`, 'must be an email address');
+    });
+  }
 }
 
 function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
@@ -231,10 +260,16 @@ function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
     reinstall_runbook: input.reinstall_runbook ?? null,
     deprovision_policy: input.deprovision_policy ?? 'access_only',
     fallback_approver: input.fallback_approver?.trim().toLowerCase() || null,
+    entitlements: normaliseEntitlements(input.entitlements),
+    default_duration_days: input.default_duration_days ?? null,
+    max_duration_days: input.max_duration_days ?? null,
   };
 }
 
-/** JSON merge of a change onto the current values: sent fields replace, `data_classification` merges per flag. */
+/**
+ * JSON merge of a change onto the current values: sent fields replace, `data_classification` merges per flag and
+ * `entitlements` per list (a list sent replaces that list, one not sent is kept).
+ */
 function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues {
   const { id: _id, created_at: _c, updated_at: _u, ...values } = current;
   const next: AssetTypeValues = { ...values };
@@ -242,6 +277,7 @@ function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues
     if (v === undefined) continue;
     if (k === 'data_classification') next.data_classification = { ...current.data_classification, ...change.data_classification };
     else if (k === 'attributes') next.attributes = normaliseAttributes(change.attributes ?? []);
+    else if (k === 'entitlements') next.entitlements = normaliseEntitlements({ ...current.entitlements, ...change.entitlements });
     else if (k === 'fallback_approver') next.fallback_approver = change.fallback_approver?.trim().toLowerCase() || null;
     else (next as unknown as Record<string, unknown>)[k] = v;
   }
@@ -266,6 +302,7 @@ const auditShape = (r: AssetTypeRow): Record<string, unknown> => {
  * CONFLICT when the name is taken.
  */
 export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput, actor: Actor): Promise<AssetTypeRow> {
+  checkEntitlementsInput(input.entitlements);
   const values = withDefaults(input);
   validateAssetTypeValues(values);
   let row: AssetTypeRow;
@@ -285,6 +322,7 @@ export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput
 export async function updateAssetType(tx: Queryable, id: number, change: AssetTypeFields, actor: Actor): Promise<AssetTypeRow> {
   const current = await lockAssetType(tx, id);
   if (!current) throw notFound(`asset type ${id} does not exist`);
+  checkEntitlementsInput(change.entitlements);
   const values = merged(current, change);
   validateAssetTypeValues(values);
   const before = auditShape(current);

@@ -7,8 +7,10 @@ import {
   countOrdersOfAsset,
   deleteAssetRow,
   insertAsset,
+  insertAssetIfNameFree,
   lockAssetRow,
   lockFirstFreeAsset,
+  lockFreeAssetFor,
   selectAsset,
   selectAssets,
   selectAssetTypeNameForShare,
@@ -79,6 +81,9 @@ function rejectSecrets(attributes: Record<string, unknown>): void {
   }
 }
 
+/** Owners are compared as orders store their users: trimmed and lower-cased. */
+const normaliseOwner = (email: string | null | undefined): string | null => (email ? email.trim().toLowerCase() : null);
+
 /** Only state `free` (default) or `failed`: an instance can start out of service, never assigned. */
 export type AssetCreateInput = Api.AssetCreate;
 
@@ -96,7 +101,13 @@ export async function createAsset(tx: Queryable, input: AssetCreateInput, actor:
   if (typeName === undefined) throw invalidField('/body/asset_type_id', `asset type ${input.asset_type_id} does not exist`);
   let id: number;
   try {
-    id = await insertAsset(tx, { assetTypeId: input.asset_type_id, name: input.name, state, attributes: input.attributes ?? {} });
+    id = await insertAsset(tx, {
+      assetTypeId: input.asset_type_id,
+      name: input.name,
+      state,
+      attributes: input.attributes ?? {},
+      ownerEmail: normaliseOwner(input.owner_email),
+    });
   } catch (err) {
     throw nameTaken(err, typeName, input.name);
   }
@@ -119,6 +130,9 @@ export async function updateAsset(tx: Queryable, id: number, change: AssetChange
     name: change.name ?? current.name,
     attributes: change.attributes ?? current.attributes,
     state: change.state ?? current.state,
+    owner_email: change.owner_email === undefined ? current.owner_email : normaliseOwner(change.owner_email),
+    // The reason a failed instance is out of service goes when it comes back.
+    error_message: (change.state ?? current.state) === 'failed' ? current.error_message : null,
   };
   if (!next.name.trim()) throw invalidField('/body/name', 'must not be blank');
   rejectSecrets(next.attributes);
@@ -133,9 +147,16 @@ export async function updateAsset(tx: Queryable, id: number, change: AssetChange
       current_state: current.state,
     });
   }
+  // The binding of an instance someone holds is the order's to keep: rebinding it would hand it to another person.
+  if (next.owner_email !== current.owner_email && current.state === 'in_use') {
+    throw conflict(`asset '${current.name}' is in use by order ${current.assigned_order_id ?? '(unknown)'}; its owner changes only while it is not`, {
+      current_state: current.state,
+    });
+  }
   if (
     next.name === current.name &&
     next.state === current.state &&
+    next.owner_email === current.owner_email &&
     JSON.stringify(next.attributes) === JSON.stringify(current.attributes)
   ) {
     return toView(current);
@@ -215,7 +236,9 @@ export async function claimFreeAsset(tx: Queryable, assetTypeId: number, orderId
 /**
  * Gives back the instance an order held, as the type's deprovision policy says: `reinstall` → `reinstall`
  * (the reinstall runbook then calls `finishReinstall`); `return_to_pool` and `access_only` → `free` (only the
- * user's access was taken away; the instance itself is fine). Audited as `asset` / `release`.
+ * user's access was taken away; the instance itself is fine). A personal instance stays bound to its person under
+ * `access_only` (their next order of the type reuses it); `return_to_pool` and `reinstall` drop the binding, so
+ * anyone's next order may take it. Audited as `asset` / `release`.
  * Throws NOT_FOUND, or CONFLICT when the asset is not `in_use` for `orderId`.
  */
 export async function releaseAsset(
@@ -230,21 +253,21 @@ export async function releaseAsset(
     throw conflict(`asset '${current.name}' is not in use by order ${orderId}`, { current_state: current.state });
   }
   const next: AssetState = policy === 'reinstall' ? 'reinstall' : 'free';
-  await setAssetUnassigned(tx, assetId, next);
+  await setAssetUnassigned(tx, assetId, next, { keepOwner: policy === 'access_only' });
   const row = await lockAsset(tx, assetId);
   await writeAudit(tx, { entity: 'asset', entityId: assetId, action: 'release', before: auditShape(current), after: auditShape(row), ...audited(actor) });
   return toView(row);
 }
 
 /**
- * Ends a reinstall: `reinstall` → `free` when the wipe succeeded, → `failed` when it did not.
+ * Ends a reinstall: `reinstall` → `free` when the wipe succeeded, → `failed` (with `error` as why) when it did not.
  * Audited as `asset` / `reinstall_succeeded` or `reinstall_failed`. Throws NOT_FOUND, or CONFLICT when the
  * asset is not in `reinstall`.
  */
-export async function finishReinstall(tx: Queryable, assetId: number, succeeded: boolean, actor: Actor): Promise<AssetView> {
+export async function finishReinstall(tx: Queryable, assetId: number, succeeded: boolean, actor: Actor, error?: string): Promise<AssetView> {
   const current = await lockAsset(tx, assetId);
   if (current.state !== 'reinstall') throw conflict(`asset '${current.name}' is not being reinstalled`, { current_state: current.state });
-  await setAssetState(tx, assetId, succeeded ? 'free' : 'failed');
+  await setAssetState(tx, assetId, succeeded ? 'free' : 'failed', succeeded ? null : (error ?? 'the reinstall runbook failed'));
   const row = await lockAsset(tx, assetId);
   await writeAudit(tx, {
     entity: 'asset',
@@ -254,5 +277,64 @@ export async function finishReinstall(tx: Queryable, assetId: number, succeeded:
     after: auditShape(row),
     ...audited(actor),
   });
+  return toView(row);
+}
+
+/**
+ * Takes an instance out of service when the runbook that was to take it back from `orderId` failed: `in_use` →
+ * `failed`, with `error` as why, no longer assigned (the order keeps no pointer to it either: the caller clears
+ * it). Whatever the runbook left behind (the user's access, half a wipe) is unknown, so the instance must not go
+ * to anyone until an admin has looked at it and marked it `free`. Audited as `asset` / `deprovision_failed`.
+ * Returns undefined, changing nothing, when the asset is not `in_use` by `orderId` (a redelivery, or an earlier
+ * failure already marked it). Throws NOT_FOUND.
+ */
+export async function failAsset(tx: Queryable, assetId: number, orderId: number, error: string, actor: Actor): Promise<AssetView | undefined> {
+  const current = await lockAsset(tx, assetId);
+  if (current.state !== 'in_use' || current.assigned_order_id !== orderId) return undefined;
+  await setAssetUnassigned(tx, assetId, 'failed', { keepOwner: false, error });
+  const row = await lockAsset(tx, assetId);
+  await writeAudit(tx, { entity: 'asset', entityId: assetId, action: 'deprovision_failed', before: auditShape(current), after: auditShape(row), ...audited(actor) });
+  return toView(row);
+}
+
+/** A name safe to show and to pass to runbooks: lower-case letters, digits, `.`, `_` and `-`. */
+const slug = (s: string): string =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '') || 'asset';
+
+/** How many names `<type>-<local part>-<n>` a personal instance tries before giving up (one person, many seats). */
+const PERSONAL_NAME_TRIES = 50;
+
+/**
+ * The instance a personal order of `userEmail` gets, `in_use` by `orderId` and bound to them: their own free one
+ * of the type first (kept for them by `access_only`), else one bound to nobody (returned to the pool, or stocked by
+ * an admin), else a new one named `<type>-<local part>` (`-2`, `-3`, … when the name is taken, e.g. by a namesake at
+ * another domain or the same person's second seat). Audited as `asset` / `create` (a new one) and `asset` /
+ * `assign`. The caller records the asset on its order in the same transaction.
+ */
+export async function claimPersonalAsset(
+  tx: Queryable,
+  type: { id: number; name: string },
+  orderId: number,
+  userEmail: string,
+  actor: Actor,
+): Promise<AssetView> {
+  const owner = userEmail.trim().toLowerCase();
+  let id = await lockFreeAssetFor(tx, type.id, owner);
+  if (id === undefined) {
+    const base = `${slug(type.name)}-${slug(owner.split('@')[0] ?? owner)}`;
+    for (let n = 1; id === undefined && n <= PERSONAL_NAME_TRIES; n++) {
+      id = await insertAssetIfNameFree(tx, { assetTypeId: type.id, name: n === 1 ? base : `${base}-${n}`, state: 'free', ownerEmail: owner });
+    }
+    if (id === undefined) throw conflict(`asset type '${type.name}' has no free name left for a personal instance of ${owner} (tried ${base} to ${base}-${PERSONAL_NAME_TRIES})`);
+    const created = (await lockAssetRow(tx, id))!;
+    await writeAudit(tx, { entity: 'asset', entityId: id, action: 'create', after: auditShape(created), ...audited(actor) });
+  }
+  const before = await lockAsset(tx, id);
+  await setAssetAssigned(tx, id, orderId, owner);
+  const row = await lockAsset(tx, id);
+  await writeAudit(tx, { entity: 'asset', entityId: id, action: 'assign', before: auditShape(before), after: auditShape(row), ...audited(actor) });
   return toView(row);
 }

@@ -28,6 +28,9 @@ export type AssetTypeRow = Stored<Omit<Api.AssetType, 'pool' | 'attributes'>, 'c
   attributes: AttributeDef[];
 };
 
+/** Who may order a type, as stored: every list present, trimmed, emails lower-cased, no duplicates. */
+export type Entitlements = Api.AssetTypeEntitlements;
+
 /** The editable part of a row (no id, no timestamps), after defaults or a merge. */
 export type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at'>;
 
@@ -35,7 +38,8 @@ export type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_
 // survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
 const TYPE_COLUMNS = `id, name, description, assignment_model, pool_size, max_per_user, requires_approval,
   monthly_cost::float8 AS monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
-  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, fallback_approver, created_at, updated_at`;
+  provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, fallback_approver, entitlements,
+  default_duration_days, max_duration_days, created_at, updated_at`;
 
 /** Attribute definitions in their stored shape: `required` explicit, `help` only when given. */
 export function normaliseAttributes(list: readonly AttributeDefInput[]): AttributeDef[] {
@@ -47,7 +51,28 @@ export function normaliseAttributes(list: readonly AttributeDefInput[]): Attribu
   }));
 }
 
-// jsonb stores object keys in its own order (shortest first); rebuild both JSON columns in a fixed shape so
+/**
+ * Entitlement lists in their stored shape: every list present, entries trimmed, emails lower-cased, duplicates
+ * (case-insensitive, since every comparison is) dropped keeping the first spelling, so that an unchanged update
+ * writes nothing and the audit diff shows only real changes.
+ */
+export function normaliseEntitlements(e: Partial<Entitlements> | null | undefined): Entitlements {
+  const list = (values: readonly string[] | undefined, lower: boolean): string[] => {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const raw of values ?? []) {
+      const v = lower ? raw.trim().toLowerCase() : raw.trim();
+      const key = v.toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(v);
+    }
+    return out;
+  };
+  return { groups: list(e?.groups, false), departments: list(e?.departments, false), users: list(e?.users, true) };
+}
+
+// jsonb stores object keys in its own order (shortest first); rebuild the JSON columns in a fixed shape so
 // that comparisons, audit diffs and responses do not depend on it.
 function typeFromDb(r: AssetTypeRow): AssetTypeRow {
   const dc = r.data_classification ?? {};
@@ -55,6 +80,7 @@ function typeFromDb(r: AssetTypeRow): AssetTypeRow {
     ...r,
     data_classification: { pii: dc.pii === true, phi: dc.phi === true, pci: dc.pci === true },
     attributes: normaliseAttributes(r.attributes ?? []),
+    entitlements: normaliseEntitlements(r.entitlements),
   };
 }
 
@@ -68,11 +94,13 @@ async function queryTypes(q: Queryable, sql: string, args: readonly unknown[]): 
 const VALUE_COLUMNS = [
   'name', 'description', 'assignment_model', 'pool_size', 'max_per_user', 'requires_approval', 'monthly_cost', 'currency',
   'cost_center', 'data_classification', 'attributes', 'allow_user_lists', 'provision_runbook', 'deprovision_runbook',
-  'reinstall_runbook', 'deprovision_policy', 'fallback_approver',
+  'reinstall_runbook', 'deprovision_policy', 'fallback_approver', 'entitlements', 'default_duration_days',
+  'max_duration_days',
 ] as const satisfies readonly (keyof AssetTypeValues)[];
 
-const valueParams = (v: AssetTypeValues): unknown[] =>
-  VALUE_COLUMNS.map((c) => (c === 'data_classification' || c === 'attributes' ? JSON.stringify(v[c]) : v[c]));
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['data_classification', 'attributes', 'entitlements']);
+
+const valueParams = (v: AssetTypeValues): unknown[] => VALUE_COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(v[c]) : v[c]));
 
 /** The asset type named `name` (exact, case-sensitive), or undefined. */
 export async function selectAssetTypeByName(q: Queryable, name: string): Promise<AssetTypeRow | undefined> {
@@ -181,6 +209,46 @@ export async function selectAssetTypes(q: Queryable, f: AssetTypeFilter): Promis
   return { items: page.items.map(typeFromDb), total: page.total };
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Entitlements and the catalogue
+
+/**
+ * The entitlements of asset type `id` and the row's version (`xmin`, as order placement reads it), or undefined for
+ * an unknown type. Placement caches the lists by version: any change to the row moves it on.
+ */
+export async function selectEntitlements(q: Queryable, id: number): Promise<{ version: string; entitlements: Entitlements } | undefined> {
+  const { rows } = await q.query<{ version: string; entitlements: Entitlements }>(
+    'SELECT xmin::text AS version, entitlements FROM asset_types WHERE id = $1',
+    [id],
+  );
+  const r = rows[0];
+  return r ? { version: r.version, entitlements: normaliseEntitlements(r.entitlements) } : undefined;
+}
+
+/** An asset type with what the catalogue shows of its pool: the places taken and the free instances. */
+export type CatalogueRow = AssetTypeRow & { taken: number; free_instances: number };
+
+/**
+ * Every asset type ordered by name, with its pool's places taken counted as `provisio_place_order` counts them
+ * (migration 014: active provision orders, and failed ones whose instance is still theirs) and its free instances.
+ * The counts are read only for pooled types; a personal type shows zeros.
+ */
+export async function selectCatalogueRows(q: Queryable, activeStatuses: readonly string[]): Promise<CatalogueRow[]> {
+  const { rows } = await q.query<CatalogueRow>(
+    `SELECT ${TYPE_COLUMNS},
+        CASE WHEN t.assignment_model = 'capacity_pooled' THEN
+          (SELECT count(*) FROM orders o
+            WHERE o.asset_type_id = t.id AND o.action = 'provision' AND o.status = ANY ($1::text[]))
+          + (SELECT count(*) FROM assets a JOIN orders o ON o.id = a.assigned_order_id
+              WHERE a.asset_type_id = t.id AND a.state = 'in_use' AND o.status = 'failed')
+        ELSE 0 END::int AS taken,
+        (SELECT count(*) FROM assets a WHERE a.asset_type_id = t.id AND a.state = 'free')::int AS free_instances
+      FROM asset_types t ORDER BY t.name, t.id`,
+    [activeStatuses],
+  );
+  return rows.map((r) => ({ ...typeFromDb(r), taken: r.taken, free_instances: r.free_instances }));
+}
+
 /**
  * Takes the demo loader's transaction-scoped lock: several processes may start with DEMO=1 against one database, and
  * the first to hold it loads while the others, waiting, then see its rows.
@@ -196,7 +264,7 @@ export async function lockDemoLoad(tx: Queryable): Promise<void> {
 export type AssetRow = Stored<Api.Asset, 'created_at' | 'updated_at'>;
 
 const SELECT_ASSETS = `SELECT a.id, a.asset_type_id, t.name AS asset_type_name, a.name, a.state, a.attributes, a.assigned_order_id,
-    a.created_at, a.updated_at
+    a.owner_email, a.error_message, a.created_at, a.updated_at
   FROM assets a JOIN asset_types t ON t.id = a.asset_type_id`;
 
 /** Asset `id` with its type's name; undefined for an unknown one. */
@@ -223,28 +291,30 @@ export async function selectAssetTypeNameForShare(tx: Queryable, id: number): Pr
 /** Inserts an asset and returns its id; a name its type already has raises a unique violation. */
 export async function insertAsset(
   tx: Queryable,
-  a: { assetTypeId: number; name: string; state: Api.AssetState; attributes: Record<string, unknown> },
+  a: { assetTypeId: number; name: string; state: Api.AssetState; attributes: Record<string, unknown>; ownerEmail?: string | null },
 ): Promise<number> {
   const { rows } = await tx.query<{ id: number }>(
-    'INSERT INTO assets (asset_type_id, name, state, attributes) VALUES ($1, $2, $3, $4) RETURNING id',
-    [a.assetTypeId, a.name, a.state, JSON.stringify(a.attributes)],
+    'INSERT INTO assets (asset_type_id, name, state, attributes, owner_email) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+    [a.assetTypeId, a.name, a.state, JSON.stringify(a.attributes), a.ownerEmail ?? null],
   );
   const id = rows[0]?.id;
   if (id === undefined) throw new Error('asset insert returned no row');
   return id;
 }
 
-/** Writes an asset's name, attributes and state; a name its type already has raises a unique violation. */
+/** Writes an asset's name, attributes, state, owner and error; a name its type already has raises a unique violation. */
 export async function updateAssetValues(
   tx: Queryable,
   id: number,
-  v: { name: string; attributes: Record<string, unknown>; state: Api.AssetState },
+  v: { name: string; attributes: Record<string, unknown>; state: Api.AssetState; owner_email: string | null; error_message: string | null },
 ): Promise<void> {
-  await tx.query('UPDATE assets SET name = $2, attributes = $3, state = $4, updated_at = now() WHERE id = $1', [
+  await tx.query('UPDATE assets SET name = $2, attributes = $3, state = $4, owner_email = $5, error_message = $6, updated_at = now() WHERE id = $1', [
     id,
     v.name,
     JSON.stringify(v.attributes),
     v.state,
+    v.owner_email,
+    v.error_message,
   ]);
 }
 
@@ -271,19 +341,62 @@ export async function lockFirstFreeAsset(tx: Queryable, assetTypeId: number): Pr
   return rows[0]?.id;
 }
 
-/** Marks asset `id` in use by order `orderId`. */
-export async function setAssetAssigned(tx: Queryable, id: number, orderId: number): Promise<void> {
-  await tx.query(`UPDATE assets SET state = 'in_use', assigned_order_id = $2, updated_at = now() WHERE id = $1`, [id, orderId]);
+/** Marks asset `id` in use by order `orderId`; with `ownerEmail`, binds it to that person too (a personal instance). */
+export async function setAssetAssigned(tx: Queryable, id: number, orderId: number, ownerEmail?: string): Promise<void> {
+  await tx.query(
+    `UPDATE assets SET state = 'in_use', assigned_order_id = $2, owner_email = COALESCE($3, owner_email), error_message = NULL, updated_at = now()
+      WHERE id = $1`,
+    [id, orderId, ownerEmail ?? null],
+  );
 }
 
-/** Takes asset `id` away from its order, into `state`. */
-export async function setAssetUnassigned(tx: Queryable, id: number, state: Api.AssetState): Promise<void> {
-  await tx.query(`UPDATE assets SET state = $2, assigned_order_id = NULL, updated_at = now() WHERE id = $1`, [id, state]);
+/**
+ * Takes asset `id` away from its order, into `state`, with `error` as why (for `failed`); `keepOwner` false also
+ * drops its binding to a person.
+ */
+export async function setAssetUnassigned(tx: Queryable, id: number, state: Api.AssetState, o: { keepOwner?: boolean; error?: string | null } = {}): Promise<void> {
+  await tx.query(
+    `UPDATE assets SET state = $2, assigned_order_id = NULL, owner_email = CASE WHEN $3::boolean THEN owner_email END, error_message = $4,
+            updated_at = now()
+      WHERE id = $1`,
+    [id, state, o.keepOwner ?? false, o.error ?? null],
+  );
 }
 
-/** Moves asset `id` into `state`, its assignment untouched. */
-export async function setAssetState(tx: Queryable, id: number, state: Api.AssetState): Promise<void> {
-  await tx.query(`UPDATE assets SET state = $2, updated_at = now() WHERE id = $1`, [id, state]);
+/** Moves asset `id` into `state`, its assignment untouched; `error` is kept as why (null clears it). */
+export async function setAssetState(tx: Queryable, id: number, state: Api.AssetState, error: string | null = null): Promise<void> {
+  await tx.query(`UPDATE assets SET state = $2, error_message = $3, updated_at = now() WHERE id = $1`, [id, state, error]);
+}
+
+/**
+ * The id of a free asset of a personal type for `ownerEmail`, locked: one bound to them first, else one bound to
+ * nobody; undefined when there is neither. SKIP LOCKED as `lockFirstFreeAsset`, so that two orders of one person
+ * never share an instance (the second then gets another or a new one).
+ */
+export async function lockFreeAssetFor(tx: Queryable, assetTypeId: number, ownerEmail: string): Promise<number | undefined> {
+  const { rows } = await tx.query<{ id: number }>(
+    `SELECT id FROM assets
+      WHERE asset_type_id = $1 AND state = 'free' AND (owner_email = $2 OR owner_email IS NULL)
+      ORDER BY owner_email IS NULL, name, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    [assetTypeId, ownerEmail],
+  );
+  return rows[0]?.id;
+}
+
+/**
+ * Inserts an asset unless its type already has one of that name; its id, or undefined when the name was taken
+ * (ON CONFLICT: a racing insert of the same name waits for the other's commit instead of failing the transaction).
+ */
+export async function insertAssetIfNameFree(
+  tx: Queryable,
+  a: { assetTypeId: number; name: string; state: Api.AssetState; ownerEmail: string | null },
+): Promise<number | undefined> {
+  const { rows } = await tx.query<{ id: number }>(
+    `INSERT INTO assets (asset_type_id, name, state, owner_email) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (asset_type_id, name) DO NOTHING RETURNING id`,
+    [a.assetTypeId, a.name, a.state, a.ownerEmail],
+  );
+  return rows[0]?.id;
 }
 
 export interface AssetFilter extends PageRequest {

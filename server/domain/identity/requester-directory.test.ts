@@ -77,4 +77,84 @@ describe('adRequesterDirectory', () => {
       'directory manager lookup failed; going on without it',
     ]);
   });
+
+  test('a disabled manager is no approver: the answer is unknown, so the fallback approver gets the approval', async () => {
+    const { logger } = createMemoryLogger();
+    const dir = adRequesterDirectory(providerOf({ findManager: async () => user({ mail: 'boss@example.com', enabled: false }) }), logger);
+    expect(await dir.managerOf!('jane@example.com')).toBeUndefined();
+  });
+});
+
+describe('adRequesterDirectory.verify (the requester check of order placement)', () => {
+  test('unconfigured, not found, found: the person with enabled flag, snapshot and groups searched once, by DN', async () => {
+    const { logger } = createMemoryLogger();
+    expect(await adRequesterDirectory(providerOf(undefined), logger).verify!('jane@example.com')).toEqual({ status: 'unconfigured' });
+    const missing = adRequesterDirectory(
+      providerOf({
+        findUser: async () => {
+          throw new DirectoryError(DirectoryErrorCode.NOT_FOUND, 'no such user');
+        },
+      }),
+      logger,
+    );
+    expect(await missing.verify!('ghost@example.com')).toEqual({ status: 'not_found' });
+
+    const searches: unknown[] = [];
+    const found = adRequesterDirectory(
+      providerOf({
+        findUser: async () => user({ dn: 'CN=Jane,OU=Staff,DC=corp', enabled: false, attributes: { department: 'IT', cost_center: null, company: null, employee_id: null, title: null } }),
+        listGroups: async (key, opts) => {
+          searches.push({ key, opts });
+          return [{ dn: 'CN=VDI Users,OU=Groups,DC=corp', sAMAccountName: 'VDI-Users', name: 'VDI Users', direct: false }];
+        },
+      }),
+      logger,
+    );
+    const check = await found.verify!('jane@example.com');
+    if (check.status !== 'found') throw new Error(`expected found, got ${check.status}`);
+    expect(check.person.enabled).toBe(false);
+    expect(check.person.snapshot).toMatchObject({ department: 'IT' });
+    expect([...(await check.person.groups())].sort()).toEqual(['cn=vdi users,ou=groups,dc=corp', 'vdi users', 'vdi-users']);
+    await check.person.groups();
+    expect(searches).toEqual([{ key: { by: 'dn', value: 'CN=Jane,OU=Staff,DC=corp' }, opts: { nested: true } }]);
+  });
+
+  test.each([
+    ['unreachable', DirectoryErrorCode.UNAVAILABLE, 'the directory did not answer'],
+    ['refusing the service account', DirectoryErrorCode.INVALID_CREDENTIALS, 'check the active_directory settings'],
+    ['ambiguous', DirectoryErrorCode.AMBIGUOUS, 'more than one directory account'],
+  ])('a configured directory %s fails closed: DIRECTORY_UNAVAILABLE naming the settings section, never the server text', async (_l, code, words) => {
+    const { logger } = createMemoryLogger();
+    const dir = adRequesterDirectory(
+      providerOf({
+        findUser: async () => {
+          throw new DirectoryError(code, 'ldaps://dc01.corp.example:636 said no to svc-provisio');
+        },
+      }),
+      logger,
+    );
+    const err = await dir.verify!('jane@example.com').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'DIRECTORY_UNAVAILABLE', extra: { directory_code: code, settings_section: 'active_directory' } });
+    expect((err as Error).message).toContain(words);
+    expect((err as Error).message).not.toContain('dc01');
+  });
+
+  test('a group search that fails is DIRECTORY_UNAVAILABLE too', async () => {
+    const { logger } = createMemoryLogger();
+    const dir = adRequesterDirectory(
+      providerOf({
+        findUser: async () => user({}),
+        listGroups: async () => {
+          throw new DirectoryError(DirectoryErrorCode.UNAVAILABLE, 'timeout');
+        },
+      }),
+      logger,
+    );
+    const check = await dir.verify!('jane@example.com');
+    if (check.status !== 'found') throw new Error('expected found');
+    await expect(check.person.groups()).rejects.toMatchObject({ code: 'DIRECTORY_UNAVAILABLE' });
+  });
 });

@@ -1,15 +1,70 @@
-import { createDirectory, DirectoryError, DirectoryErrorCode, type Database, type Directory, type Logger } from '../../../adapter';
+import { createDirectory, DirectoryError, DirectoryErrorCode, normalizeDn, type Database, type Directory, type Logger } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
+import { CodedError, ErrorCode } from '../../errors';
 import { readDirectorySettings } from '../../gateway/settings';
+import { onSettingsChanged } from '../settings/settings';
 
 /** The requester's directory attributes, copied onto the order when it is placed (the API's snapshot). */
 export type RequesterSnapshot = Api.RequesterSnapshot;
 
+/** A person as an authoritative directory knows them at the moment an order is placed or the catalogue is read. */
+export interface DirectoryPerson {
+  /** False when the account is disabled (AD: ACCOUNTDISABLE in userAccountControl). */
+  enabled: boolean;
+  /** The consumer attributes the `active_directory` settings map (department, cost center, company, ...). */
+  snapshot: RequesterSnapshot;
+  /**
+   * The groups the person is in, directly or through nested groups: each group's `sAMAccountName`, `cn` and
+   * normalised DN, lower-cased. Asked on the first call only (one search), so unrestricted types cost nothing.
+   * @throws CodedError DIRECTORY_UNAVAILABLE when the directory does not answer.
+   */
+  groups(): Promise<ReadonlySet<string>>;
+}
+
+/** What the requester check found: no directory configured, no such person, or the person. */
+export type RequesterCheck = { status: 'unconfigured' } | { status: 'not_found' } | { status: 'found'; person: DirectoryPerson };
+
 /** Looks people up in a directory (Active Directory, an HR system); undefined when the person is not found. */
 export interface RequesterDirectory {
+  /** The snapshot, best effort: unknown (undefined) when the person is missing or the directory fails. */
   lookup(email: string): Promise<RequesterSnapshot | undefined>;
   /** The person's manager (an email), when the directory knows one; approvals are routed to them. */
   managerOf?(email: string): Promise<string | undefined>;
+  /**
+   * The requester check of order placement and the catalogue, on directories that can be the authority on who
+   * may order. Unlike `lookup` it does not swallow failures: once the directory is configured it is a
+   * precondition. `unconfigured` while its settings are missing (placement then behaves as without a directory).
+   * @throws CodedError DIRECTORY_UNAVAILABLE when the directory is configured but cannot be asked (unreachable,
+   *   bind refused, TLS, bad settings), or the email matches more than one account.
+   */
+  verify?(email: string): Promise<RequesterCheck>;
+}
+
+/** The groups of a directory user as entitlement rules name them: sAMAccountName, cn or DN, all lower-cased. */
+export function groupNames(groups: readonly { dn: string; sAMAccountName: string; name: string }[]): Set<string> {
+  const names = new Set<string>();
+  for (const g of groups) {
+    for (const n of [g.sAMAccountName, g.name, normalizeDn(g.dn) ?? g.dn]) if (n) names.add(n.toLowerCase());
+  }
+  return names;
+}
+
+/**
+ * A directory failure during a check that needs the directory's answer, as DIRECTORY_UNAVAILABLE (503). The detail
+ * names the settings section to look at, never the server's own text (it may name hosts and accounts); the
+ * directory's code travels as `directory_code`.
+ */
+export function directoryUnavailable(what: string, err: unknown): CodedError {
+  const code = err instanceof DirectoryError ? err.code : undefined;
+  const why =
+    code === DirectoryErrorCode.AMBIGUOUS
+      ? 'the email matches more than one directory account'
+      : code === DirectoryErrorCode.UNAVAILABLE || code === undefined
+        ? 'the directory did not answer'
+        : 'the directory refused the request (check the active_directory settings: server, bind_dn, bind_password, base_dn, TLS)';
+  return new CodedError(ErrorCode.DIRECTORY_UNAVAILABLE, `cannot ${what}: ${why}; try again later`, {
+    extra: { directory_code: code ?? 'UNAVAILABLE', settings_section: 'active_directory' },
+  });
 }
 
 /** The process's one connection to the `active_directory` directory, opened on first use. */
@@ -21,32 +76,82 @@ export interface DirectoryProvider {
 }
 
 /**
- * Opens the directory from the `active_directory` settings (and their environment overrides) on first use and keeps
- * it: the directory pools its LDAP connections. While the settings are not configured every `get` reads them again,
- * so configuring them takes effect without a restart.
+ * Opens the directory from the `active_directory` settings (and their environment overrides) and keeps it: the
+ * directory pools its LDAP connections. The settings are read when the provider is created (at start-up, outside any
+ * transaction) and, while they are not configured, again in the background at most once per
+ * {@link SETTINGS_REREAD_MS}: configuring them takes effect without a restart, from the call after that read.
+ *
+ * A caller never waits for a settings read once the first one is done. Why: approval routing and the leaver flow
+ * ask the directory inside their transaction, and on PGlite (one connection) a read awaited there would wait for
+ * that very transaction, forever.
+ *
+ * With `opts.fallback` (DEMO=1: the in-memory demo directory, demo-directory.ts) the fallback answers instead of
+ * "no directory" while the settings are not configured — the same instance every time, so the changes runbooks make
+ * to it stay visible.
  */
-export function createDirectoryProvider(db: Database, logger: Logger): DirectoryProvider {
+export function createDirectoryProvider(db: Database, logger: Logger, opts: { fallback?: Directory } = {}): DirectoryProvider {
   let directory: Promise<Directory | undefined> | undefined;
   // Said once per reason, not on every order placed while the settings are missing.
   let reported: string | undefined;
+  let unconfigured = false;
+  let lastRead = 0;
+  let refreshing: Promise<unknown> | undefined;
+  const open = (): Promise<Directory | undefined> => {
+    lastRead = Date.now();
+    const notConfigured = (e: unknown): undefined => {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (reason !== reported) {
+        if (opts.fallback) logger.info('directory: the active_directory settings are not configured; the demo directory answers', { reason });
+        else logger.info('directory unavailable: the active_directory settings are not configured', { reason });
+      }
+      reported = reason;
+      unconfigured = true;
+      return undefined;
+    };
+    return readDirectorySettings(db).then((s) => {
+      try {
+        const d = createDirectory(s, { logger });
+        reported = undefined;
+        unconfigured = false;
+        return d;
+      } catch (e) {
+        // Settings that cannot open a directory are "not configured" until they change, not an error kept forever.
+        return notConfigured(e);
+      }
+    }, notConfigured);
+  };
+  // Read now, at construction (start-up), so no later caller has to.
+  directory = open();
+  // Saved in this process: read again at once (queued before any later request's transaction), and the old
+  // connection closed once the new one is in place.
+  const unsubscribe = onSettingsChanged((section) => {
+    if (section !== 'active_directory') return;
+    const previous = directory;
+    directory = open();
+    void directory.then(async () => {
+      const old = await previous?.catch(() => undefined);
+      if (old && old !== opts.fallback) await old.close().catch(() => undefined);
+    });
+  });
   return {
-    get() {
-      directory ??= readDirectorySettings(db).then(
-        (s) => {
-          reported = undefined;
-          return createDirectory(s, { logger });
-        },
-        (e: unknown) => {
-          const reason = e instanceof Error ? e.message : String(e);
-          if (reason !== reported) logger.info('directory unavailable: the active_directory settings are not configured', { reason });
-          reported = reason;
-          directory = undefined;
-          return undefined;
-        },
-      );
-      return directory;
+    async get() {
+      const d = await directory;
+      if (d) return d;
+      if (unconfigured) {
+        if (!refreshing && Date.now() - lastRead >= SETTINGS_REREAD_MS) {
+          refreshing = open()
+            .then((next) => {
+              if (next) directory = Promise.resolve(next);
+            })
+            .finally(() => (refreshing = undefined));
+        }
+        return opts.fallback;
+      }
+      return undefined;
     },
     async close() {
+      unsubscribe();
+      await refreshing;
       const d = await directory;
       directory = undefined;
       await d?.close();
@@ -54,12 +159,21 @@ export function createDirectoryProvider(db: Database, logger: Logger): Directory
   };
 }
 
+/** How often settings that were not configured are read again (in the background) for the directory. */
+export const SETTINGS_REREAD_MS = 1000;
+
 /**
  * The requester directory over Active Directory: a person is found by `mail`, their snapshot is the consumer
- * attributes the settings map, their manager is the `manager` entry's mail. The directory is a convenience to
- * orders and approvals, never a precondition: while it is not configured, does not know the person, or cannot be
- * reached, the answer is "unknown" (logged), and orders keep what the caller sent and approvals go to the fallback
- * approver, as without a directory.
+ * attributes the settings map, their manager is the `manager` entry's mail.
+ *
+ * Two kinds of question, two failure rules:
+ * - `verify` is order placement's requester check (exists, enabled, department, groups). While `active_directory`
+ *   is not configured it answers `unconfigured` and placement behaves as without a directory; once configured the
+ *   directory is a precondition and a failure to ask it is DIRECTORY_UNAVAILABLE (fail closed: a leaver whose
+ *   account was disabled must not get an asset because the DC was rebooting).
+ * - `lookup` and `managerOf` serve snapshots and approval routing, also for flows that must never stall on the
+ *   directory (the leaver flow re-routing approvals, take-backs): a person the directory does not know, or a
+ *   directory that cannot be reached, is "unknown" (logged), and approvals go to the fallback approver.
  */
 export function adRequesterDirectory(directories: DirectoryProvider, logger: Logger): RequesterDirectory {
   const ask = async <T>(what: string, email: string, fn: (d: Directory) => Promise<T | undefined>): Promise<T | undefined> => {
@@ -82,7 +196,43 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
     managerOf: (email) =>
       ask('manager lookup', email, async (d) => {
         const m = await d.findManager({ by: 'mail', value: email });
+        // A disabled manager cannot act on the approval: the fallback approver gets it instead.
+        if (m && !m.enabled) {
+          logger.info('the requester\'s manager is disabled in the directory; routing to the fallback approver', { email });
+          return undefined;
+        }
         return m?.mail ?? undefined;
       }),
+    verify: async (email) => {
+      let d: Directory | undefined;
+      try {
+        d = await directories.get();
+      } catch (e) {
+        throw directoryUnavailable('check the requester in the directory', e);
+      }
+      if (!d) return { status: 'unconfigured' };
+      const directory = d;
+      let user;
+      try {
+        user = await directory.findUser({ by: 'mail', value: email });
+      } catch (e) {
+        if (e instanceof DirectoryError && e.code === DirectoryErrorCode.NOT_FOUND) return { status: 'not_found' };
+        logger.warn('directory requester check failed', { email, error: e instanceof Error ? e.message : String(e) });
+        throw directoryUnavailable('check the requester in the directory', e);
+      }
+      let groups: Promise<ReadonlySet<string>> | undefined;
+      return {
+        status: 'found',
+        person: {
+          enabled: user.enabled,
+          snapshot: { ...user.attributes },
+          groups: () =>
+            (groups ??= directory.listGroups({ by: 'dn', value: user.dn }, { nested: true }).then(groupNames, (e: unknown) => {
+              logger.warn('directory group lookup failed', { email, error: e instanceof Error ? e.message : String(e) });
+              throw directoryUnavailable('check the requester\'s group memberships', e);
+            })),
+        },
+      };
+    },
   };
 }

@@ -61,3 +61,14 @@ export function toCreateOrderInput(body: OrderPayload, source: OrderSource): Cre
     requester: body.requester,
   };
 }
+
+/**
+ * ServiceNow's provision contract requires the assignment window; a `delete` does not, so the spec leaves both
+ * fields optional and this says which one a provision lacks. Throws VALIDATION_FAILED naming the field, as the
+ * spec validator names a missing required field.
+ */
+export function requireWindow(body: Pick<OrderPayload, 'requested_from' | 'requested_until'>): void {
+  for (const field of ['requested_from', 'requested_until'] as const) {
+    if (body[field] === undefined || body[field] === null) throw invalidField(`/body/${field}`, "is required for action 'provision'");
+  }
+}

@@ -11,12 +11,15 @@
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
 import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../../workflows';
 import { DEPROVISION_POLICIES, type DeprovisionPolicy } from '../catalogue/asset-types';
-import { claimFreeAsset, finishReinstall, releaseAsset } from '../catalogue/assets';
+import { claimFreeAsset, claimPersonalAsset, failAsset, finishReinstall, releaseAsset } from '../catalogue/assets';
+import { closeTakeBacks, settleTakeBacks } from './take-backs';
 import { stripSecrets, writeAudit } from '../../../adapter';
-import { OrderStatus, transitionOrder } from './order-status';
+import { OrderStatus, transitionOrder, transitionOrderIf } from './order-status';
+import { registerLifecycleWorkers, startScheduledOrder } from './lifecycle';
 import {
   firstRunOf,
   insertOrderStep,
+  selectLatestRunOf,
   lockAssetAssignment,
   lockOrder,
   recordRun,
@@ -26,7 +29,6 @@ import {
   selectStepSummary,
   setOrderAsset,
   setOrderError,
-  lockOrderStatus,
   type OrderForRun,
   type OrderRunPhase,
   type OrderRunRow,
@@ -77,7 +79,9 @@ async function runVariables(q: Queryable, o: OrderForRun, assetId: number | null
   let asset: Record<string, unknown> = {};
   if (assetId !== null) {
     const a = await selectAssetForRun(q, assetId);
-    if (a) asset = { id: Number(a.id), name: a.name, attributes: a.attributes, ...a.attributes };
+    // `owner_email` only for a personal instance bound to someone: on a pooled one `{{asset.owner_email}}` is then a
+    // runbook error, not an empty name.
+    if (a) asset = { id: Number(a.id), name: a.name, attributes: a.attributes, ...a.attributes, ...(a.owner_email ? { owner_email: a.owner_email } : {}) };
   }
   const params: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o.config ?? {})) params[`attr_${k}`] = v;
@@ -108,8 +112,26 @@ const lockKeyOf = (o: OrderForRun, assetId: number | null): string => (assetId !
  * The order run a run belongs to: its own row, or (for a rerun) the row of the run it reruns, which is then
  * recorded for the rerun too. Child runs belong to no order (their parent does).
  */
-async function orderRunOf(tx: Queryable, run: RunRecord): Promise<OrderRunRow | undefined> {
+/**
+ * What the hooks look up on every step, kept per engine: a first run's order link (written once, when the run
+ * started, and never changed) and a task's summary (a stored workflow version never changes). Without them each
+ * step of an order's run cost two more round trips than the engine's own. Bounded: cleared when full.
+ */
+interface HookCaches {
+  firstRuns: Map<string, OrderRunRow>;
+  summaries: Map<string, string | null>;
+}
+const HOOK_CACHE_MAX = 10_000;
+function remember<K, V>(m: Map<K, V>, k: K, v: V): V {
+  if (m.size >= HOOK_CACHE_MAX) m.clear();
+  m.set(k, v);
+  return v;
+}
+
+async function orderRunOf(tx: Queryable, run: RunRecord, caches: HookCaches): Promise<OrderRunRow | undefined> {
   if (run.parentRunId !== null) return undefined;
+  const cached = caches.firstRuns.get(run.id);
+  if (cached) return cached;
   const hit = await selectOrderRunInChain(tx, run.id);
   if (!hit) return undefined;
   const row: OrderRunRow = {
@@ -120,17 +142,12 @@ async function orderRunOf(tx: Queryable, run: RunRecord): Promise<OrderRunRow | 
     asset_id: hit.asset_id === null ? null : Number(hit.asset_id),
     policy: hit.policy,
   };
+  // A rerun's row is written here, in the caller's transaction, which may yet roll back: only first runs are kept.
   if (Number(hit.depth) > 0) await recordRun(tx, { ...row, first: false });
+  else remember(caches.firstRuns, run.id, row);
   return row;
 }
 
-/** Moves the order only when it is still where this flow expects it (a leaver may have revoked it meanwhile). */
-async function moveIf(tx: Queryable, orderId: number, from: readonly OrderStatus[], to: OrderStatus, triggeredBy: string, error?: string): Promise<boolean> {
-  const current = await lockOrderStatus(tx, orderId);
-  if (current === undefined || !from.includes(current)) return false;
-  await transitionOrder(tx, orderId, to, { triggeredBy, error });
-  return true;
-}
 
 // order_steps allows fewer statuses than the engine's step records.
 const STEP_STATUS: Record<StepRecord['status'], string> = {
@@ -142,9 +159,12 @@ const STEP_STATUS: Record<StepRecord['status'], string> = {
   cancelled: 'cancelled',
 };
 
-async function copyStep(tx: Queryable, orderId: number, run: RunRecord, step: StepRecord): Promise<void> {
+async function copyStep(tx: Queryable, orderId: number, run: RunRecord, step: StepRecord, caches: HookCaches): Promise<void> {
   // The task's summary names the step for people; the task id when it has none.
-  const summary = await selectStepSummary(tx, run.workflow, run.version, step.stepId);
+  const key = `${run.workflow}\u0000${run.version}\u0000${step.stepId}`;
+  const summary = caches.summaries.has(key)
+    ? caches.summaries.get(key)
+    : remember(caches.summaries, key, (await selectStepSummary(tx, run.workflow, run.version, step.stepId)) ?? null);
   await insertOrderStep(tx, {
     orderId,
     runId: run.id,
@@ -163,6 +183,15 @@ async function copyStep(tx: Queryable, orderId: number, run: RunRecord, step: St
 
 export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
   const { db, queue, logger } = deps;
+  const caches: HookCaches = { firstRuns: new Map(), summaries: new Map() };
+
+  /**
+   * Moves the order only when it is still where this flow expects it (a leaver may have revoked it meanwhile); one
+   * locked read. Audited by the transition and logged at info with the order id, as every transition is.
+   */
+  async function moveIf(tx: Queryable, orderId: number, from: readonly OrderStatus[], to: OrderStatus, triggeredBy: string, error?: string): Promise<boolean> {
+    return (await transitionOrderIf(tx, orderId, from, to, { triggeredBy, error, logger })) !== undefined;
+  }
   let bound: WorkflowEngine | undefined;
   const engine = (): WorkflowEngine => {
     if (!bound) throw new Error('order runs: no workflow engine bound');
@@ -218,12 +247,22 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
       }
     }
     await moveIf(tx, r.order_id, [OrderStatus.DEPROVISIONING], OrderStatus.RETURNED, ORDER_DEPROVISION_ACTOR);
-    if (r.request_order_id !== null) await moveIf(tx, r.request_order_id, [OrderStatus.PROCESSING], OrderStatus.PROVISIONED, ORDER_DEPROVISION_ACTOR);
+    // The ServiceNow deletes that asked (or queued behind a leaver's revocation) end with it: returned, never provisioned.
+    await closeTakeBacks(tx, r.order_id, { ok: true }, ORDER_DEPROVISION_ACTOR);
   }
 
+  /**
+   * The deprovision runbook failed (or could not start): the asset is taken out of service (`failed`, with the
+   * error; nobody can tell what access the runbook left behind), the order no longer names it, and the order and
+   * the deletes that asked show the error.
+   */
   async function failDeprovision(tx: Queryable, r: OrderRunRow, message: string): Promise<void> {
+    if (r.asset_id !== null) {
+      const failed = await failAsset(tx, r.asset_id, r.order_id, `deprovision of order ${r.order_id} failed: ${message}`, { triggeredBy: ORDER_DEPROVISION_ACTOR });
+      if (failed) await setOrderAsset(tx, r.order_id, null);
+    }
     const moved = await moveIf(tx, r.order_id, [OrderStatus.DEPROVISIONING], OrderStatus.FAILED, ORDER_DEPROVISION_ACTOR, message);
-    if (r.request_order_id !== null) await moveIf(tx, r.request_order_id, [OrderStatus.PROCESSING], OrderStatus.FAILED, ORDER_DEPROVISION_ACTOR, message);
+    await closeTakeBacks(tx, r.order_id, { ok: false, message }, ORDER_DEPROVISION_ACTOR);
     if (!moved) {
       // A revoked order has no way out of `revoked`; the failure is kept on it and in the audit log.
       await setOrderError(tx, r.order_id, message);
@@ -232,16 +271,21 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
   }
 
   async function runEnded(tx: Queryable, run: RunRecord, outcome: { ok: true } | { ok: false; message: string }): Promise<void> {
-    const r = await orderRunOf(tx, run);
+    const r = await orderRunOf(tx, run, caches);
     if (!r) return;
     if (r.phase === 'provision') {
-      if (outcome.ok) await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.PROVISIONED, ORDER_PROVISION_ACTOR);
-      else await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.FAILED, ORDER_PROVISION_ACTOR, outcome.message);
+      const moved = outcome.ok
+        ? await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.PROVISIONED, ORDER_PROVISION_ACTOR)
+        : await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.FAILED, ORDER_PROVISION_ACTOR, outcome.message);
+      // A failed provision keeps its asset (in use by it) for a rerun, unless a queued take-back now takes it back.
+      if (moved) await settleTakeBacks(tx, queue, r.order_id);
     } else if (r.phase === 'deprovision') {
       if (outcome.ok) await completeDeprovision(tx, r);
       else await failDeprovision(tx, r, outcome.message);
     } else if (r.asset_id !== null) {
-      if ((await selectAssetState(tx, r.asset_id)) === 'reinstall') await finishReinstall(tx, r.asset_id, outcome.ok, { triggeredBy: ASSET_REINSTALL_ACTOR });
+      if ((await selectAssetState(tx, r.asset_id)) === 'reinstall') {
+        await finishReinstall(tx, r.asset_id, outcome.ok, { triggeredBy: ASSET_REINSTALL_ACTOR }, outcome.ok ? undefined : `reinstall failed: ${outcome.message}`);
+      }
     }
   }
 
@@ -249,21 +293,23 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     async runStarted(tx, run) {
       // Only a rerun moves its order back into the flow; a first run's order was moved by whoever started it.
       if (run.rerunOf === null) return;
-      const r = await orderRunOf(tx, run);
+      const r = await orderRunOf(tx, run, caches);
       if (!r) return;
       if (r.phase === 'provision') {
-        if (await moveIf(tx, r.order_id, [OrderStatus.FAILED], OrderStatus.PROCESSING, ORDER_PROVISION_ACTOR)) {
-          await transitionOrder(tx, r.order_id, OrderStatus.PROVISIONING, { triggeredBy: ORDER_PROVISION_ACTOR });
-        }
+        // A retry (lifecycle.ts) whose rerun had to wait moved the order back to `processing` already.
+        await moveIf(tx, r.order_id, [OrderStatus.FAILED], OrderStatus.PROCESSING, ORDER_PROVISION_ACTOR);
+        await moveIf(tx, r.order_id, [OrderStatus.PROCESSING], OrderStatus.PROVISIONING, ORDER_PROVISION_ACTOR);
       } else if (r.phase === 'deprovision') {
         await moveIf(tx, r.order_id, [OrderStatus.FAILED], OrderStatus.DEPROVISIONING, ORDER_DEPROVISION_ACTOR);
+        // The delete that asked follows its target back into the flow, and ends with it again.
+        if (r.request_order_id !== null) await moveIf(tx, r.request_order_id, [OrderStatus.FAILED], OrderStatus.DEPROVISIONING, ORDER_DEPROVISION_ACTOR);
       }
     },
     async stepFinished(tx, run, step) {
-      const r = await orderRunOf(tx, run);
+      const r = await orderRunOf(tx, run, caches);
       if (!r) return;
-      await copyStep(tx, r.order_id, run, step);
-      if (r.request_order_id !== null) await copyStep(tx, r.request_order_id, run, step);
+      await copyStep(tx, r.order_id, run, step, caches);
+      if (r.request_order_id !== null) await copyStep(tx, r.request_order_id, run, step, caches);
     },
     async runSucceeded(tx, run) {
       await runEnded(tx, run, { ok: true });
@@ -279,32 +325,45 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
   async function provision(orderId: number): Promise<void> {
     await db.transaction(async (tx) => {
       const o = await lockOrder(tx, orderId);
+      // A scheduled order's job was due at its requested_from: it starts now (lifecycle.ts).
+      if (o && o.action === 'provision' && o.status === OrderStatus.SCHEDULED) o.status = await startScheduledOrder(tx, o.id, logger);
       // Revoked by a leaver, cancelled, or already taken up by an earlier delivery of this job: nothing to do.
       if (!o || o.action !== 'provision' || o.status !== OrderStatus.PROCESSING) {
         logger.info('order provision skipped', { orderId, status: o?.status ?? null });
         return;
       }
       if (await firstRunOf(tx, o.id, 'provision')) return;
-      const actor = { triggeredBy: ORDER_PROVISION_ACTOR };
+      const actor = { triggeredBy: ORDER_PROVISION_ACTOR, logger };
       let assetId = o.assigned_asset_id;
       if (o.assignment_model === 'capacity_pooled' && assetId === null) {
         const asset = await claimFreeAsset(tx, o.asset_type_id, o.id, actor);
         if (!asset) {
           await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: 'no free asset in the pool' });
+          await settleTakeBacks(tx, queue, o.id);
           return;
         }
         assetId = asset.id;
+        await setOrderAsset(tx, o.id, assetId);
+      } else if (o.assignment_model === 'personal' && assetId === null) {
+        // A dedicated instance bound to the user: theirs if they have a free one, else an unbound one, else new.
+        assetId = (await claimPersonalAsset(tx, { id: o.asset_type_id, name: o.type_name }, o.id, o.user_email, actor)).id;
         await setOrderAsset(tx, o.id, assetId);
       }
       if (!o.provision_runbook) {
         // No runbook: nothing to carry out; the order is provisioned directly (audited by the transition).
         await transitionOrder(tx, o.id, OrderStatus.PROVISIONED, actor);
+        await settleTakeBacks(tx, queue, o.id);
         return;
       }
       const started = await startRunFor(tx, o, o.provision_runbook, 'provision', { assetId, requestOrderId: null, policy: null }, ORDER_PROVISION_ACTOR);
       if ('error' in started) {
-        if (assetId !== null) await releaseAsset(tx, assetId, o.id, 'return_to_pool', actor);
+        // Nothing ran on the asset: it goes back (a personal one stays its user's) and the failed order names none.
+        if (assetId !== null) {
+          await releaseAsset(tx, assetId, o.id, o.assignment_model === 'personal' ? 'access_only' : 'return_to_pool', actor);
+          await setOrderAsset(tx, o.id, null);
+        }
         await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: started.error });
+        await settleTakeBacks(tx, queue, o.id);
         return;
       }
       await transitionOrder(tx, o.id, OrderStatus.PROVISIONING, actor);
@@ -321,9 +380,19 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
         logger.info('order deprovision skipped', { orderId: targetId, status: o?.status ?? null });
         return;
       }
-      if (await firstRunOf(tx, o.id, 'deprovision')) return;
       const policy: DeprovisionPolicy = POLICIES.includes(job.policy as DeprovisionPolicy) ? (job.policy as DeprovisionPolicy) : o.deprovision_policy;
       const link: OrderRunRow = { run_id: '', order_id: o.id, request_order_id: requestId, phase: 'deprovision', asset_id: o.assigned_asset_id, policy };
+      const earlier = await selectLatestRunOf(tx, o.id, 'deprovision');
+      if (earlier) {
+        // A job delivered again (pg-boss redelivers a failed batch whole): the run is under way or over, or the
+        // order is revoked and its failure already kept on it.
+        if (o.status !== OrderStatus.DEPROVISIONING || !['failed', 'cancelled'].includes(earlier.status)) return;
+        // A new take-back of an order whose deprovision ran and failed (a failed order is a target again). An order
+        // has one deprovision run, which an operator reruns once the cause is fixed; this take-back ends saying so
+        // rather than waiting for a run that never starts.
+        await failDeprovision(tx, link, `the deprovision run ${earlier.run_id} of order ${o.id} failed earlier; rerun it once its cause is fixed`);
+        return;
+      }
       if (!o.deprovision_runbook) {
         // Redelivery safe: the asset is released only while still in use by this order, the orders only moved from
         // where the flow left them.
@@ -343,12 +412,19 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     provision,
     deprovision,
     async registerWorkers() {
-      await queue.work<{ orderId: number }>(QueueName.ORDER_PROVISION, async (jobs) => {
-        for (const job of jobs) await provision(Number(job.data.orderId));
-      });
-      await queue.work<DeprovisionJob>(QueueName.ORDER_DEPROVISION, async (jobs) => {
-        for (const job of jobs) await deprovision(job.data);
-      });
+      // pg-boss waits a full polling interval after every fetch, jobs found or not: with one job per fetch every
+      // 2 s (its defaults) a process took up one order per 2 s. Batches, a short interval, and `wake` from the
+      // placing code (this process) keep orders moving. Each job of a batch is its own transaction, run side by
+      // side; a failure fails the batch after all have run, and a redelivered job finds its order already taken up.
+      const consumer = { batchSize: 10, pollingIntervalSeconds: 0.5 };
+      const all = async <T>(jobs: readonly T[], one: (job: T) => Promise<void>): Promise<void> => {
+        const failed = (await Promise.allSettled(jobs.map(one))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      };
+      await queue.work<{ orderId: number }>(QueueName.ORDER_PROVISION, (jobs) => all(jobs, (job) => provision(Number(job.data.orderId))), consumer);
+      await queue.work<DeprovisionJob>(QueueName.ORDER_DEPROVISION, (jobs) => all(jobs, (job) => deprovision(job.data)), consumer);
+      // Expiries return orders through the deprovision consumer above, so they run wherever it does.
+      await registerLifecycleWorkers({ db, queue, logger });
     },
   };
 }

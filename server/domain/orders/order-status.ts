@@ -1,7 +1,7 @@
-import type { Queryable } from '../../../adapter';
+import type { Logger, Queryable } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
 import type { Assert, Same } from '../../api/spec-types';
-import { conflict, notFound } from '../../errors';
+import { CodedError, ErrorCode, conflict, notFound } from '../../errors';
 import { writeAudit } from '../../../adapter';
 import { lockOrderForTransition, updateOrderStatus } from './store';
 
@@ -66,6 +66,10 @@ export interface TransitionOptions {
   /** Stored as the order's `error_message` (typically with `failed`); kept otherwise, except when leaving `failed`. */
   error?: string | undefined;
   requestId?: string | undefined;
+  /** Why, as the caller gave it (cancel, return, retry ...): kept in the audit row's `after.reason`. */
+  reason?: string | undefined;
+  /** When given, the transition is logged at info with the order id (the lifecycle commands and jobs pass theirs). */
+  logger?: Logger | undefined;
 }
 
 export interface TransitionResult {
@@ -85,10 +89,41 @@ export async function transitionOrder(
   to: OrderStatus,
   opts: TransitionOptions,
 ): Promise<TransitionResult> {
+  const moved = await applyTransition(tx, id, to, opts, undefined);
+  if (!moved) throw new Error(`order ${id}: transition to '${to}' was not applied`);
+  return moved;
+}
+
+/**
+ * Moves order `id` to `to` only while it is in one of `from` (a flow moving the order from where it left it, when a
+ * leaver or an operator may have moved it meanwhile); otherwise changes nothing and returns undefined. One locked
+ * read, as `transitionOrder`.
+ */
+export async function transitionOrderIf(
+  tx: Queryable,
+  id: number,
+  from: readonly OrderStatus[],
+  to: OrderStatus,
+  opts: TransitionOptions,
+): Promise<TransitionResult | undefined> {
+  return applyTransition(tx, id, to, opts, from);
+}
+
+async function applyTransition(
+  tx: Queryable,
+  id: number,
+  to: OrderStatus,
+  opts: TransitionOptions,
+  onlyFrom: readonly OrderStatus[] | undefined,
+): Promise<TransitionResult | undefined> {
   // The row lock serialises concurrent transitions of one order: the second sees the first's outcome.
   const current = await lockOrderForTransition(tx, id);
-  if (!current) throw notFound(`order ${id} does not exist`);
+  if (!current) {
+    if (onlyFrom) return undefined;
+    throw notFound(`order ${id} does not exist`);
+  }
   const from = current.status;
+  if (onlyFrom && !onlyFrom.includes(from)) return undefined;
   if (!canTransition(from, to)) {
     throw conflict(`order ${id} cannot move from '${from}' to '${to}'`, { from, to });
   }
@@ -100,9 +135,19 @@ export async function transitionOrder(
     entityId: id,
     action: 'transition',
     before: { status: from, error_message: current.error_message },
-    after: { status: to, error_message: errorMessage },
+    after: { status: to, error_message: errorMessage, ...(opts.reason !== undefined ? { reason: opts.reason } : {}) },
     triggeredBy: opts.triggeredBy,
     requestId: opts.requestId,
   });
+  opts.logger?.info('order transition', { orderId: id, from, to, triggeredBy: opts.triggeredBy, ...(opts.requestId ? { requestId: opts.requestId } : {}) });
   return { id, from, to };
+}
+
+/**
+ * The order's status does not allow the command (cancel after the runbook started, return of an order that holds
+ * nothing, ...): ORDER_STATE_CONFLICT (409) with the current status as the problem's `order_status` (the problem's
+ * own `status` is the HTTP status, so the order's cannot be called that).
+ */
+export function orderStateConflict(id: number, status: OrderStatus, detail: string): CodedError {
+  return new CodedError(ErrorCode.ORDER_STATE_CONFLICT, `order ${id} ${detail} (status '${status}')`, { extra: { order_status: status } });
 }

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { PgErrorCode, QueueName, sqlState, stripSecrets, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
 import { CodedError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
 import { validateOrderConfig } from '../catalogue/asset-types';
+import { assertEntitled, checkRequester } from '../catalogue/entitlements';
 import { routeNewApproval } from '../approvals/routing';
 import type { Page } from '../paging';
 import { ACTIVE_STATUSES, OrderStatus, transitionOrder } from './order-status';
+import { PROVISION_RUNNING } from './take-backs';
 import {
   insertOrder,
   isFullSnapshot,
@@ -29,7 +31,7 @@ import {
 
 // The requester's directory attributes, copied onto the order when it is placed (`requester_<field>` columns), and
 // the directory they come from: identity's, since approvals ask it too.
-import type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
+import type { DirectoryPerson, RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
 export type { RequesterDirectory, RequesterSnapshot } from '../identity/requester-directory';
 
 // The rows, the requester snapshot's columns and the filters are the store's; callers take them from here.
@@ -82,6 +84,28 @@ function unknownAssetType(ref: AssetTypeRef): CodedError {
   return new CodedError(ErrorCode.UNKNOWN_ASSET_TYPE, `asset type ${shown} does not exist`, {
     errors: [{ path: `/body/${field}`, message: 'is not an asset type' }],
   });
+}
+
+/** Whether an instant lies ahead of now (an order starting then waits in `scheduled`). */
+export function isFuture(d: Date | string | null | undefined): boolean {
+  return d !== null && d !== undefined && new Date(d).getTime() > Date.now();
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Refuses an end beyond the type's `max_duration_days` counted from `start` (requested_from, else the order's
+ * creation): VALIDATION_FAILED naming `/body/requested_until`.
+ */
+export function checkMaxDuration(type: { name: string; max_duration_days: number | null }, start: Date, until: Date): void {
+  if (type.max_duration_days === null) return;
+  const latest = new Date(start.getTime() + type.max_duration_days * DAY_MS);
+  if (until.getTime() > latest.getTime()) {
+    throw invalidField(
+      '/body/requested_until',
+      `must be at most ${type.max_duration_days} days after the order's start (${start.toISOString()}), i.e. not after ${latest.toISOString()} (max_duration_days of asset type '${type.name}')`,
+    );
+  }
 }
 
 /** The 409 of a duplicate delivery; its wording is the ServiceNow contract's. */
@@ -156,6 +180,8 @@ function validateAgainstType(type: OrderType, input: CreateOrderInput, opts: { r
   if (requestedFrom && requestedUntil && requestedUntil.getTime() <= requestedFrom.getTime()) {
     throw invalidField('/body/requested_until', 'must be after requested_from');
   }
+  // The order starts now when it names no start: the type's maximum is counted from there (as an extension does).
+  if (requestedUntil) checkMaxDuration(type, requestedFrom ?? new Date(), requestedUntil);
   const rdpUsers = input.rdpUsers ?? [];
   const adminUsers = input.adminUsers ?? [];
   // An empty list asks for nothing, so it is accepted whatever the type allows.
@@ -169,9 +195,18 @@ function validateAgainstType(type: OrderType, input: CreateOrderInput, opts: { r
   return { requestedFrom, requestedUntil, rdpUsers, adminUsers, config };
 }
 
-/** The directory's snapshot overlaid with the caller's explicit values; a failing directory leaves only the latter. */
-async function requesterSnapshot(deps: OrderDeps, email: string, explicit: RequesterSnapshot | undefined): Promise<RequesterSnapshot> {
+/**
+ * The directory's snapshot overlaid with the caller's explicit values; a failing directory leaves only the latter.
+ * `person` is the configured directory's record, read by the requester check: then nothing is asked twice.
+ */
+async function requesterSnapshot(
+  deps: OrderDeps,
+  email: string,
+  explicit: RequesterSnapshot | undefined,
+  person?: DirectoryPerson,
+): Promise<RequesterSnapshot> {
   const given = Object.fromEntries(Object.entries(explicit ?? {}).filter(([, v]) => v !== undefined)) as RequesterSnapshot;
+  if (person) return { ...person.snapshot, ...given };
   if (!deps.directory || isFullSnapshot(given)) return given;
   try {
     const found = await deps.directory.lookup(email);
@@ -206,6 +241,8 @@ interface PlaceOrder {
   lockUser: boolean;
   /** The order's job, written by the same statement; `orderId` is added to its data. */
   job: { queue: QueueName; data: object } | null;
+  /** The delayed start (instead of `job`) and the expiry job, written by the same statement. */
+  delayed?: { startQueue: QueueName | null; expiryQueue: QueueName | null } | undefined;
   actor: OrderActor;
 }
 
@@ -254,6 +291,7 @@ async function placeOrder(q: Queryable, o: PlaceOrder): Promise<OrderRow> {
       audit: stripSecrets({ before: null, after }),
       requestId: o.actor.requestId ?? null,
       job: o.job,
+      delayed: o.delayed,
     });
   } catch (err) {
     throw placementError(err, o);
@@ -299,7 +337,10 @@ const TYPE_CHANGE_RETRIES = 3;
  * Creates a provision order after every pre-flight check, with its job and audit row.
  * Throws UNKNOWN_ASSET_TYPE (400) for an unknown type; VALIDATION_FAILED (422) naming the field for a bad window,
  * user lists on a type without them, or a config that does not match the attributes; CONFLICT (409) for a
- * `servicenow_ref` that exists; CAPACITY_EXCEEDED / QUOTA_EXCEEDED (429) when the pool or the user's quota is full.
+ * `servicenow_ref` that exists; CAPACITY_EXCEEDED / QUOTA_EXCEEDED (429) when the pool or the user's quota is full;
+ * REQUESTER_NOT_FOUND / REQUESTER_DISABLED (422) when a configured directory does not know the requester or has them
+ * disabled; NOT_ENTITLED (403) when the type's entitlements do not admit them; DIRECTORY_UNAVAILABLE (503) when a
+ * configured directory cannot answer those checks.
  *
  * Races: a type with `max_per_user` is serialised per (type, user) on an advisory lock; a pooled type with a
  * `pool_size` on its asset_types row; other types take no lock at all, and racing duplicate refs are then
@@ -308,19 +349,24 @@ const TYPE_CHANGE_RETRIES = 3;
  */
 export async function createOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
   const userEmail = input.userEmail.trim().toLowerCase();
-  const snapshot = await requesterSnapshot(deps, userEmail, input.requester);
+  // With `active_directory` configured: the requester exists and is enabled there (422), else 503 (entitlements.ts).
+  const requester = await checkRequester(deps.directory, userEmail, '/body/user_email');
+  const snapshot = await requesterSnapshot(deps, userEmail, input.requester, requester.person);
   const types = typeCacheOf(deps.db);
   for (let attempt = 0; ; attempt++) {
     const type = await types.get(deps.db, input.assetType, attempt > 0);
+    await assertEntitled(deps.db, type, requester);
     const v = validateAgainstType(type, input, { requireAttributes: true });
-    // An order waiting for approval is dispatched when it is approved, not now.
+    // An order waiting for approval is dispatched when it is approved, not now; one whose start lies ahead waits
+    // in `scheduled` for its job, which is due at requested_from (a pg-boss row: it survives restarts).
     const dispatched = !type.requires_approval;
+    const scheduled = dispatched && isFuture(v.requestedFrom);
     const placement: PlaceOrder = {
       jobId: dispatched ? randomUUID() : null,
       type,
       action: 'provision',
       targetOrderId: null,
-      status: dispatched ? OrderStatus.PROCESSING : OrderStatus.PENDING_APPROVAL,
+      status: !dispatched ? OrderStatus.PENDING_APPROVAL : scheduled ? OrderStatus.SCHEDULED : OrderStatus.PROCESSING,
       source: input.source,
       servicenowRef: input.servicenowRef ?? null,
       snowReq: input.snowReq ?? null,
@@ -332,11 +378,18 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
       snapshot,
       checkLimits: true,
       lockUser: false,
-      job: dispatched ? { queue: QueueName.ORDER_PROVISION, data: {} } : null,
+      job: dispatched && !scheduled ? { queue: QueueName.ORDER_PROVISION, data: {} } : null,
+      // The delayed start and the expiry are written by the placing statement too (see insertOrder).
+      delayed: scheduled || isFuture(v.requestedUntil) ? { startQueue: scheduled ? QueueName.ORDER_PROVISION : null, expiryQueue: QueueName.ORDER_EXPIRE } : undefined,
       actor,
     };
     try {
-      if (dispatched) return await placeOrder(deps.db, placement);
+      if (dispatched) {
+        const row = await placeOrder(deps.db, placement);
+        // Committed (one statement): a consumer in this process takes it up now rather than at its next poll.
+        deps.queue.wake(QueueName.ORDER_PROVISION);
+        return row;
+      }
       return await deps.db.transaction(async (tx) => {
         const row = await placeOrder(tx, placement);
         await routeNewApproval(tx, deps.directory, row, actor);
@@ -349,16 +402,25 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
   }
 }
 
+/** A placed take-back: its own order, and whether it waits for its target's provision to end before it acts. */
+export interface DeleteOrderResult {
+  order: OrderRow;
+  /** The target was still being provisioned: the take-back runs when that ends (take-backs.ts). */
+  queued: boolean;
+}
+
 /**
  * Takes back the user's most recent active provision order of the type (else their most recent failed one, which may
- * be half-built or hold a pool asset): creates a `delete` order pointing at it
- * (its own `servicenow_ref`, idempotent like any other; it does not count against capacity), moves the target to
- * `deprovisioning` and enqueues the deprovision job, all in one transaction.
+ * be half-built or hold a pool asset): creates a `delete` order pointing at it (its own `servicenow_ref`,
+ * idempotent like any other; it does not count against capacity), `deprovisioning` until the target is returned
+ * (take-backs.ts). A target that holds what it got (provisioned, failed) moves to `deprovisioning` and its
+ * deprovision job is enqueued, all in one transaction; one still being provisioned is left to its provision and
+ * the take-back is queued behind it (`queued`).
  * Throws UNKNOWN_ASSET_TYPE (400), VALIDATION_FAILED (422) as `createOrder`, CONFLICT (409) for a known ref or a
- * target whose state cannot move to `deprovisioning` (e.g. still waiting for approval), NOT_FOUND (404) when the
+ * target whose state cannot move to `deprovisioning` (waiting for approval or its start), NOT_FOUND (404) when the
  * user holds no active order of the type.
  */
-export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
+export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<DeleteOrderResult> {
   const userEmail = input.userEmail.trim().toLowerCase();
   const ref = input.servicenowRef ?? null;
   return deps.db.transaction(async (tx) => {
@@ -371,14 +433,16 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
     // What the user holds comes before what failed to reach them: the newest active order, else the newest failed.
     const target = await lockDeleteTarget(tx, type.id, userEmail, DELETABLE_STATUSES);
     if (!target) throw notFound(`${userEmail} holds no active order of asset type '${type.name}' to delete`);
-    await transitionOrder(tx, target.id, OrderStatus.DEPROVISIONING, { triggeredBy: actor.triggeredBy, requestId: actor.requestId });
+    // Its provision still running: the job is enqueued, under the id chosen here, when the provision ends.
+    const queued = PROVISION_RUNNING.includes(target.status);
+    if (!queued) await transitionOrder(tx, target.id, OrderStatus.DEPROVISIONING, { triggeredBy: actor.triggeredBy, requestId: actor.requestId });
 
-    return placeOrder(tx, {
+    const order = await placeOrder(tx, {
       jobId: randomUUID(),
       type,
       action: 'delete',
       targetOrderId: target.id,
-      status: OrderStatus.PROCESSING,
+      status: OrderStatus.DEPROVISIONING,
       source: input.source,
       servicenowRef: ref,
       snowReq: input.snowReq ?? null,
@@ -391,9 +455,10 @@ export async function createDeleteOrder(deps: OrderDeps, input: CreateOrderInput
       checkLimits: false,
       // Already held since the type was read.
       lockUser: false,
-      job: { queue: QueueName.ORDER_DEPROVISION, data: { targetOrderId: target.id } },
+      job: queued ? null : { queue: QueueName.ORDER_DEPROVISION, data: { targetOrderId: target.id } },
       actor,
     });
+    return { order, queued };
   });
 }
 

@@ -51,7 +51,7 @@ export function requesterOf(row: RequesterColumns): RequesterSnapshot {
  */
 export type OrderRow = Stored<
   Omit<Api.Order, 'source' | 'requester' | 'steps'>,
-  'requested_from' | 'requested_until' | 'created_at' | 'updated_at'
+  'requested_from' | 'requested_until' | 'extension_requested_until' | 'created_at' | 'updated_at'
 > &
   RequesterColumns & { source: OrderSource; created_by: string };
 
@@ -60,7 +60,7 @@ export type OrderStepRow = Stored<Api.OrderStep, 'started_at' | 'finished_at'>;
 
 const ORDER_COLUMNS = `id, asset_type_id, action, target_order_id, status, source, servicenow_ref, snow_req, user_email,
   user_name, owner_email, owner_name, assigned_asset_id, rdp_users, admin_users, requested_from, requested_until,
-  config, job_id, error_message, ${REQUESTER_COLUMNS.join(', ')}, created_by, created_at, updated_at`;
+  extension_requested_until, config, job_id, error_message, ${REQUESTER_COLUMNS.join(', ')}, created_by, created_at, updated_at`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Placing orders
@@ -79,10 +79,12 @@ export interface OrderType {
   requires_approval: boolean;
   attributes: AttributeDef[];
   allow_user_lists: boolean;
+  /** The longest an order may run (requested_from, else creation, to requested_until); null: no limit. */
+  max_duration_days: number | null;
 }
 
 const ORDER_TYPE_COLUMNS = `xmin::text AS version, id, name, assignment_model, pool_size, max_per_user, requires_approval,
-  attributes, allow_user_lists`;
+  attributes, allow_user_lists, max_duration_days`;
 
 /** The WHERE condition and parameter that find the asset type `ref` names. */
 const typeMatch = (ref: AssetTypeRef): [string, string | number] =>
@@ -125,6 +127,12 @@ export interface OrderPlacement {
   audit: unknown;
   requestId: string | null;
   job: { queue: string; data: object } | null;
+  /**
+   * Delayed jobs written by the same statement (so an order with a window still costs one round trip):
+   * `startQueue` is the order's job held until its `requested_from` (given instead of `job`, with id `job_id`),
+   * `expiryQueue` the job due at its `requested_until` (none when the order has no end).
+   */
+  delayed?: { startQueue: string | null; expiryQueue: string | null } | undefined;
 }
 
 /**
@@ -135,17 +143,36 @@ export interface OrderPlacement {
  * duplicates without a lock meet at the unique index (23505).
  */
 export async function insertOrder(q: Queryable, p: OrderPlacement): Promise<OrderRow> {
-  const { rows } = await q.query<OrderRow>(
-    `SELECT ${ORDER_COLUMNS} FROM provisio_place_order($1::bigint, $2::text, $3::boolean, $4::boolean, $5::text[],
-       $6::jsonb, $7::jsonb, $8::text, $9::text, $10::jsonb)`,
-    [
-      p.typeId, p.typeVersion, p.checkLimits, p.lockUser, p.activeStatuses,
-      JSON.stringify(p.after), JSON.stringify(p.audit), p.requestId,
-      p.job?.queue ?? null, p.job ? JSON.stringify(p.job.data) : null,
-    ],
+  const params = [
+    p.typeId, p.typeVersion, p.checkLimits, p.lockUser, p.activeStatuses,
+    JSON.stringify(p.after), JSON.stringify(p.audit), p.requestId,
+    p.job?.queue ?? null, p.job ? JSON.stringify(p.job.data) : null,
+  ];
+  const place = `provisio_place_order($1::bigint, $2::text, $3::boolean, $4::boolean, $5::text[], $6::jsonb, $7::jsonb, $8::text, $9::text, $10::jsonb)`;
+  if (!p.delayed) {
+    const { rows } = await q.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM ${place}`, params);
+    if (!rows[0]) throw new Error('order placement returned no row');
+    return rows[0];
+  }
+  // The placed row feeds the delayed jobs; a CTE calling a volatile function is evaluated once, never inlined.
+  // The expiry job carries the requested_until it was set for: one left behind by an extension finds the
+  // order's end moved and does nothing. An end already past when the order is placed (a ticket sent late) gets
+  // no expiry: taking back what is being handed out in the same breath would only cost two runbook runs.
+  const { rows } = await q.query<OrderRow & { start_job: string | null; expiry_job: string | null }>(
+    `WITH placed AS (SELECT * FROM ${place})
+     SELECT ${ORDER_COLUMNS},
+            CASE WHEN $11::text IS NOT NULL
+                 THEN provisio_enqueue_job($11::text, job_id::uuid, jsonb_build_object('orderId', id), requested_from) END AS start_job,
+            CASE WHEN $12::text IS NOT NULL AND requested_until > now()
+                 THEN provisio_enqueue_job($12::text, NULL, jsonb_build_object('orderId', id, 'requestedUntil', requested_until),
+                                           requested_until) END AS expiry_job
+       FROM placed`,
+    [...params, p.delayed.startQueue, p.delayed.expiryQueue],
   );
-  if (!rows[0]) throw new Error('order placement returned no row');
-  return rows[0];
+  const row = rows[0];
+  if (!row) throw new Error('order placement returned no row');
+  const { start_job: _s, expiry_job: _e, ...order } = row;
+  return order;
 }
 
 /** Whether an order with this `servicenow_ref` exists. */
@@ -154,23 +181,43 @@ export async function servicenowRefExists(tx: Queryable, ref: string): Promise<b
 }
 
 /**
- * The id of the user's provision order of the type that a take-back aims at, locked: the newest in one of
- * `statuses` that is not failed, else the newest failed one (what the user holds comes before what failed to reach
- * them); undefined when there is none.
+ * The id and status of the user's provision order of the type that a take-back aims at, locked: the newest in one
+ * of `statuses` that is not failed, else the newest failed one (what the user holds comes before what failed to
+ * reach them); undefined when there is none. An order another take-back already waits for (its provision still
+ * running) is passed over, as one already `deprovisioning` is by `statuses`.
  */
 export async function lockDeleteTarget(
   tx: Queryable,
   assetTypeId: number,
   userEmail: string,
   statuses: readonly OrderStatus[],
-): Promise<{ id: number } | undefined> {
-  const { rows } = await tx.query<{ id: number }>(
-    `SELECT id FROM orders
-      WHERE asset_type_id = $1 AND user_email = $2 AND action = 'provision' AND status = ANY($3::text[])
-      ORDER BY status = 'failed', created_at DESC, id DESC LIMIT 1 FOR UPDATE`,
+): Promise<{ id: number; status: OrderStatus } | undefined> {
+  const { rows } = await tx.query<{ id: number; status: OrderStatus }>(
+    `SELECT o.id, o.status FROM orders o
+      WHERE o.asset_type_id = $1 AND o.user_email = $2 AND o.action = 'provision' AND o.status = ANY($3::text[])
+        AND NOT EXISTS (SELECT 1 FROM orders d WHERE d.target_order_id = o.id AND d.action = 'delete' AND d.status = 'deprovisioning')
+      ORDER BY o.status = 'failed', o.created_at DESC, o.id DESC LIMIT 1 FOR UPDATE OF o`,
     [assetTypeId, userEmail, statuses],
   );
-  return rows[0];
+  const r = rows[0];
+  return r ? { id: Number(r.id), status: r.status } : undefined;
+}
+
+/** A ServiceNow delete still taking its target back: its id, job id and who asked (for the target's transition). */
+export interface OpenTakeBack {
+  id: number;
+  job_id: string | null;
+  created_by: string;
+}
+
+/** The delete orders still taking back order `targetId` (`deprovisioning`), locked, oldest first. */
+export async function lockOpenTakeBacks(tx: Queryable, targetId: number): Promise<OpenTakeBack[]> {
+  const { rows } = await tx.query<OpenTakeBack>(
+    `SELECT id, job_id, created_by FROM orders
+      WHERE target_order_id = $1 AND action = 'delete' AND status = 'deprovisioning' ORDER BY id FOR UPDATE`,
+    [targetId],
+  );
+  return rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
 
 /** The requester snapshot columns of an order; undefined for an unknown one. */
@@ -253,6 +300,8 @@ export interface OrderForRun {
   action: 'provision' | 'delete';
   status: OrderStatus;
   asset_type_id: number;
+  /** The asset type's name: a personal instance is named after it. */
+  type_name: string;
   assignment_model: 'capacity_pooled' | 'personal';
   provision_runbook: string | null;
   deprovision_runbook: string | null;
@@ -286,7 +335,7 @@ export interface OrderRunRow {
 /** The order with its type's runbooks, locked; undefined for an unknown one. */
 export async function lockOrder(tx: Queryable, id: number): Promise<OrderForRun | undefined> {
   const { rows } = await tx.query<OrderForRun>(
-    `SELECT o.id, o.action, o.status, o.asset_type_id, t.assignment_model, t.provision_runbook, t.deprovision_runbook,
+    `SELECT o.id, o.action, o.status, o.asset_type_id, t.name AS type_name, t.assignment_model, t.provision_runbook, t.deprovision_runbook,
             t.reinstall_runbook, t.deprovision_policy, o.assigned_asset_id, o.user_email, o.user_name, o.owner_email,
             o.owner_name, o.source, o.servicenow_ref, o.snow_req, o.rdp_users, o.admin_users, o.requested_from,
             o.requested_until, o.config
@@ -303,6 +352,16 @@ export async function lockOrder(tx: Queryable, id: number): Promise<OrderForRun 
 export async function firstRunOf(tx: Queryable, orderId: number, phase: OrderRunPhase): Promise<string | undefined> {
   const { rows } = await tx.query<{ run_id: string }>('SELECT run_id FROM order_runs WHERE order_id = $1 AND phase = $2 AND first', [orderId, phase]);
   return rows[0]?.run_id;
+}
+
+/** The newest run (first or rerun) of the order's phase with its status; undefined when the phase never ran. */
+export async function selectLatestRunOf(tx: Queryable, orderId: number, phase: OrderRunPhase): Promise<{ run_id: string; status: string } | undefined> {
+  const { rows } = await tx.query<{ run_id: string; status: string }>(
+    `SELECT w.id::text AS run_id, w.status FROM order_runs r JOIN workflow_runs w ON w.id = r.run_id
+      WHERE r.order_id = $1 AND r.phase = $2 ORDER BY w.created_at DESC, r.first LIMIT 1`,
+    [orderId, phase],
+  );
+  return rows[0];
 }
 
 export async function recordRun(tx: Queryable, r: OrderRunRow & { first: boolean }): Promise<void> {
@@ -384,13 +443,19 @@ export async function setOrderJob(tx: Queryable, orderId: number, jobId: string)
   await tx.query('UPDATE orders SET job_id = $2, updated_at = now() WHERE id = $1', [orderId, jobId]);
 }
 
-export async function setOrderAsset(tx: Queryable, orderId: number, assetId: number): Promise<void> {
+export async function setOrderAsset(tx: Queryable, orderId: number, assetId: number | null): Promise<void> {
   await tx.query('UPDATE orders SET assigned_asset_id = $2, updated_at = now() WHERE id = $1', [orderId, assetId]);
 }
 
 /** The asset a run works on, as `{{asset.*}}` reads it; undefined for an unknown one. */
-export async function selectAssetForRun(q: Queryable, assetId: number): Promise<{ id: number; name: string; attributes: Record<string, unknown> } | undefined> {
-  const { rows } = await q.query<{ id: number; name: string; attributes: Record<string, unknown> }>('SELECT id, name, attributes FROM assets WHERE id = $1', [assetId]);
+export async function selectAssetForRun(
+  q: Queryable,
+  assetId: number,
+): Promise<{ id: number; name: string; attributes: Record<string, unknown>; owner_email: string | null } | undefined> {
+  const { rows } = await q.query<{ id: number; name: string; attributes: Record<string, unknown>; owner_email: string | null }>(
+    'SELECT id, name, attributes, owner_email FROM assets WHERE id = $1',
+    [assetId],
+  );
   return rows[0];
 }
 
@@ -416,4 +481,110 @@ export async function orderIdsOfRuns(q: Queryable, runIds: readonly string[]): P
 export async function runIdsOfOrder(q: Queryable, orderId: number): Promise<string[]> {
   const { rows } = await q.query<{ run_id: string }>('SELECT run_id::text AS run_id FROM order_runs WHERE order_id = $1 ORDER BY created_at DESC', [orderId]);
   return rows.map((r) => r.run_id);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The order lifecycle (lifecycle.ts): cancel, return, extend, retry, expiry
+
+/** What the lifecycle commands read of an order and its type, locked. */
+export interface LifecycleOrder {
+  id: number;
+  action: OrderAction;
+  status: OrderStatus;
+  user_email: string;
+  asset_type_id: number;
+  type_name: string;
+  requires_approval: boolean;
+  max_duration_days: number | null;
+  deprovision_policy: DeprovisionPolicy;
+  assigned_asset_id: number | null;
+  requested_from: Date | null;
+  requested_until: Date | null;
+  extension_requested_until: Date | null;
+  created_at: Date;
+}
+
+const toDate = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+
+/** The order with what the lifecycle needs of its type, locked (FOR UPDATE); undefined for an unknown one. */
+export async function lockLifecycleOrder(tx: Queryable, id: number): Promise<LifecycleOrder | undefined> {
+  const { rows } = await tx.query<LifecycleOrder>(
+    `SELECT o.id, o.action, o.status, o.user_email, o.asset_type_id, t.name AS type_name, t.requires_approval, t.max_duration_days,
+            t.deprovision_policy, o.assigned_asset_id, o.requested_from, o.requested_until, o.extension_requested_until,
+            o.created_at
+       FROM orders o JOIN asset_types t ON t.id = o.asset_type_id
+      WHERE o.id = $1
+      FOR UPDATE OF o`,
+    [id],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    ...r,
+    id: Number(r.id),
+    asset_type_id: Number(r.asset_type_id),
+    assigned_asset_id: r.assigned_asset_id === null ? null : Number(r.assigned_asset_id),
+    requested_from: toDate(r.requested_from),
+    requested_until: toDate(r.requested_until),
+    extension_requested_until: toDate(r.extension_requested_until),
+    created_at: new Date(r.created_at),
+  };
+}
+
+/** The newest run of the order's phase (a rerun once it has been recorded, else the first); undefined when none. */
+export async function latestRunOf(q: Queryable, orderId: number, phase: OrderRunPhase): Promise<string | undefined> {
+  const { rows } = await q.query<{ run_id: string }>(
+    `SELECT r.run_id::text AS run_id FROM order_runs r JOIN workflow_runs w ON w.id = r.run_id
+      WHERE r.order_id = $1 AND r.phase = $2 ORDER BY w.created_at DESC, r.created_at DESC LIMIT 1`,
+    [orderId, phase],
+  );
+  return rows[0]?.run_id;
+}
+
+/** How many reruns the run has (a second one means two retries raced, and the later must give way). */
+export async function countReruns(q: Queryable, runId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM workflow_runs WHERE rerun_of = $1', [runId]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * The status the order was in when it last failed (from its audit trail, the one record of it): `processing` or
+ * `provisioning` for a failed provision, `deprovisioning` for a failed take-back; undefined when it never failed.
+ */
+export async function selectFailedFrom(q: Queryable, orderId: number): Promise<OrderStatus | undefined> {
+  const { rows } = await q.query<{ status: OrderStatus }>(
+    `SELECT diff->'before'->>'status' AS status FROM audit_log
+      WHERE entity = 'order' AND entity_id = $1 AND action = 'transition' AND diff->'after'->>'status' = 'failed'
+      ORDER BY id DESC LIMIT 1`,
+    [String(orderId)],
+  );
+  return rows[0]?.status ?? undefined;
+}
+
+/** Whether the order holds a pool instance (assigned to it and in use). */
+export async function holdsAsset(q: Queryable, orderId: number): Promise<boolean> {
+  const { rows } = await q.query(`SELECT 1 FROM assets WHERE assigned_order_id = $1 AND state = 'in_use'`, [orderId]);
+  return rows.length > 0;
+}
+
+/**
+ * Forgets an asset id the order no longer holds (released when its provision could not start), so that a fresh
+ * provision claims a free instance instead of running against one that is someone else's now.
+ */
+export async function clearStaleOrderAsset(tx: Queryable, orderId: number): Promise<void> {
+  await tx.query(
+    `UPDATE orders o SET assigned_asset_id = NULL, updated_at = now()
+      WHERE o.id = $1 AND o.assigned_asset_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.id = o.assigned_asset_id AND a.state = 'in_use' AND a.assigned_order_id = o.id)`,
+    [orderId],
+  );
+}
+
+/** Sets the order's end and the extension waiting for approval (null: none). */
+export async function setOrderWindow(tx: Queryable, orderId: number, requestedUntil: Date | null, extensionRequestedUntil: Date | null): Promise<void> {
+  await tx.query('UPDATE orders SET requested_until = $2, extension_requested_until = $3, updated_at = now() WHERE id = $1', [
+    orderId,
+    requestedUntil,
+    extensionRequestedUntil,
+  ]);
 }

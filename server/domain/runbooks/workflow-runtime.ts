@@ -6,7 +6,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Database, JobQueue, Logger } from '../../../adapter';
+import { projectPath, type Database, type JobQueue, type Logger } from '../../../adapter';
 import type { IntegrationRuntime, IntegrationTask } from '../../../integration-model';
 import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../../workflows';
 import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows';
@@ -80,6 +80,7 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
         },
         // Re-read each delivery too: a proxy or CA set through PUT /admin/settings/webhooks applies to the next one.
         resolveConnection: async () => webhookConnectionOf(await readSettings(db, 'webhooks')),
+        resolveStubMode: async () => (await readSetting(db, 'webhooks', 'stub_mode')) === true,
       }),
       script: createScriptExecutor({ db }),
       directory: createDirectoryExecutor({ getDirectory: () => directories.get() }),
@@ -103,21 +104,70 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
   };
 }
 
+/** Where the sample runbooks live (workflows/definitions/). */
+export const SAMPLE_WORKFLOWS_DIR = projectPath('workflows', 'definitions');
+
+/** What one load of the samples did: the ones saved now, and the ones still waiting with what they wait for. */
+export interface SampleLoadResult {
+  loaded: string[];
+  waiting: { workflow: string; file: string; waiting_for: string[]; reason: string }[];
+}
+
+/** The integrations (`integration:<name>`) and child workflows (`workflow:<name>`) a sample document calls. */
+function dependenciesOf(doc: unknown): string[] {
+  const out = new Set<string>();
+  const visit = (task: unknown): void => {
+    if (task === null || typeof task !== 'object') return;
+    const t = task as { kind?: unknown; operation?: unknown; workflow?: unknown; task?: unknown };
+    if (t.kind === 'integration' && typeof t.operation === 'string' && t.operation.includes('/')) out.add(`integration:${t.operation.split('/')[0]}`);
+    if (t.kind === 'child' && typeof t.workflow === 'string') out.add(`workflow:${t.workflow}`);
+    if (t.kind === 'poll') visit(t.task);
+  };
+  const d = doc as { tasks?: unknown; steps?: unknown };
+  const tasks = Array.isArray(d.steps) ? d.steps : d.tasks !== null && typeof d.tasks === 'object' ? Object.values(d.tasks as object) : [];
+  for (const task of tasks) visit(task);
+  return [...out].sort();
+}
+
+// One load at a time per engine in this process: two integrations created at once must not both save a sample (a
+// second version of it). Across processes a duplicate costs one extra version, nothing else.
+const sampleLoads = new WeakMap<WorkflowEngine, Promise<unknown>>();
+
 /**
  * Loads the sample runbooks (`workflows/definitions/*.json`) into the engine: each is saved as a new version only
- * when it is not stored yet, so restarts do not pile up versions. A sample that does not compile here (an
- * integration it calls is not configured) is skipped with a warning.
+ * when it is not stored yet, so restarts (and repeated calls) do not pile up versions. A sample that does not
+ * compile yet (an integration it calls is not configured, or the child it runs is waiting itself) waits: the log
+ * names the ones loaded now and, for each one waiting, what it waits for. Call it again when integrations change.
+ * @param opts.integrationExists tells which of a waiting sample's integrations are missing (else all are listed).
  */
-export async function loadSampleWorkflows(engine: WorkflowEngine, dir: string, logger: Logger): Promise<string[]> {
+export function loadSampleWorkflows(
+  engine: WorkflowEngine,
+  dir: string,
+  logger: Logger,
+  opts: { integrationExists?(name: string): Promise<boolean> } = {},
+): Promise<SampleLoadResult> {
+  const previous = sampleLoads.get(engine) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => loadSamplesNow(engine, dir, logger, opts));
+  sampleLoads.set(engine, run);
+  return run;
+}
+
+async function loadSamplesNow(
+  engine: WorkflowEngine,
+  dir: string,
+  logger: Logger,
+  opts: { integrationExists?(name: string): Promise<boolean> },
+): Promise<SampleLoadResult> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
   const docs = await Promise.all(files.map(async (f) => ({ file: f, doc: JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { name?: unknown } })));
   // Children first: a parent that runs a child workflow compiles only once the child exists.
   const pending = [...docs];
   const reasons = new Map<string, string>();
   const loaded: string[] = [];
+  const nameOf = (item: (typeof docs)[number]) => (typeof item.doc.name === 'string' ? item.doc.name : item.file);
   for (let round = 0; round < docs.length && pending.length > 0; round += 1) {
     for (const item of [...pending]) {
-      const name = typeof item.doc.name === 'string' ? item.doc.name : item.file;
+      const name = nameOf(item);
       try {
         await engine.getWorkflow(name);
         pending.splice(pending.indexOf(item), 1);
@@ -135,6 +185,21 @@ export async function loadSampleWorkflows(engine: WorkflowEngine, dir: string, l
       }
     }
   }
-  for (const item of pending) logger.warn('sample workflow not loaded: it does not compile here', { file: item.file, reason: reasons.get(item.file) });
-  return loaded;
+  const waiting: SampleLoadResult['waiting'] = [];
+  const waitingNames = new Set(pending.map(nameOf));
+  for (const item of pending) {
+    const missing: string[] = [];
+    for (const dep of dependenciesOf(item.doc)) {
+      const [kind, name] = [dep.slice(0, dep.indexOf(':')), dep.slice(dep.indexOf(':') + 1)];
+      if (kind === 'workflow' && !waitingNames.has(name)) continue;
+      if (kind === 'integration' && opts.integrationExists && (await opts.integrationExists(name))) continue;
+      missing.push(dep);
+    }
+    waiting.push({ workflow: nameOf(item), file: item.file, waiting_for: missing, reason: reasons.get(item.file) ?? '' });
+  }
+  if (loaded.length > 0) logger.info('sample workflows loaded', { workflows: loaded });
+  for (const w of waiting) {
+    logger.info('sample workflow waiting: it does not compile yet', { workflow: w.workflow, file: w.file, waiting_for: w.waiting_for, reason: w.reason });
+  }
+  return { loaded, waiting };
 }

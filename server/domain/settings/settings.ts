@@ -149,6 +149,12 @@ export const SETTINGS_SECTIONS = {
           writeOnly: true,
           description: 'Signs the SaaS seat sample runbooks\' provisioning webhooks (workflows/definitions/saas-seat-*.json).',
         },
+        stub_mode: {
+          type: 'boolean',
+          description:
+            'Stub mode for deliveries (like an integration\'s): each payload is still built, checked and signed, then answered ' +
+            'as provisioned ({"response":"PROVISIONED_USER","stub":true}) without any request. For demos (DEMO=1 sets it) and rehearsals.',
+        },
         ...WEBHOOK_CONNECTION_KEYS,
       },
     },
@@ -278,6 +284,22 @@ function viewOf(section: string, def: SettingsSectionDef, rows: ConfigRow[]): Se
 }
 
 /** One section as a reader may see it: secrets only as `{configured}`. Throws NOT_FOUND for an unknown section. */
+/**
+ * In-process news of committed settings changes, for what keeps something opened from them (the directory
+ * connection): told after the write commits, so whoever reads the settings then sees the new values. Other processes
+ * do not hear it; they re-read on their own schedule.
+ */
+type SettingsListener = (section: string) => void;
+const settingsListeners = new Set<SettingsListener>();
+export function onSettingsChanged(listener: SettingsListener): () => void {
+  settingsListeners.add(listener);
+  return () => settingsListeners.delete(listener);
+}
+/** Call after the transaction that changed `section` committed. */
+export function announceSettingsChanged(section: string): void {
+  for (const l of settingsListeners) l(section);
+}
+
 export async function getSettings(q: Queryable, section: string): Promise<SettingsSectionView> {
   const def = sectionDef(section);
   return viewOf(section, def, await readRows(q, section));
