@@ -465,13 +465,15 @@ describe(`workflow engine (${testEngine})`, () => {
     expect(steps(ok, 'p')[0]?.output).toMatchObject({ attempts: 3, result: { count: 3 } });
     expect(new Set(h.calls.filter((c) => c.runId === ok.id).map((c) => c.idempotencyKey)).size).toBe(3);
 
-    await h.engine.saveWorkflow(poll('poll-exhausted', 1000, '500ms'), 'test');
+    await h.engine.saveWorkflow(poll('poll-exhausted', 1000, '1500ms'), 'test');
     const exhausted = await h.waitFor(await h.start('poll-exhausted'), ['succeeded', 'failed']);
     expect(exhausted.status).toBe('failed');
     expect(exhausted.error).toMatchObject({ code: 'POLL_EXHAUSTED', stepId: 'p' });
     const probes = h.calls.filter((c) => c.runId === exhausted.id).length;
-    expect(probes).toBeGreaterThanOrEqual(3);
-    expect(probes).toBeLessThanOrEqual(7); // about 500 ms / 100 ms, fewer when the machine is slow
+    // Probed again after the first (a loaded machine stretches the 100 ms between probes, so no more is promised),
+    // and never more often than every 100 ms over the 1,500 ms allowed.
+    expect(probes).toBeGreaterThanOrEqual(2);
+    expect(probes).toBeLessThanOrEqual(16);
   });
 
   it('fails a step whose template names a missing variable, naming it', async () => {
