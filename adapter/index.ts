@@ -100,6 +100,24 @@ export type {
   UserKey,
   UserKeyKind,
 } from './directory';
+// Outbound mail over SMTP (nodemailer).
+export {
+  checkAddress,
+  checkAddressList,
+  checkHeaderText,
+  createMailer,
+  hasControlCharacter,
+  MailError,
+  MailErrorCode,
+  resolveSmtpSettings,
+  SMTP_DEFAULT_PORTS,
+  toMailError,
+  transportOptions,
+} from './mail';
+export type { MailAddress, Mailer, MailerOptions, MailErrorDetails, MailMessage, MailSent, MailStage, SmtpSettings, SmtpTlsMode } from './mail';
+// Microsoft Teams incoming webhooks (Adaptive Cards over the integration transport).
+export { DEFAULT_TEAMS_TIMEOUT_MS, describeTeamsWebhook, postTeamsMessage, TEAMS_WEBHOOK_URL_MAX_LENGTH, TeamsError, TeamsErrorCode, teamsWebhookUrlProblem } from './teams';
+export type { TeamsPosted, TeamsPostOptions } from './teams';
 // The AD gateway's generated API types (request and response of each operation); types only, so importing the
 // room does not load the generated clients.
 export type { adGateway } from './clients';

@@ -8,6 +8,13 @@ export const QueueName = {
   ORDER_DEPROVISION: 'order.deprovision',
   /** An order's end: sent with `startAfter` = its `requested_until`; the order is returned then (server/domain/orders/lifecycle.ts). */
   ORDER_EXPIRE: 'order.expire',
+  /**
+   * A pending approval's clock: one job per step (remind, escalate, expire), each sent with `startAfter` by the step
+   * before it (server/domain/approvals/reminders.ts).
+   */
+  APPROVAL_TIMER: 'approval.timer',
+  /** Hourly: orders whose type's `expiry_warning_days` window has begun are warned once per `requested_until`. */
+  ORDER_EXPIRY_WARNING: 'order-expiry-warning-hourly',
   API_TOKEN_PURGE: 'api-token-purge-daily',
   /** Daily: SCIM request log entries past their retention are deleted. */
   SCIM_LOG_PURGE: 'scim-log-purge-daily',
@@ -17,6 +24,10 @@ export const QueueName = {
   WORKFLOW_STEP: 'workflow.step',
   /** A leaver event whose `effective_at` was in the future, sent with `startAfter` for that moment. */
   LEAVER_EFFECTIVE: 'leaver.effective',
+  /** One job per outbox row attempt (a mail, a Teams card), sent with the row and with each retry (server/domain/notifications). */
+  OUTBOX_SEND: 'outbox.send',
+  /** Every minute: outbox rows whose job went missing or whose worker died mid-send are claimed again. */
+  OUTBOX_SWEEP: 'outbox-sweep-minutely',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 

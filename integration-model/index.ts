@@ -50,8 +50,8 @@ export { InvocationError } from './runtime/errors';
 export { stubResult } from './runtime/stub';
 export { clusterOf, clusterQueueName, registerClusterWorker } from './runtime/cluster';
 export type { ClusterCallClients } from './runtime/cluster';
-export { registerIntegrationHealthChecks, runDueHealthChecks } from './runtime/health';
-export type { HealthChecker } from './runtime/health';
+export { registerIntegrationHealthChecks, runDueHealthChecks, storeHealthResult } from './runtime/health';
+export type { HealthChecker, HealthWorsened, HealthWorsenedHook } from './runtime/health';
 export {
   cloneIntegration,
   createIntegration,

@@ -24,6 +24,8 @@ import { scriptModuleHandlers } from './routes/script-modules';
 import { scheduleHandlers } from './routes/schedules';
 import { workflowHandlers } from './routes/workflows';
 import { approvalHandlers } from './routes/approvals';
+import { notificationHandlers } from './routes/notifications';
+import { approvalLinkEdge, approvalLinkErrors, approvalLinkHandlers } from './routes/approval-links';
 import { scimHandlers } from './scim/routes';
 import { scimEdge } from './scim/log';
 import type { AppDeps, RouteModule } from './routes/route-module';
@@ -51,6 +53,8 @@ const ROUTE_MODULES: RouteModule[] = [
   scheduleHandlers,
   workflowHandlers,
   approvalHandlers,
+  approvalLinkHandlers,
+  notificationHandlers,
   scimHandlers,
 ];
 
@@ -76,6 +80,8 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
 
   // From here on every request addresses exactly one operation of the spec, or has been answered 404/405.
   app.use(resolveOperation(operations));
+  // The signed approval link pages: their security headers, and their HTML form bodies (only theirs).
+  app.use(approvalLinkEdge(config));
   // Parse JSON bodies ourselves (keeping the raw bytes for HMAC verification); the validator then checks them.
   app.use(
     express.json({
@@ -108,6 +114,8 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(routeDeps, config)));
   app.use(routeOperations(operations, handlers));
   app.use(noRoute);
+  // Refusals of the approval link pages are pages too (problem documents for JSON clients).
+  app.use(approvalLinkErrors(deps.logger));
   app.use(problemHandler(deps.logger));
 
   const unknown = Object.keys(handlers).filter((id) => !operationIds.includes(id as never));

@@ -21,6 +21,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Validate responses against the spec (tests). */
   validateResponses: boolean;
+  /**
+   * Where people reach the service (mailed approval links, mail footers), without a trailing slash. Unset:
+   * `http://<host>:<port>` (filled in by buildConfig).
+   */
+  publicUrl: string | undefined;
+  /**
+   * The key approval links are signed with (base64, at least 32 bytes). Unset: a key generated once into
+   * `<dataDir>/approval-link.key`; processes on other machines must then be given this instead.
+   */
+  approvalLinkKey: string | undefined;
 }
 
 export const defaultConfig: Readonly<Config> = Object.freeze({
@@ -35,6 +45,8 @@ export const defaultConfig: Readonly<Config> = Object.freeze({
   bodyLimitBytes: 1024 * 1024, // 1 MiB
   shutdownTimeoutMs: 10_000, // 10 s
   validateResponses: false,
+  publicUrl: undefined,
+  approvalLinkKey: undefined,
 });
 
 const configSchema = {
@@ -51,6 +63,10 @@ const configSchema = {
     bodyLimitBytes: { type: 'integer', minimum: 1024 },
     shutdownTimeoutMs: { type: 'integer', minimum: 0 },
     validateResponses: { type: 'boolean' },
+    // An absolute http(s) address without query or fragment: links are built by appending paths to it.
+    publicUrl: { type: 'string', pattern: '^https?://[^\\s?#/]+(/[^\\s?#]*)?$' },
+    // Base64 (standard or URL-safe) of at least 32 bytes: 43 characters or more.
+    approvalLinkKey: { type: 'string', pattern: '^\\s*[A-Za-z0-9+/_-]{43,}={0,2}\\s*$' },
   },
 } as const;
 
@@ -70,8 +86,12 @@ export function buildConfig(overrides: Partial<Config> = {}): Readonly<Config> {
   const plain = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined));
   if (!validate(plain)) {
     const e = validate.errors?.[0];
-    throw new ConfigError(`invalid configuration: ${e?.instancePath.slice(1) || 'config'} ${e?.message ?? ''}`.trim());
+    // Never echo the key's value: name the setting only.
+    const what = e?.instancePath === '/approvalLinkKey' ? 'must be base64 of at least 32 bytes' : (e?.message ?? '');
+    throw new ConfigError(`invalid configuration: ${e?.instancePath.slice(1) || 'config'} ${what}`.trim());
   }
+  const host = merged.host.includes(':') ? `[${merged.host}]` : merged.host;
+  merged.publicUrl = (merged.publicUrl ?? `http://${host}:${merged.port}`).replace(/\/+$/, '');
   return Object.freeze(merged);
 }
 
@@ -93,5 +113,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Readonly<Co
     webhookSecretToken: env['WEBHOOK_SECRET_TOKEN'] || undefined,
     demo: env['DEMO'] === '1' || env['DEMO'] === 'true',
     logLevel: env['LOG_LEVEL'] || undefined,
+    publicUrl: env['PUBLIC_URL'] || undefined,
+    approvalLinkKey: env['APPROVAL_LINK_KEY'] || undefined,
   });
 }

@@ -17,7 +17,7 @@
  * - Codes that rooms share by name with another meaning (the directory's NOT_FOUND, CONFIG, TLS ...) are answered
  *   with a code of this table and keep their own as a member of the body (`directory_code`).
  */
-import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, TokenRequestError } from '../adapter';
+import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, MailErrorCode, TokenRequestError } from '../adapter';
 import type { IntegrationModelErrorCode } from '../integration-model';
 import type {
   EngineErrorCode,
@@ -48,6 +48,10 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   /** The requester may not order the asset type: its entitlements admit them by no rule; `failed_rules` (403). */
   NOT_ENTITLED: 'NOT_ENTITLED',
+  /** The decision would break separation of duties (own order, or the type's last configurer); `rule` says which (403). */
+  SEPARATION_OF_DUTIES: 'SEPARATION_OF_DUTIES',
+  /** A signed approval link that is malformed, unknown, or whose signature does not match what it decides (403). */
+  LINK_INVALID: 'LINK_INVALID',
   /** The resource named by the path does not exist, or no route has that path (404). */
   NOT_FOUND: 'NOT_FOUND',
   /** The workflow (or version) named by the path, or started by the run or schedule in the path, does not exist (404). */
@@ -60,12 +64,20 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   /** Unique key already taken, or a state change not allowed from the current state (409). */
   CONFLICT: 'CONFLICT',
+  /** The `smtp` settings lack what a mail needs; `missing` names the keys (409). */
+  SMTP_NOT_CONFIGURED: 'SMTP_NOT_CONFIGURED',
   /** The run's status does not allow the command (cancel a finished run, rerun one that succeeded ...); `run_status` says it (409). */
   RUN_STATE_CONFLICT: 'RUN_STATE_CONFLICT',
   /** Another schedule has the name (409). */
   SCHEDULE_NAME_TAKEN: 'SCHEDULE_NAME_TAKEN',
   /** The order's status does not allow the command (cancel, return, extend, retry); `order_status` says it (409). */
   ORDER_STATE_CONFLICT: 'ORDER_STATE_CONFLICT',
+  /** The signed approval link was used already; `used_at` says when (409). */
+  LINK_USED: 'LINK_USED',
+  /** The approval a signed link decides no longer waits for a decision; `approval_status`, `order_status` say why (409). */
+  APPROVAL_CLOSED: 'APPROVAL_CLOSED',
+  /** The signed approval link has expired; `expired_at` says when (410). */
+  LINK_EXPIRED: 'LINK_EXPIRED',
   /** `If-Match` names a version that is no longer current (412). */
   PRECONDITION_FAILED: 'PRECONDITION_FAILED',
   /** Body over the size limit, or more values in one request than accepted (413). */
@@ -74,6 +86,8 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** Well-formed but invalid body or document; `errors` names each field (422). */
   VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** The approver already has a delegation window overlapping the one asked for; `delegation_id` names it (422). */
+  DELEGATION_OVERLAP: 'DELEGATION_OVERLAP',
   /** With `active_directory` configured, no directory account has the requester's email; `errors` names the field (422). */
   REQUESTER_NOT_FOUND: 'REQUESTER_NOT_FOUND',
   /** With `active_directory` configured, the requester's directory account is disabled; `errors` names the field (422). */
@@ -92,6 +106,8 @@ export const ErrorCode = {
   NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
   /** An integration call could not be made or was refused (configuration, credentials, network, TLS, envelope) (502). */
   INTEGRATION_CALL_FAILED: 'INTEGRATION_CALL_FAILED',
+  /** The SMTP server could not be reached or refused the mail; `stage` says where (connect, tls, auth, sender, recipient, message) (502). */
+  SMTP_FAILED: 'SMTP_FAILED',
   /** The far system (the directory) is unavailable or busy; try again later (503). */
   INTEGRATION_UNAVAILABLE: 'INTEGRATION_UNAVAILABLE',
   /** `active_directory` is configured but did not answer a check an order or the catalogue needs; nothing placed (503). */
@@ -104,7 +120,7 @@ type _CodesMatchSpec = Assert<Same<ErrorCode, Problem['code']>>;
 /** The HTTP statuses the table uses, each with its reason phrase (the problem document's `title`). */
 const TITLES = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type',
   422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
   502: 'Bad Gateway', 503: 'Service Unavailable',
 } as const;
@@ -117,19 +133,26 @@ export const ERROR_STATUS = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_ENTITLED: 403,
+  SEPARATION_OF_DUTIES: 403,
+  LINK_INVALID: 403,
   NOT_FOUND: 404,
   WORKFLOW_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
   SCHEDULE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  SMTP_NOT_CONFIGURED: 409,
   RUN_STATE_CONFLICT: 409,
   SCHEDULE_NAME_TAKEN: 409,
   ORDER_STATE_CONFLICT: 409,
+  LINK_USED: 409,
+  APPROVAL_CLOSED: 409,
+  LINK_EXPIRED: 410,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
+  DELEGATION_OVERLAP: 422,
   REQUESTER_NOT_FOUND: 422,
   REQUESTER_DISABLED: 422,
   RUN_INPUT_INVALID: 422,
@@ -139,6 +162,7 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   NOT_IMPLEMENTED: 501,
   INTEGRATION_CALL_FAILED: 502,
+  SMTP_FAILED: 502,
   INTEGRATION_UNAVAILABLE: 503,
   DIRECTORY_UNAVAILABLE: 503,
 } as const satisfies Record<ErrorCode, ErrorStatus>;
@@ -238,6 +262,24 @@ export const DIRECTORY_CODES = {
   CONFIG: 'INTEGRATION_CALL_FAILED',
   LDAP_ERROR: 'INTEGRATION_CALL_FAILED',
 } as const satisfies Record<DirectoryErrorCode, ErrorCode>;
+
+/**
+ * Mail (`adapter/mail`), answered with `mail_code` and `stage` (server/domain/notifications turns a `MailError` into
+ * one of these). A mail that cannot be composed (a recipient or subject that would inject a header) is an invalid
+ * field; settings that lack a key are the service's state, not the request's fault; everything between us and the
+ * SMTP server is a bad gateway, the stage naming where it failed.
+ */
+export const MAIL_CODES = {
+  NOT_CONFIGURED: 'SMTP_NOT_CONFIGURED',
+  HEADER_INJECTION: 'VALIDATION_FAILED',
+  INVALID_ADDRESS: 'VALIDATION_FAILED',
+  CONNECTION: 'SMTP_FAILED',
+  TLS: 'SMTP_FAILED',
+  AUTH: 'SMTP_FAILED',
+  SENDER_REFUSED: 'SMTP_FAILED',
+  RECIPIENT_REFUSED: 'SMTP_FAILED',
+  MESSAGE_REFUSED: 'SMTP_FAILED',
+} as const satisfies Record<MailErrorCode, ErrorCode>;
 
 /** RFC 7644 §3.12 scimType values (re-exported by `server/scim/errors.ts`, which throws them). */
 export type ScimType =

@@ -20,6 +20,11 @@ import { adRequesterDirectory, createDirectoryProvider, type DirectoryProvider, 
 import { createWorkflowRuntime, loadSampleWorkflows, SAMPLE_WORKFLOWS_DIR, type WorkflowRuntime } from './domain/runbooks/workflow-runtime';
 import { createDemoDirectory } from './domain/identity/demo-directory';
 import { startScheduler } from '../workflows';
+import { createOutboxWorker, createTeamsSender } from './domain/notifications';
+import { integrationHealthAlert } from './domain/notices';
+import { registerExpiryWarnings } from './domain/orders/expiry-warnings';
+import { registerApprovalClockWorkers } from './domain/approvals/reminders';
+import { createLinkSigner, loadLinkKey } from './domain/approvals/link-signer';
 
 export interface Runtime {
   db: Database;
@@ -43,7 +48,8 @@ export async function openRuntime(config: Readonly<Config>, opts: { schedule?: b
   if (applied.length) logger.info('migrations applied', { versions: applied });
   const queue = createJobQueue(db, { logger, schedule: opts.schedule ?? true });
   await queue.start();
-  return { db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger }) };
+  // A health check that finds an integration worse than before mails `alerts.recipients` (notices/health-alert.ts).
+  return { db, queue, logger, integrations: createIntegrationRuntime({ db, queue, logger, onHealthWorsened: integrationHealthAlert(queue) }) };
 }
 
 /** The long-lived services of a process beside the runtime: built once, handed to the app and the workers. */
@@ -85,6 +91,8 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   }
   await registerTokenPurge(rt.queue, rt.db, rt.logger);
   await registerScimLogPurge(rt.queue, rt.db, rt.logger);
+  // Hourly: requesters whose order ends within its type's `expiry_warning_days` are warned, once per end.
+  await registerExpiryWarnings(rt);
   // Before the demo data: the demo integrations are built on these models.
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   if (config.demo) {
@@ -97,6 +105,18 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   const { workflows } = services;
   // Leaver events recorded with a future effective_at run when their delayed job comes due, as the edges run them.
   await registerLeaverWorker(services.leaver);
+  // Pending approvals' reminders, escalations and expiries come due as pg-boss jobs (approvals/reminders.ts).
+  await registerApprovalClockWorkers({ ...rt, directory: services.requesterDirectory });
+  // The outbox: mails (and Teams cards) committed with the changes that cause them, sent after the commit.
+  // Approval links are signed with APPROVAL_LINK_KEY, else DATA_DIR/approval-link.key (generated on first start); the
+  // worker signs the links it renders with the same signer the link pages verify with.
+  const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const linkKey = loadLinkKey({ envKey: config.approvalLinkKey, dataDir: config.dataDir });
+  if (linkKey.source === 'generated') rt.logger.info('approval link key generated', { file: `${config.dataDir}/approval-link.key` });
+  const linkSigner = createLinkSigner({ key: linkKey.key, publicUrl });
+  // Teams cards go out over the `webhooks` settings' connection (proxy, TLS/CA, logging), read at each post.
+  const outbox = createOutboxWorker({ ...rt, publicUrl, linkUrl: (ref) => linkSigner.url(ref), senders: { teams: createTeamsSender({ db: rt.db, logger: rt.logger }) } });
+  await outbox.register();
   // One engine per process; its step workers and the order consumers run here (the embedded default).
   // The samples that still wait for an integration load when it is created (routes/integrations.ts).
   if (config.demo) {
@@ -112,6 +132,7 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
       requesterDirectory: services.requesterDirectory,
       leaver: services.leaver,
       adminKeyHash: async () => adminKey.hash,
+      linkSigner,
     },
     config,
   );
@@ -124,6 +145,7 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     await closeServer(server);
     await scheduler.stop();
     await workflows.stop();
+    await outbox.stop();
     await services.directories.close();
     await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
     await rt.db.close();
@@ -142,6 +164,7 @@ export async function runWorker(config: Readonly<Config>, opts: { cluster?: stri
   if (config.demo) await services.directories.get();
   const { workflows } = services;
   await workflows.startWorkers();
+  await registerApprovalClockWorkers({ ...rt, directory: services.requesterDirectory });
   if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });
   rt.logger.info('worker started', { database: rt.db.kind, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) });
   exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {

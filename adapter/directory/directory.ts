@@ -93,6 +93,11 @@ export interface Directory {
   findManager(key: UserKey): Promise<DirectoryUser | null>;
   /** Groups under the base DN the user is in; nested via AD's LDAP_MATCHING_RULE_IN_CHAIN. The primary group (Domain Users) is not listed. */
   listGroups(key: UserKey, opts?: { nested?: boolean }): Promise<DirectoryGroup[]>;
+  /**
+   * The users in the group, directly or (with nested, the default) through other groups, disabled ones included
+   * (callers decide what a disabled member means); ordered by DN. @throws NOT_FOUND for an unknown group.
+   */
+  listGroupMembers(group: GroupKey, opts?: { nested?: boolean }): Promise<DirectoryUser[]>;
   /** Whether the user is in the group, directly or (with nested, the default) through other groups. */
   checkMembership(user: UserKey, group: GroupKey, opts?: { nested?: boolean }): Promise<Membership>;
   /** Adds the user to the group's `member`; already a direct member is `changed: false`, not an error. */
@@ -351,6 +356,17 @@ export function createDirectory(input: DirectorySettings, deps: DirectoryDeps = 
           return entries
             .map((e) => ({ dn: e.dn, sAMAccountName: str(e, 'sAMAccountName') ?? '', name: str(e, 'cn') ?? '', direct: directDns.has(normalizeDn(e.dn)) }))
             .sort((a, b) => a.name.localeCompare(b.name));
+        }),
+      ),
+
+    listGroupMembers: (group, opts = {}) =>
+      timed('list group members', () =>
+        pool.use('list group members', async (c) => {
+          const g = escapeFilterValue((await lookupGroup(c, group)).dn);
+          // The in-chain rule on memberOf walks nested groups on the server, in one search (as listGroups does the other way).
+          const filter = opts.nested === false ? `(&${USER_CLASS}(memberOf=${g}))` : `(&${USER_CLASS}(memberOf:${IN_CHAIN}:=${g}))`;
+          const { searchEntries } = await c.search(s.baseDn, { scope: 'sub', filter, attributes: userAttributes, paged: { pageSize: 500 } });
+          return searchEntries.map(toUser).sort((a, b) => a.dn.localeCompare(b.dn));
         }),
       ),
 

@@ -20,6 +20,7 @@ import { buildTaskRequest, integrationTasks, validateTaskInput, type Integration
 import type { IntegrationModel, ModelOperation } from '../types';
 import { callViaCluster, clusterOf } from './cluster';
 import { InvocationError } from './errors';
+import type { HealthWorsenedHook } from './health';
 import type { HealthResult, IntegrationRecord } from './integrations';
 import { fullConfig, integrationNames, integrationVersionByName, loadIntegration } from './integrations';
 import { ModelCache } from './integration-models';
@@ -47,6 +48,8 @@ export interface IntegrationRuntimeDeps {
   queue?: JobQueue | undefined;
   /** Generated typed clients to dispatch to; the ones generated from openapi/integrations/ by default. */
   typedOperations?: TypedOperations | undefined;
+  /** Told when a health check (the sweep's or an admin's) finds an integration worse than before (health.ts). */
+  onHealthWorsened?: HealthWorsenedHook | undefined;
 }
 
 /** What a caller adds to one invocation. */
@@ -84,6 +87,8 @@ interface CompiledOperation {
  */
 export class IntegrationRuntime {
   readonly models = new ModelCache();
+  /** Whoever stores a health check's result calls it (health.ts `storeHealthResult`). */
+  readonly onHealthWorsened: HealthWorsenedHook | undefined;
   readonly #clients = new Map<number, { revision: number; client: IntegrationClient }>();
   readonly #byName = new Map<string, { version: string; resolved: Promise<ResolvedIntegration> }>();
   readonly #operations = new WeakMap<IntegrationModel, Map<string, CompiledOperation>>();
@@ -101,6 +106,7 @@ export class IntegrationRuntime {
     this.#db = deps.db;
     this.#queue = deps.queue;
     this.#typed = deps.typedOperations ?? GENERATED_CLIENTS;
+    this.onHealthWorsened = deps.onHealthWorsened;
   }
 
   /**

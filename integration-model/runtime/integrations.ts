@@ -494,6 +494,12 @@ export interface HealthResult {
   latency_ms: number;
 }
 
+/** The integration's stored health state, its row locked (a check's result is compared with it); undefined when gone. */
+export async function lockHealthState(q: Queryable, id: number): Promise<HealthState | undefined> {
+  const { rows } = await q.query<{ health_status: HealthState }>('SELECT health_status FROM integrations WHERE id = $1 FOR UPDATE', [id]);
+  return rows[0]?.health_status;
+}
+
 /** Stores a health check's result (not audited: it is an observation, not a change anyone made). */
 export async function recordHealth(q: Queryable, id: number, r: HealthResult): Promise<HealthStatusView> {
   const { rows } = await q.query<{ checked_at: Date }>(

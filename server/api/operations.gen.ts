@@ -24,6 +24,9 @@ import type {
   CreateApiTokenData,
   CreateApiTokenResponses,
   CreateApiTokenErrors,
+  CreateApprovalDelegationData,
+  CreateApprovalDelegationResponses,
+  CreateApprovalDelegationErrors,
   CreateAssetData,
   CreateAssetResponses,
   CreateAssetErrors,
@@ -45,6 +48,9 @@ import type {
   CreateScriptModuleVersionData,
   CreateScriptModuleVersionResponses,
   CreateScriptModuleVersionErrors,
+  DecideApprovalLinkData,
+  DecideApprovalLinkResponses,
+  DecideApprovalLinkErrors,
   DeclineOrderData,
   DeclineOrderResponses,
   DeclineOrderErrors,
@@ -72,6 +78,9 @@ import type {
   GetApiTokenData,
   GetApiTokenResponses,
   GetApiTokenErrors,
+  GetApprovalLinkData,
+  GetApprovalLinkResponses,
+  GetApprovalLinkErrors,
   GetAssetData,
   GetAssetResponses,
   GetAssetErrors,
@@ -125,6 +134,9 @@ import type {
   ListApiTokensData,
   ListApiTokensResponses,
   ListApiTokensErrors,
+  ListApprovalDelegationsData,
+  ListApprovalDelegationsResponses,
+  ListApprovalDelegationsErrors,
   ListApprovalsData,
   ListApprovalsResponses,
   ListApprovalsErrors,
@@ -158,6 +170,9 @@ import type {
   ListOrdersData,
   ListOrdersResponses,
   ListOrdersErrors,
+  ListOutboxData,
+  ListOutboxResponses,
+  ListOutboxErrors,
   ListRunsData,
   ListRunsResponses,
   ListRunsErrors,
@@ -206,12 +221,18 @@ import type {
   RetryOrderData,
   RetryOrderResponses,
   RetryOrderErrors,
+  RetryOutboxItemData,
+  RetryOutboxItemResponses,
+  RetryOutboxItemErrors,
   ReturnOrderData,
   ReturnOrderResponses,
   ReturnOrderErrors,
   RevokeApiTokenData,
   RevokeApiTokenResponses,
   RevokeApiTokenErrors,
+  RevokeApprovalDelegationData,
+  RevokeApprovalDelegationResponses,
+  RevokeApprovalDelegationErrors,
   RevokeIntegrationRoleData,
   RevokeIntegrationRoleResponses,
   RevokeIntegrationRoleErrors,
@@ -275,6 +296,9 @@ import type {
   SetWorkflowConcurrencyData,
   SetWorkflowConcurrencyResponses,
   SetWorkflowConcurrencyErrors,
+  TestSmtpSettingsData,
+  TestSmtpSettingsResponses,
+  TestSmtpSettingsErrors,
   TriggerScheduleData,
   TriggerScheduleResponses,
   TriggerScheduleErrors,
@@ -305,6 +329,7 @@ export interface Operations {
   cloneIntegration: { data: CloneIntegrationData; responses: CloneIntegrationResponses & CloneIntegrationErrors };
   completeIntegrationOAuth: { data: CompleteIntegrationOAuthData; responses: CompleteIntegrationOAuthResponses & CompleteIntegrationOAuthErrors };
   createApiToken: { data: CreateApiTokenData; responses: CreateApiTokenResponses & CreateApiTokenErrors };
+  createApprovalDelegation: { data: CreateApprovalDelegationData; responses: CreateApprovalDelegationResponses & CreateApprovalDelegationErrors };
   createAsset: { data: CreateAssetData; responses: CreateAssetResponses & CreateAssetErrors };
   createAssetType: { data: CreateAssetTypeData; responses: CreateAssetTypeResponses & CreateAssetTypeErrors };
   createIntegration: { data: CreateIntegrationData; responses: CreateIntegrationResponses & CreateIntegrationErrors };
@@ -312,6 +337,7 @@ export interface Operations {
   createOrder: { data: CreateOrderData; responses: CreateOrderResponses & CreateOrderErrors };
   createSchedule: { data: CreateScheduleData; responses: CreateScheduleResponses & CreateScheduleErrors };
   createScriptModuleVersion: { data: CreateScriptModuleVersionData; responses: CreateScriptModuleVersionResponses & CreateScriptModuleVersionErrors };
+  decideApprovalLink: { data: DecideApprovalLinkData; responses: DecideApprovalLinkResponses & DecideApprovalLinkErrors };
   declineOrder: { data: DeclineOrderData; responses: DeclineOrderResponses & DeclineOrderErrors };
   deleteAsset: { data: DeleteAssetData; responses: DeleteAssetResponses & DeleteAssetErrors };
   deleteAssetType: { data: DeleteAssetTypeData; responses: DeleteAssetTypeResponses & DeleteAssetTypeErrors };
@@ -321,6 +347,7 @@ export interface Operations {
   exportWorkflow: { data: ExportWorkflowData; responses: ExportWorkflowResponses & ExportWorkflowErrors };
   extendOrder: { data: ExtendOrderData; responses: ExtendOrderResponses & ExtendOrderErrors };
   getApiToken: { data: GetApiTokenData; responses: GetApiTokenResponses & GetApiTokenErrors };
+  getApprovalLink: { data: GetApprovalLinkData; responses: GetApprovalLinkResponses & GetApprovalLinkErrors };
   getAsset: { data: GetAssetData; responses: GetAssetResponses & GetAssetErrors };
   getAssetType: { data: GetAssetTypeData; responses: GetAssetTypeResponses & GetAssetTypeErrors };
   getHealth: { data: GetHealthData; responses: GetHealthResponses };
@@ -339,6 +366,7 @@ export interface Operations {
   importWorkflow: { data: ImportWorkflowData; responses: ImportWorkflowResponses & ImportWorkflowErrors };
   invokeIntegrationTask: { data: InvokeIntegrationTaskData; responses: InvokeIntegrationTaskResponses & InvokeIntegrationTaskErrors };
   listApiTokens: { data: ListApiTokensData; responses: ListApiTokensResponses & ListApiTokensErrors };
+  listApprovalDelegations: { data: ListApprovalDelegationsData; responses: ListApprovalDelegationsResponses & ListApprovalDelegationsErrors };
   listApprovals: { data: ListApprovalsData; responses: ListApprovalsResponses & ListApprovalsErrors };
   listAssetTypes: { data: ListAssetTypesData; responses: ListAssetTypesResponses & ListAssetTypesErrors };
   listAssets: { data: ListAssetsData; responses: ListAssetsResponses & ListAssetsErrors };
@@ -350,6 +378,7 @@ export interface Operations {
   listIntegrations: { data: ListIntegrationsData; responses: ListIntegrationsResponses & ListIntegrationsErrors };
   listLeaverEvents: { data: ListLeaverEventsData; responses: ListLeaverEventsResponses & ListLeaverEventsErrors };
   listOrders: { data: ListOrdersData; responses: ListOrdersResponses & ListOrdersErrors };
+  listOutbox: { data: ListOutboxData; responses: ListOutboxResponses & ListOutboxErrors };
   listRuns: { data: ListRunsData; responses: ListRunsResponses & ListRunsErrors };
   listScheduleRuns: { data: ListScheduleRunsData; responses: ListScheduleRunsResponses & ListScheduleRunsErrors };
   listSchedules: { data: ListSchedulesData; responses: ListSchedulesResponses & ListSchedulesErrors };
@@ -366,8 +395,10 @@ export interface Operations {
   rerunRun: { data: RerunRunData; responses: RerunRunResponses & RerunRunErrors };
   resumeRunStep: { data: ResumeRunStepData; responses: ResumeRunStepResponses & ResumeRunStepErrors };
   retryOrder: { data: RetryOrderData; responses: RetryOrderResponses & RetryOrderErrors };
+  retryOutboxItem: { data: RetryOutboxItemData; responses: RetryOutboxItemResponses & RetryOutboxItemErrors };
   returnOrder: { data: ReturnOrderData; responses: ReturnOrderResponses & ReturnOrderErrors };
   revokeApiToken: { data: RevokeApiTokenData; responses: RevokeApiTokenResponses & RevokeApiTokenErrors };
+  revokeApprovalDelegation: { data: RevokeApprovalDelegationData; responses: RevokeApprovalDelegationResponses & RevokeApprovalDelegationErrors };
   revokeIntegrationRole: { data: RevokeIntegrationRoleData; responses: RevokeIntegrationRoleResponses & RevokeIntegrationRoleErrors };
   saveWorkflow: { data: SaveWorkflowData; responses: SaveWorkflowResponses & SaveWorkflowErrors };
   scimCreateGroup: { data: ScimCreateGroupData; responses: ScimCreateGroupResponses & ScimCreateGroupErrors };
@@ -389,6 +420,7 @@ export interface Operations {
   scimReplaceUser: { data: ScimReplaceUserData; responses: ScimReplaceUserResponses & ScimReplaceUserErrors };
   setIntegrationLogLevel: { data: SetIntegrationLogLevelData; responses: SetIntegrationLogLevelResponses & SetIntegrationLogLevelErrors };
   setWorkflowConcurrency: { data: SetWorkflowConcurrencyData; responses: SetWorkflowConcurrencyResponses & SetWorkflowConcurrencyErrors };
+  testSmtpSettings: { data: TestSmtpSettingsData; responses: TestSmtpSettingsResponses & TestSmtpSettingsErrors };
   triggerSchedule: { data: TriggerScheduleData; responses: TriggerScheduleResponses & TriggerScheduleErrors };
   updateAsset: { data: UpdateAssetData; responses: UpdateAssetResponses & UpdateAssetErrors };
   updateAssetType: { data: UpdateAssetTypeData; responses: UpdateAssetTypeResponses & UpdateAssetTypeErrors };
@@ -408,6 +440,7 @@ export const operationIds: readonly OperationId[] = [
   'cloneIntegration',
   'completeIntegrationOAuth',
   'createApiToken',
+  'createApprovalDelegation',
   'createAsset',
   'createAssetType',
   'createIntegration',
@@ -415,6 +448,7 @@ export const operationIds: readonly OperationId[] = [
   'createOrder',
   'createSchedule',
   'createScriptModuleVersion',
+  'decideApprovalLink',
   'declineOrder',
   'deleteAsset',
   'deleteAssetType',
@@ -424,6 +458,7 @@ export const operationIds: readonly OperationId[] = [
   'exportWorkflow',
   'extendOrder',
   'getApiToken',
+  'getApprovalLink',
   'getAsset',
   'getAssetType',
   'getHealth',
@@ -442,6 +477,7 @@ export const operationIds: readonly OperationId[] = [
   'importWorkflow',
   'invokeIntegrationTask',
   'listApiTokens',
+  'listApprovalDelegations',
   'listApprovals',
   'listAssetTypes',
   'listAssets',
@@ -453,6 +489,7 @@ export const operationIds: readonly OperationId[] = [
   'listIntegrations',
   'listLeaverEvents',
   'listOrders',
+  'listOutbox',
   'listRuns',
   'listScheduleRuns',
   'listSchedules',
@@ -469,8 +506,10 @@ export const operationIds: readonly OperationId[] = [
   'rerunRun',
   'resumeRunStep',
   'retryOrder',
+  'retryOutboxItem',
   'returnOrder',
   'revokeApiToken',
+  'revokeApprovalDelegation',
   'revokeIntegrationRole',
   'saveWorkflow',
   'scimCreateGroup',
@@ -492,6 +531,7 @@ export const operationIds: readonly OperationId[] = [
   'scimReplaceUser',
   'setIntegrationLogLevel',
   'setWorkflowConcurrency',
+  'testSmtpSettings',
   'triggerSchedule',
   'updateAsset',
   'updateAssetType',

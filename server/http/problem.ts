@@ -33,6 +33,7 @@ import {
   type FieldError,
 } from '../errors';
 import { ScimError } from '../scim/errors';
+import { pathForLog } from './log-path';
 
 /** An error as the API answers it: a code of the table, its status and title, and the body's members. */
 export interface Problem {
@@ -252,7 +253,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const p = toProblem(err);
     if (p.status >= 500) {
-      logger.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err.stack : String(err) });
+      logger.error('request failed', { method: req.method, path: pathForLog(req.path), err: err instanceof Error ? err.stack : String(err) });
     }
     if (res.headersSent) return;
     if (req.path.startsWith('/scim/')) return sendScimError(res, p, err);

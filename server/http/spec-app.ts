@@ -5,6 +5,7 @@ import { withLogContext, type Logger } from '../../adapter';
 import { toExpress, type SpecHandler, type SpecHandlerTable } from '../api/handler';
 import { CodedError, ErrorCode } from '../errors';
 import { matchOperation, type OpenApiDocument, type SpecOperation } from '../spec';
+import { pathForLog } from './log-path';
 import { cacheRouteRegexps } from './route-regexp-cache';
 
 // The pieces every spec-routed app (the service in server/app.ts, the AD gateway in server/gateway/) is built
@@ -22,7 +23,7 @@ export function requestContext(logger: Logger): RequestHandler {
       withLogContext({ requestId }, () =>
         logger.http('request', {
           method: req.method,
-          path: req.path,
+          path: pathForLog(req.path),
           status: res.statusCode,
           duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
         }),

@@ -11,6 +11,7 @@ import {
 } from '../domain/catalogue/asset-types';
 import type { Actor } from '../../adapter';
 import { unauthenticated } from '../errors';
+import { setAssetTypeTeamsWebhook } from '../domain/notifications';
 import { pageBody, pageOf } from '../domain/paging';
 
 /** The caller of an authenticated admin operation, as its audit rows name it. */
@@ -29,7 +30,13 @@ export const assetTypeHandlers: RouteModule = ({ db }) => ({
 
   createAssetType: async (input) => {
     const actor = adminActorOf(input);
-    const view = await db.transaction(async (tx) => readAssetType(tx, (await createAssetType(tx, input.body, actor)).id));
+    // The Teams webhook URL is a secret kept apart from the type's row (notifications/teams.ts), set in the same transaction.
+    const { teams_webhook_url: teamsWebhookUrl, ...fields } = input.body;
+    const view = await db.transaction(async (tx) => {
+      const { id } = await createAssetType(tx, fields, actor);
+      if (teamsWebhookUrl !== undefined && teamsWebhookUrl !== null) await setAssetTypeTeamsWebhook(tx, id, teamsWebhookUrl, actor);
+      return readAssetType(tx, id);
+    });
     return { status: 201, body: view };
   },
 
@@ -38,8 +45,10 @@ export const assetTypeHandlers: RouteModule = ({ db }) => ({
   updateAssetType: async (input) => {
     const actor = adminActorOf(input);
     const id = Number(input.path.id);
+    const { teams_webhook_url: teamsWebhookUrl, ...change } = input.body;
     const view = await db.transaction(async (tx) => {
-      await updateAssetType(tx, id, input.body, actor);
+      await updateAssetType(tx, id, change, actor);
+      if (teamsWebhookUrl !== undefined) await setAssetTypeTeamsWebhook(tx, id, teamsWebhookUrl, actor);
       return readAssetType(tx, id);
     });
     return { status: 200, body: view };

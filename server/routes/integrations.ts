@@ -16,11 +16,11 @@ import {
   parseModelUpload,
   readIntegration,
   readIntegrationModel,
-  recordHealth,
   redactedConfig,
   replaceIntegrationConfig,
   revokeIntegrationRole,
   setIntegrationLogLevel,
+  storeHealthResult,
   storeOAuthTokens,
   updateIntegration,
   type TaskInput,
@@ -166,7 +166,7 @@ export const integrationHandlers: RouteModule = ({ db, logger, integrations: run
     checkIntegrationHealth: async ({ path }) => {
       const integration = await loadIntegration(db, Number(path.id));
       const result = await runtime.checkHealth(integration);
-      return { status: 200, body: await recordHealth(db, integration.id, result) };
+      return { status: 200, body: await storeHealthResult(db, integration, result, runtime.onHealthWorsened) };
     },
 
     authorizeIntegrationOAuth: async (input) => {

@@ -3,6 +3,7 @@ import type { IntegrationRuntime } from '../../integration-model';
 import type { WorkflowEngine } from '../../workflows';
 import type { HandlerTable } from '../api/handler';
 import type { Config } from '../config';
+import type { LinkSigner } from '../domain/approvals/link-signer';
 import type { LeaverDeps } from '../domain/identity/leaver';
 import type { RequesterDirectory } from '../domain/identity/requester-directory';
 
@@ -29,6 +30,11 @@ export interface AppDeps {
    * `leaver.effective` worker. Built by the app from the deps above when not given.
    */
   leaver?: LeaverDeps | undefined;
+  /**
+   * The process's approval link signer (built in main.ts over APPROVAL_LINK_KEY or the key file, shared with the
+   * outbox worker that renders the links); when absent, the link pages sign with the configuration's key.
+   */
+  linkSigner?: LinkSigner | undefined;
 }
 
 /** What a route module receives: the app's deps with every service built. */

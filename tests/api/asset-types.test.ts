@@ -63,6 +63,10 @@ describe('/admin/asset-types', () => {
         entitlements: { groups: [], departments: [], users: [] },
         default_duration_days: null,
         max_duration_days: null,
+        approval: null,
+        last_configured_by: 'admin:key',
+        expiry_warning_days: null,
+        teams_webhook: { configured: false },
         id: expect.any(Number),
         data_classification: { pii: true, phi: false, pci: false },
         attributes: [

@@ -148,6 +148,8 @@ function mismatch(e: Expectation, res: Sent, method: string): string | undefined
     case 'not-refused':
       return res.status === 401 || res.status === 403 || res.status >= 500 ? 'status' : undefined;
     case 'client-error-not-auth':
+      // A changed approval-link token is a link that does not verify (403 LINK_INVALID), not a refused credential.
+      if (res.status === 403 && body['code'] === 'LINK_INVALID') return undefined;
       return res.status >= 400 && res.status < 500 && res.status !== 401 && res.status !== 403 ? undefined : 'status';
     case 'same-as':
       return res.status === e.status ? undefined : 'status';
@@ -270,7 +272,7 @@ beforeAll(async () => {
   // request. The same database, queue and config with an engine (no workers: nothing runs) let them answer for real.
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
   workflows = createWorkflowRuntime({ db: t.db, queue: t.queue, logger, integrations: t.integrations });
-  const app = buildApp({ db: t.db, queue: t.queue, logger, workflowEngine: workflows.engine, integrations: t.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
+  const app = buildApp({ db: t.db, queue: t.queue, logger, workflowEngine: workflows.engine, integrations: t.integrations, linkSigner: t.linkSigner, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const admin = () => request(server).post('/admin/api-tokens').set(t.admin);
@@ -308,6 +310,24 @@ beforeAll(async () => {
   values['/admin/assets/{id}'] = asset['id'] as number;
   const order = await ok(await post('/orders', { asset_type_name: 'Matrix seat', user_email: 'matrix.user@example.com', user_name: 'matrix.user' }), 201, 'order');
   values['/orders/{id}'] = order['id'] as number;
+  const delegation = await ok(
+    await post('/approvals/delegations', { approver_email: 'matrix.approver@example.com', deputy_email: 'matrix.deputy@example.com', ends_at: new Date(Date.now() + 86_400_000).toISOString() }),
+    201,
+    'delegation',
+  );
+  values['/approvals/delegations/{id}'] = delegation['id'] as number;
+  // An order waiting for approval: its approval's mailed links (a real signed token) and its queued mail (an outbox row).
+  await ok(
+    await post('/admin/asset-types', { name: 'Matrix approved seat', assignment_model: 'personal', requires_approval: true, fallback_approver: 'matrix.boss@example.com' }),
+    201,
+    'approval type',
+  );
+  await ok(await post('/orders', { asset_type_name: 'Matrix approved seat', user_email: 'matrix.user@example.com', user_name: 'matrix.user' }), 201, 'order needing approval');
+  const mail = (await t.db.query<{ id: string; ref: string }>(
+    `SELECT id::text AS id, data->'links'->>'approve' AS ref FROM outbox WHERE template = 'approval_request' ORDER BY id DESC LIMIT 1`,
+  )).rows[0]!;
+  values['/admin/outbox/{id}'] = Number(mail.id);
+  values['/approvals/links/{token}'] = t.linkSigner.url(mail.ref).split('/approvals/links/')[1]!;
   await ok(await post('/admin/workflows', { name: 'matrix-wf', steps: [{ id: 'wait', kind: 'wait', until: 'resumed', timeout: '10m' }] }), 201, 'workflow');
   const run = await t.db.transaction((tx) => workflows.engine.startRun(tx, { workflow: 'matrix-wf', createdBy: 'system:test' }));
   values['/admin/runs/{id}'] = run.id;

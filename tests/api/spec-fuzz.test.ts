@@ -116,7 +116,7 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
     base = await createTestApp();
     const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
     wf = createWorkflowRuntime({ db: base.db, queue: base.queue, logger, integrations: base.integrations, config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
-    const app = buildApp({ db: base.db, queue: base.queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, base.config);
+    const app = buildApp({ db: base.db, queue: base.queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, linkSigner: base.linkSigner, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, base.config);
     api = () => request.agent(app);
     server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import { createJobQueue, createLogger, type Database, type JobQueue } from '../../adapter';
 import { createIntegrationRuntime, type IntegrationRuntime } from '../../integration-model';
 import { buildApp } from '../../server/app';
 import { buildConfig, type Config } from '../../server/config';
+import { createLinkSigner, type LinkSigner } from '../../server/domain/approvals/link-signer';
 import { hashSecret } from '../../server/domain/tokens/token-hash';
 import type { LeaverDeps } from '../../server/domain/identity/leaver';
 import { createLeaverDeps } from '../../server/domain/identity/leaver-service';
+import { integrationHealthAlert } from '../../server/domain/notices';
 import type { RequesterDirectory } from '../../server/domain/identity/requester-directory';
 import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain/runbooks/workflow-runtime';
 import type { EngineConfig } from '../../workflows';
@@ -31,6 +34,8 @@ export interface TestApp {
   http: () => request.Agent;
   /** Headers of the legacy admin key (a virtual superadmin). */
   admin: Record<string, string>;
+  /** The app's approval link signer (a fresh key per app; `url(ref)` is what an outbox worker's `linkUrl` should be). */
+  linkSigner: LinkSigner;
   close(): Promise<void>;
 }
 
@@ -52,7 +57,8 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
   const queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
   const config = buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY, ...overrides });
-  const integrations = createIntegrationRuntime({ db: t.db, queue, logger });
+  const linkSigner = createLinkSigner({ key: randomBytes(32), publicUrl: config.publicUrl ?? 'http://127.0.0.1' });
+  const integrations = createIntegrationRuntime({ db: t.db, queue, logger, onHealthWorsened: integrationHealthAlert(queue) });
   const leaver = createLeaverDeps({ db: t.db, queue, logger }, options.requesterDirectory);
   const workflowOptions = typeof options.workflows === 'object' ? options.workflows : {};
   const workflows = options.workflows
@@ -68,6 +74,7 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
       requesterDirectory: options.requesterDirectory,
       workflowEngine: workflows?.engine,
       adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY),
+      linkSigner,
     },
     config,
   );
@@ -82,6 +89,7 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
     databaseUrl: t.url,
     http: () => request.agent(app),
     admin: { 'X-Admin-Key': TEST_ADMIN_KEY },
+    linkSigner,
     async close() {
       await workflows?.stop();
       integrations.close();

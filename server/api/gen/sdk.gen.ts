@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from '../../../adapter/clients/runtime/client/index.js';
-import type { ApproveOrderData, ApproveOrderErrors, ApproveOrderResponses, AuthorizeIntegrationOAuthData, AuthorizeIntegrationOAuthErrors, AuthorizeIntegrationOAuthResponses, CancelOrderData, CancelOrderErrors, CancelOrderResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CompleteIntegrationOAuthData, CompleteIntegrationOAuthErrors, CompleteIntegrationOAuthResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DeclineOrderData, DeclineOrderErrors, DeclineOrderResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, ExportWorkflowData, ExportWorkflowErrors, ExportWorkflowResponses, ExtendOrderData, ExtendOrderErrors, ExtendOrderResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetWorkflowData, GetWorkflowErrors, GetWorkflowResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, ImportWorkflowData, ImportWorkflowErrors, ImportWorkflowResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListCatalogueData, ListCatalogueErrors, ListCatalogueResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, ListWorkflowsData, ListWorkflowsErrors, ListWorkflowsResponses, ListWorkflowTasksData, ListWorkflowTasksErrors, ListWorkflowTasksResponses, ListWorkflowVersionsData, ListWorkflowVersionsErrors, ListWorkflowVersionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RerunRunData, RerunRunErrors, RerunRunResponses, ResumeRunStepData, ResumeRunStepErrors, ResumeRunStepResponses, RetryOrderData, RetryOrderErrors, RetryOrderResponses, ReturnOrderData, ReturnOrderErrors, ReturnOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SaveWorkflowData, SaveWorkflowErrors, SaveWorkflowResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, SetWorkflowConcurrencyData, SetWorkflowConcurrencyErrors, SetWorkflowConcurrencyResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
+import type { ApproveOrderData, ApproveOrderErrors, ApproveOrderResponses, AuthorizeIntegrationOAuthData, AuthorizeIntegrationOAuthErrors, AuthorizeIntegrationOAuthResponses, CancelOrderData, CancelOrderErrors, CancelOrderResponses, CancelRunData, CancelRunErrors, CancelRunResponses, CheckIntegrationHealthData, CheckIntegrationHealthErrors, CheckIntegrationHealthResponses, CloneIntegrationData, CloneIntegrationErrors, CloneIntegrationResponses, CompleteIntegrationOAuthData, CompleteIntegrationOAuthErrors, CompleteIntegrationOAuthResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateApprovalDelegationData, CreateApprovalDelegationErrors, CreateApprovalDelegationResponses, CreateAssetData, CreateAssetErrors, CreateAssetResponses, CreateAssetTypeData, CreateAssetTypeErrors, CreateAssetTypeResponses, CreateIntegrationData, CreateIntegrationErrors, CreateIntegrationModelData, CreateIntegrationModelErrors, CreateIntegrationModelResponses, CreateIntegrationResponses, CreateOrderData, CreateOrderErrors, CreateOrderResponses, CreateScheduleData, CreateScheduleErrors, CreateScheduleResponses, CreateScriptModuleVersionData, CreateScriptModuleVersionErrors, CreateScriptModuleVersionResponses, DecideApprovalLinkData, DecideApprovalLinkErrors, DecideApprovalLinkResponses, DeclineOrderData, DeclineOrderErrors, DeclineOrderResponses, DeleteAssetData, DeleteAssetErrors, DeleteAssetResponses, DeleteAssetTypeData, DeleteAssetTypeErrors, DeleteAssetTypeResponses, DeleteIntegrationData, DeleteIntegrationErrors, DeleteIntegrationModelData, DeleteIntegrationModelErrors, DeleteIntegrationModelResponses, DeleteIntegrationResponses, DeleteScheduleData, DeleteScheduleErrors, DeleteScheduleResponses, ExportWorkflowData, ExportWorkflowErrors, ExportWorkflowResponses, ExtendOrderData, ExtendOrderErrors, ExtendOrderResponses, GetApiTokenData, GetApiTokenErrors, GetApiTokenResponses, GetApprovalLinkData, GetApprovalLinkErrors, GetApprovalLinkResponses, GetAssetData, GetAssetErrors, GetAssetResponses, GetAssetTypeData, GetAssetTypeErrors, GetAssetTypeResponses, GetHealthData, GetHealthResponses, GetIntegrationConfigData, GetIntegrationConfigErrors, GetIntegrationConfigResponses, GetIntegrationData, GetIntegrationErrors, GetIntegrationModelData, GetIntegrationModelErrors, GetIntegrationModelResponses, GetIntegrationResponses, GetOrderData, GetOrderErrors, GetOrderResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetRunData, GetRunErrors, GetRunResponses, GetScheduleData, GetScheduleErrors, GetScheduleResponses, GetScriptModuleData, GetScriptModuleErrors, GetScriptModuleResponses, GetScriptModuleVersionData, GetScriptModuleVersionErrors, GetScriptModuleVersionResponses, GetSettingsData, GetSettingsErrors, GetSettingsResponses, GetWorkflowData, GetWorkflowErrors, GetWorkflowResponses, GrantIntegrationRoleData, GrantIntegrationRoleErrors, GrantIntegrationRoleResponses, ImportWorkflowData, ImportWorkflowErrors, ImportWorkflowResponses, InvokeIntegrationTaskData, InvokeIntegrationTaskErrors, InvokeIntegrationTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListApprovalDelegationsData, ListApprovalDelegationsErrors, ListApprovalDelegationsResponses, ListApprovalsData, ListApprovalsErrors, ListApprovalsResponses, ListAssetsData, ListAssetsErrors, ListAssetsResponses, ListAssetTypesData, ListAssetTypesErrors, ListAssetTypesResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListCatalogueData, ListCatalogueErrors, ListCatalogueResponses, ListIntegrationModelsData, ListIntegrationModelsErrors, ListIntegrationModelsResponses, ListIntegrationRolesData, ListIntegrationRolesErrors, ListIntegrationRolesResponses, ListIntegrationsData, ListIntegrationsErrors, ListIntegrationsResponses, ListIntegrationTasksData, ListIntegrationTasksErrors, ListIntegrationTasksResponses, ListLeaverEventsData, ListLeaverEventsErrors, ListLeaverEventsResponses, ListOrdersData, ListOrdersErrors, ListOrdersResponses, ListOutboxData, ListOutboxErrors, ListOutboxResponses, ListRunsData, ListRunsErrors, ListRunsResponses, ListScheduleRunsData, ListScheduleRunsErrors, ListScheduleRunsResponses, ListSchedulesData, ListSchedulesErrors, ListSchedulesResponses, ListScimLogsData, ListScimLogsErrors, ListScimLogsResponses, ListScriptModulesData, ListScriptModulesErrors, ListScriptModulesResponses, ListSettingsSectionsData, ListSettingsSectionsErrors, ListSettingsSectionsResponses, ListWorkflowsData, ListWorkflowsErrors, ListWorkflowsResponses, ListWorkflowTasksData, ListWorkflowTasksErrors, ListWorkflowTasksResponses, ListWorkflowVersionsData, ListWorkflowVersionsErrors, ListWorkflowVersionsResponses, PutIntegrationConfigData, PutIntegrationConfigErrors, PutIntegrationConfigResponses, ReceiveGraphLeaverNotificationData, ReceiveGraphLeaverNotificationErrors, ReceiveGraphLeaverNotificationResponses, ReceiveHrLeaverData, ReceiveHrLeaverErrors, ReceiveHrLeaverResponses, ReceiveServiceNowOrderData, ReceiveServiceNowOrderErrors, ReceiveServiceNowOrderResponses, RerunRunData, RerunRunErrors, RerunRunResponses, ResumeRunStepData, ResumeRunStepErrors, ResumeRunStepResponses, RetryOrderData, RetryOrderErrors, RetryOrderResponses, RetryOutboxItemData, RetryOutboxItemErrors, RetryOutboxItemResponses, ReturnOrderData, ReturnOrderErrors, ReturnOrderResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeApprovalDelegationData, RevokeApprovalDelegationErrors, RevokeApprovalDelegationResponses, RevokeIntegrationRoleData, RevokeIntegrationRoleErrors, RevokeIntegrationRoleResponses, SaveWorkflowData, SaveWorkflowErrors, SaveWorkflowResponses, ScimCreateGroupData, ScimCreateGroupErrors, ScimCreateGroupResponses, ScimCreateUserData, ScimCreateUserErrors, ScimCreateUserResponses, ScimDeleteGroupData, ScimDeleteGroupErrors, ScimDeleteGroupResponses, ScimDeleteUserData, ScimDeleteUserErrors, ScimDeleteUserResponses, ScimGetGroupData, ScimGetGroupErrors, ScimGetGroupResponses, ScimGetResourceTypeData, ScimGetResourceTypeErrors, ScimGetResourceTypeResponses, ScimGetSchemaData, ScimGetSchemaErrors, ScimGetSchemaResponses, ScimGetServiceProviderConfigData, ScimGetServiceProviderConfigErrors, ScimGetServiceProviderConfigResponses, ScimGetUserData, ScimGetUserErrors, ScimGetUserResponses, ScimListGroupsData, ScimListGroupsErrors, ScimListGroupsResponses, ScimListResourceTypesData, ScimListResourceTypesErrors, ScimListResourceTypesResponses, ScimListSchemasData, ScimListSchemasErrors, ScimListSchemasResponses, ScimListUsersData, ScimListUsersErrors, ScimListUsersResponses, ScimPatchGroupData, ScimPatchGroupErrors, ScimPatchGroupResponses, ScimPatchUserData, ScimPatchUserErrors, ScimPatchUserResponses, ScimReplaceGroupData, ScimReplaceGroupErrors, ScimReplaceGroupResponses, ScimReplaceUserData, ScimReplaceUserErrors, ScimReplaceUserResponses, SetIntegrationLogLevelData, SetIntegrationLogLevelErrors, SetIntegrationLogLevelResponses, SetWorkflowConcurrencyData, SetWorkflowConcurrencyErrors, SetWorkflowConcurrencyResponses, TestSmtpSettingsData, TestSmtpSettingsErrors, TestSmtpSettingsResponses, TriggerScheduleData, TriggerScheduleErrors, TriggerScheduleResponses, UpdateAssetData, UpdateAssetErrors, UpdateAssetResponses, UpdateAssetTypeData, UpdateAssetTypeErrors, UpdateAssetTypeResponses, UpdateIntegrationData, UpdateIntegrationErrors, UpdateIntegrationResponses, UpdateScheduleData, UpdateScheduleErrors, UpdateScheduleResponses, UpdateSettingsData, UpdateSettingsErrors, UpdateSettingsResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -145,6 +145,65 @@ export const updateSettings = <ThrowOnError extends boolean = false>(options: Op
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Send a test mail now with the stored smtp settings, and answer with the server's reply
+ *
+ * Sends one short mail to `to` directly (not through the outbox), over a fresh connection built from the
+ * `smtp` settings as stored now: TLS (STARTTLS, required, or TLS from the first byte) with the certificate
+ * verified against `ca_cert_pem` or the system trust store, then AUTH when `username` is set. Answers 200 with
+ * the server's final reply and what it accepted. Failures name the stage where they happened:
+ * - 409 `SMTP_NOT_CONFIGURED`: the section lacks `host` or `from_address`, or one of `username`/`password`
+ * without the other; `missing` lists the keys.
+ * - 502 `SMTP_FAILED` with `stage`: `connect` (refused, unreachable, unknown host, timed out), `tls`
+ * (certificate not trusted, expired or not for the host; STARTTLS not offered or failed), `auth` (the server
+ * refused the credentials), `sender` (MAIL FROM refused), `recipient` (`to` refused; `rejected` lists it),
+ * `message` (the message refused). `smtp_code` and `smtp_response` carry the server's reply when it gave one.
+ * Nothing is stored; the password never appears in the answer.
+ *
+ */
+export const testSmtpSettings = <ThrowOnError extends boolean = false>(options: Options<TestSmtpSettingsData, ThrowOnError>) => (options.client ?? client).post<TestSmtpSettingsResponses, TestSmtpSettingsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/settings/smtp/test',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List outbox items (mails and Teams cards), newest first, with where each delivery stands
+ *
+ * Every notification is an outbox row written with the change that caused it and sent after that change
+ * commits. `queued` rows wait for their first or next attempt (`next_attempt_at`; `last_error` says why the
+ * last one failed), `sending` rows are being delivered, `sent` rows carry the server's reply and the
+ * Message-ID, `failed` rows were refused for good (a permanent SMTP refusal, a header that cannot be sent) and
+ * `dead` rows failed every attempt; both wait for an admin's retry.
+ *
+ */
+export const listOutbox = <ThrowOnError extends boolean = false>(options?: Options<ListOutboxData, ThrowOnError>) => (options?.client ?? client).get<ListOutboxResponses, ListOutboxErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/outbox',
+    ...options
+});
+
+/**
+ * Queue a failed, dead or waiting outbox item again, due now
+ *
+ * Puts a `failed` or `dead` item (or a `queued` one waiting out its backoff) back to `queued`, due now, with
+ * a fresh count of attempts; its last error stays until the next attempt. Audited (`notification` / `retry`).
+ * 409 for an item being sent or already sent.
+ *
+ */
+export const retryOutboxItem = <ThrowOnError extends boolean = false>(options: Options<RetryOutboxItemData, ThrowOnError>) => (options.client ?? client).post<RetryOutboxItemResponses, RetryOutboxItemErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/admin/outbox/{id}/retry',
+    ...options
 });
 
 /**
@@ -309,6 +368,20 @@ export const updateAsset = <ThrowOnError extends boolean = false>(options: Optio
  * existed has none and is refused (403): mint a bound replacement. The audit records both the token and the
  * email. 409 when the order is not waiting for approval.
  *
+ * Quorum: the caller decides their own approval of the round (`approval.quorum` says where it stands). An
+ * approval short of the quorum leaves the order in `pending_approval`; the N-th approval releases it, once,
+ * however many approvers decide at the same moment (a later one gets 409); the first decline declines the
+ * round. The other pending approvals of a decided round are `withdrawn`. An admin without `approver_email`
+ * decides the whole round (an override, audited as such). A deputy decides the approvals delegated to them
+ * (`on_behalf_of`), and the approver they stand in for may still decide them.
+ *
+ * Separation of duties, for approving (a decline grants nothing and is never refused by it): 403
+ * `SEPARATION_OF_DUTIES`, `rule` naming it, audited although nothing changes. `own_order` when the person the
+ * approval is made as (the approver token's email, the admin's `approver_email`) is the order's requester
+ * (`user_email`); `configured_asset_type` when the caller's named token is the one that last configured the
+ * order's asset type (`last_configured_by`). The shared admin key names no person and is not barred as a
+ * configurer.
+ *
  */
 export const approveOrder = <ThrowOnError extends boolean = false>(options: Options<ApproveOrderData, ThrowOnError>) => (options.client ?? client).post<ApproveOrderResponses, ApproveOrderErrors, ThrowOnError>({
     responseType: 'json',
@@ -335,6 +408,20 @@ export const approveOrder = <ThrowOnError extends boolean = false>(options: Opti
  * existed has none and is refused (403): mint a bound replacement. The audit records both the token and the
  * email. 409 when the order is not waiting for approval.
  *
+ * Quorum: the caller decides their own approval of the round (`approval.quorum` says where it stands). An
+ * approval short of the quorum leaves the order in `pending_approval`; the N-th approval releases it, once,
+ * however many approvers decide at the same moment (a later one gets 409); the first decline declines the
+ * round. The other pending approvals of a decided round are `withdrawn`. An admin without `approver_email`
+ * decides the whole round (an override, audited as such). A deputy decides the approvals delegated to them
+ * (`on_behalf_of`), and the approver they stand in for may still decide them.
+ *
+ * Separation of duties, for approving (a decline grants nothing and is never refused by it): 403
+ * `SEPARATION_OF_DUTIES`, `rule` naming it, audited although nothing changes. `own_order` when the person the
+ * approval is made as (the approver token's email, the admin's `approver_email`) is the order's requester
+ * (`user_email`); `configured_asset_type` when the caller's named token is the one that last configured the
+ * order's asset type (`last_configured_by`). The shared admin key names no person and is not barred as a
+ * configurer.
+ *
  */
 export const declineOrder = <ThrowOnError extends boolean = false>(options: Options<DeclineOrderData, ThrowOnError>) => (options.client ?? client).post<DeclineOrderResponses, DeclineOrderErrors, ThrowOnError>({
     responseType: 'json',
@@ -350,13 +437,130 @@ export const declineOrder = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Approvals, newest first
  *
- * Every routing of every order that waited for approval, with its decision; superseded rows point to the approval they were handed on to through the newer row's `routed_from_approval_id`.
+ * Every routing of every order that waited for approval, with its decision; superseded rows point to the
+ * approval they were handed on to through the newer row's `routed_from_approval_id`. Each approval shows its
+ * round's quorum and every decision made in it, the delegation it went through (`on_behalf_of`), the signed
+ * links mailed for it and the reminders sent.
+ *
+ * With `routed=false` the list is of what no approver could be routed to instead: orders (and extensions)
+ * waiting for approval with no pending approval, each with why (`reason`, from the audit) and since when,
+ * newest first (`UnroutedApproval`; `approver` and `status` do not apply). Only an admin may decide those.
+ *
  */
 export const listApprovals = <ThrowOnError extends boolean = false>(options?: Options<ListApprovalsData, ThrowOnError>) => (options?.client ?? client).get<ListApprovalsResponses, ListApprovalsErrors, ThrowOnError>({
     responseType: 'json',
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
     url: '/admin/approvals',
     ...options
+});
+
+/**
+ * Delegation windows, newest first
+ *
+ * Deputies named for a window. Every delegation for an admin, auditor or helpdesk credential; an `approver`
+ * token only those it gives or receives (its bound approver email as approver or deputy).
+ *
+ */
+export const listApprovalDelegations = <ThrowOnError extends boolean = false>(options?: Options<ListApprovalDelegationsData, ThrowOnError>) => (options?.client ?? client).get<ListApprovalDelegationsResponses, ListApprovalDelegationsErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/approvals/delegations',
+    ...options
+});
+
+/**
+ * Name a deputy for a window
+ *
+ * From `starts_at` (default now) until `ends_at`, approvals routed to `approver_email` (new orders, extensions,
+ * re-routed and quorum approvals) go to `deputy_email` instead, the approver copied on the request; the
+ * deputy decides as themselves, on behalf of the approver. Approvals routed before the window keep their
+ * approver. A deputy who is away too hands on to their own deputy (at most 5 steps); the request stops
+ * before anyone it already passed, the requester, or someone who already has an approval of the same round,
+ * and stays with the last person reached (audited).
+ *
+ * Callers: a token with role `approver` names a deputy for its own bound approver email (`approver_email`
+ * may be left out; another one is 403); a token with scope `admin:*` for anyone (`approver_email`
+ * required). Audited.
+ *
+ * 422 (naming the field): a deputy equal to the approver; a window that ends before it starts, has already
+ * ended, or is longer than 366 days; a deputy who delegates back to the approver in an overlapping window
+ * (a cycle). 422 `DELEGATION_OVERLAP` when the approver already has a window overlapping this one
+ * (`delegation_id` names it); concurrent creations are serialised per approver, so at most one of two
+ * overlapping windows is stored.
+ *
+ */
+export const createApprovalDelegation = <ThrowOnError extends boolean = false>(options: Options<CreateApprovalDelegationData, ThrowOnError>) => (options.client ?? client).post<CreateApprovalDelegationResponses, CreateApprovalDelegationErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/approvals/delegations',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke a delegation
+ *
+ * Ends the window now (it is kept, with `revoked_at` and `revoked_by`): later approvals go to the approver
+ * again; approvals already routed to the deputy stay with them. An `approver` token revokes only its own
+ * delegations (as the approver); a token with scope `admin:*` any. 409 when it was already revoked. Audited.
+ *
+ */
+export const revokeApprovalDelegation = <ThrowOnError extends boolean = false>(options: Options<RevokeApprovalDelegationData, ThrowOnError>) => (options.client ?? client).delete<RevokeApprovalDelegationResponses, RevokeApprovalDelegationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-Admin-Key', type: 'apiKey' }],
+    url: '/approvals/delegations/{id}',
+    ...options
+});
+
+/**
+ * The confirmation page of a mailed one-click approval link
+ *
+ * Public: the signed token in the path is the credential. Each approval request mails its approver an Approve
+ * and a Decline link (`<PUBLIC_URL>/approvals/links/<token>`), single-use, expiring after the `approvals`
+ * setting `link_ttl_days` (default 7), bound by an HMAC-SHA256 signature to the order, the approval, the
+ * approver and the decision. Opening one decides nothing (mail scanners follow links): it answers a small
+ * page naming the order, requester, asset type and the decision, with an optional reason and a Confirm
+ * button that posts to the same address (decideApprovalLink).
+ *
+ * An altered, unknown or malformed token answers 403 `LINK_INVALID`; a link used already 409 `LINK_USED`; an
+ * expired one 410 `LINK_EXPIRED`; one whose approval no longer waits (the order decided, cancelled, or the
+ * approval superseded, withdrawn or expired) 409 `APPROVAL_CLOSED`. Each answer is a page that says so, or,
+ * when the client asks for JSON (`Accept: application/json`), the same status as JSON (a problem document for
+ * the refusals). Pages are self-contained, with `Content-Security-Policy` (nothing loaded from anywhere),
+ * `Referrer-Policy: no-referrer` (the token is in the address) and `Cache-Control: no-store`.
+ *
+ */
+export const getApprovalLink = <ThrowOnError extends boolean = false>(options: Options<GetApprovalLinkData, ThrowOnError>) => (options.client ?? client).get<GetApprovalLinkResponses, GetApprovalLinkErrors, ThrowOnError>({
+    responseType: 'json',
+    url: '/approvals/links/{token}',
+    ...options
+});
+
+/**
+ * Make the decision of a mailed one-click approval link
+ *
+ * Public: the signed token in the path is the credential. Makes the link's decision (approve or decline its
+ * approval, as approveOrder and declineOrder do for the approver), with the optional `reason`, and marks the
+ * link used in the same transaction: two posts of one link at once decide once (the second answers 409
+ * `LINK_USED`). The audit attributes the decision to `approval-link:<approver>`. The page (or JSON) says what
+ * the decision did: the order approved or declined, or, under a quorum, the approval counted while the order
+ * waits for more.
+ *
+ * The same refusals as getApprovalLink (403 `LINK_INVALID`, 409 `LINK_USED`, 410 `LINK_EXPIRED`, 409
+ * `APPROVAL_CLOSED`), and 403 `SEPARATION_OF_DUTIES` when the approver is the order's requester. The page's
+ * form posts `application/x-www-form-urlencoded`; JSON is accepted too.
+ *
+ */
+export const decideApprovalLink = <ThrowOnError extends boolean = false>(options: Options<DecideApprovalLinkData, ThrowOnError>) => (options.client ?? client).post<DecideApprovalLinkResponses, DecideApprovalLinkErrors, ThrowOnError>({
+    responseType: 'json',
+    url: '/approvals/links/{token}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

@@ -185,6 +185,74 @@ export type AuditPage = {
  */
 export type AuditCsv = string;
 
+export type SmtpTestRequest = {
+    /**
+     * The address the test mail is sent to.
+     */
+    to: string;
+};
+
+export type SmtpTestResult = {
+    /**
+     * The server's final reply.
+     */
+    response: string;
+    message_id: string;
+    accepted: Array<string>;
+    rejected: Array<string>;
+};
+
+/**
+ * `queued` (waiting for an attempt), `sending`, `sent`, `failed` (refused for good), `dead` (every attempt failed).
+ */
+export type OutboxState = 'queued' | 'sending' | 'sent' | 'failed' | 'dead';
+
+export type OutboxChannel = 'mail' | 'teams';
+
+export type OutboxItem = {
+    id: number;
+    channel: OutboxChannel;
+    template: string;
+    to: Array<string>;
+    cc: Array<string>;
+    state: OutboxState;
+    /**
+     * Attempts made (since the last admin retry).
+     */
+    attempts: number;
+    /**
+     * When a queued item is tried next.
+     */
+    next_attempt_at: string | null;
+    /**
+     * Why the last attempt failed, its stage first (`[auth] …`).
+     */
+    last_error: string | null;
+    /**
+     * The failure's code (`CONNECTION`, `TLS`, `AUTH`, `RECIPIENT_REFUSED`, …).
+     */
+    last_error_code: string | null;
+    /**
+     * The server's last reply: its acceptance, or its refusal.
+     */
+    server_response: string | null;
+    message_id: string | null;
+    /**
+     * Who caused the notification.
+     */
+    triggered_by: string;
+    created_at: string;
+    updated_at: string;
+    sent_at: string | null;
+};
+
+export type OutboxPage = {
+    items: Array<OutboxItem>;
+    total: number;
+    limit: number;
+    offset: number;
+};
+
 /**
  * `capacity_pooled`: instances drawn from a shared pool; `personal`: one dedicated instance per user.
  */
@@ -318,6 +386,7 @@ export type AssetTypeCreate = {
      * Approver of orders whose requester has no manager in the directory, and of approvals a leaving approver hands on; stored lower-cased.
      */
     fallback_approver?: string | null;
+    approval?: ApprovalPolicyInput;
     entitlements?: AssetTypeEntitlementsInput;
     /**
      * Length of an assignment when the requester picks none; the catalogue projects its cost. Null: no default.
@@ -327,6 +396,10 @@ export type AssetTypeCreate = {
      * The longest an order may run, from its `requested_from` (else its creation) to its `requested_until`; orders and extensions beyond it are refused (422). Null: no limit.
      */
     max_duration_days?: number | null;
+    /**
+     * Days before an order's `requested_until` its requester is mailed that it ends (once per `requested_until`: an extension warns again). Null: no warning.
+     */
+    expiry_warning_days?: number | null;
 };
 
 /**
@@ -350,10 +423,53 @@ export type AssetTypeUpdate = {
     reinstall_runbook?: string | null;
     deprovision_policy?: DeprovisionPolicy;
     fallback_approver?: string | null;
+    approval?: ApprovalPolicyInput;
     entitlements?: AssetTypeEntitlementsInput;
     default_duration_days?: number | null;
     max_duration_days?: number | null;
+    expiry_warning_days?: number | null;
 };
+
+/**
+ * The type's own Microsoft Teams incoming-webhook (or workflow) URL: its approval requests are posted there as
+ * Adaptive Cards instead of to the global one (settings `teams.webhook_url`). https only; a URL that does not
+ * parse, has no host or carries a user name answers 422 naming this field. Write-only: the URL is the credential
+ * that posts to the channel, so it is never answered (`teams_webhook.configured` says whether one is set) and
+ * audited only as set or deleted (`asset_type` / `teams_webhook`). `null` removes it.
+ *
+ */
+export type TeamsWebhookUrlInput = string | null;
+
+/**
+ * N-of-M approval of the type's orders and extensions (only when `requires_approval`): `quorum` approvals
+ * out of the `approvers` listed and the enabled members (with a mail address) of `approver_group`, directly or
+ * through nested groups, as the `active_directory` directory answers when the order is placed. The requester is
+ * left out (audited as `approval_approver_excluded`); when fewer than `quorum` approvers remain the order
+ * waits unrouted, for an admin. Null: one approver, the requester's
+ * manager, else `fallback_approver`.
+ *
+ */
+export type ApprovalPolicy = {
+    quorum: number;
+    approvers: Array<string>;
+    approver_group: string | null;
+} | null;
+
+/**
+ * The type's N-of-M approval (see ApprovalPolicy); null: one approver. Sent whole: it replaces the stored
+ * policy. At least one of `approvers` and `approver_group`; without a group `quorum` must not exceed the
+ * number of distinct approvers listed (422 naming `/body/approval/quorum`). Emails are stored lower-cased,
+ * duplicates dropped.
+ *
+ */
+export type ApprovalPolicyInput = {
+    quorum: number;
+    approvers?: Array<string>;
+    /**
+     * A directory group by `sAMAccountName` or DN.
+     */
+    approver_group?: string | null;
+} | null;
 
 /**
  * The type's pool instances by state (the dashboard tiles). `fill_percent` is the share of serviceable
@@ -390,9 +506,22 @@ export type AssetType = {
     reinstall_runbook: string | null;
     deprovision_policy: DeprovisionPolicy;
     fallback_approver: string | null;
+    approval: ApprovalPolicy;
+    /**
+     * Who last created or changed the type (the audit attribution, e.g. `admin:token:jane-admin`); separation of duties bars that token from approving its orders. Null for types configured before this was recorded.
+     */
+    last_configured_by: string | null;
     entitlements: AssetTypeEntitlements;
     default_duration_days: number | null;
     max_duration_days: number | null;
+    /**
+     * Days before `requested_until` the requester is warned; null: never.
+     */
+    expiry_warning_days: number | null;
+    /**
+     * Whether the type has a Teams webhook URL of its own (`teams_webhook_url`, write-only); without one its approval requests go to the global `teams.webhook_url`, if any.
+     */
+    teams_webhook: SecretStatus;
     pool: AssetPoolCounts;
     created_at: string;
     updated_at: string;
@@ -550,9 +679,9 @@ export type AssetList = {
 };
 
 /**
- * `pending` (waiting for its approver), `approved`, `declined`, `superseded` (its approver left; re-routed), `withdrawn` (the order ended undecided: its requester left).
+ * `pending` (waiting for its approver), `approved`, `declined`, `superseded` (its approver left, or it was escalated; re-routed), `withdrawn` (the order ended undecided: its requester left), `expired` (nobody decided in time: the order was cancelled, or the extension dropped).
  */
-export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' | 'withdrawn';
+export type ApprovalStatus = 'pending' | 'approved' | 'declined' | 'superseded' | 'withdrawn' | 'expired';
 
 export type Approval = {
     id: number;
@@ -584,13 +713,188 @@ export type Approval = {
      */
     decided_by: string | null;
     created_at: string;
+    /**
+     * Always true: an approval routed to someone (see UnroutedApproval).
+     */
+    routed: true;
+    /**
+     * A deputy's approval: the approver the deputy stands in for (delegation), who was copied on the request; null otherwise.
+     */
+    on_behalf_of: string | null;
+    /**
+     * The delegation that sent it to the deputy; null otherwise.
+     */
+    delegation_id: number | null;
+    quorum: ApprovalQuorum;
+    links: ApprovalLinks;
+    reminders: ApprovalReminders;
+};
+
+/**
+ * The round the approval belongs to: what the order (or its extension) waits for. `mode` `single` is the
+ * one-approver routing (manager, else fallback approver; `required` 1), `quorum` the type's N-of-M policy.
+ * `approved` and `pending` count the round's approvals now; `decisions` lists every approval and decline made
+ * in it, oldest first.
+ *
+ */
+export type ApprovalQuorum = {
+    round_id: number;
+    mode: 'single' | 'quorum';
+    /**
+     * Approvals needed (N).
+     */
+    required: number;
+    approved: number;
+    pending: number;
+    decisions: Array<ApprovalDecisionRecord>;
+};
+
+/**
+ * One decision of a round, with who made it.
+ */
+export type ApprovalDecisionRecord = {
+    approval_id: number;
+    approver_email: string;
+    /**
+     * Decided by a deputy for this approver.
+     */
+    on_behalf_of: string | null;
+    decision: 'approved' | 'declined';
+    decided_by: string | null;
+    decided_at: string | null;
+    reason: string | null;
+};
+
+/**
+ * The signed one-click links mailed for the approval (each mail carries an Approve and a Decline link).
+ */
+export type ApprovalLinks = {
+    /**
+     * Links issued.
+     */
+    sent: number;
+    last_sent_at: string | null;
+    /**
+     * When the newest link expires.
+     */
+    expires_at: string | null;
+    /**
+     * When a link was used to decide; null while none was.
+     */
+    used_at: string | null;
+};
+
+export type ApprovalReminders = {
+    /**
+     * Reminders mailed to the approver.
+     */
+    sent: number;
+    last_reminded_at: string | null;
+};
+
+/**
+ * An order (or an extension of it) waiting for approval that no approver could be routed to (no manager, no
+ * fallback approver, its approver left with nobody to hand on to, or too few approvers for its quorum). Only
+ * an admin may decide it (approveOrder/declineOrder).
+ *
+ */
+export type UnroutedApproval = {
+    routed: false;
+    order_id: number;
+    kind: 'order' | 'extension';
+    /**
+     * For `kind: extension`, the `requested_until` it asks for.
+     */
+    requested_until: string | null;
+    /**
+     * The requester.
+     */
+    user_email: string;
+    asset_type_id: number;
+    /**
+     * Why nobody was routed (the latest `approval_unrouted` audit row).
+     */
+    reason: string | null;
+    /**
+     * When that was found.
+     */
+    since: string | null;
 };
 
 export type ApprovalPage = {
-    items: Array<Approval>;
+    /**
+     * `Approval`s; with `routed=false`, `UnroutedApproval`s.
+     */
+    items: Array<Approval | UnroutedApproval>;
     total: number;
     limit: number;
     offset: number;
+};
+
+export type ApprovalLinkDecisionInput = {
+    /**
+     * Why (optional; an empty value is none). Kept on the approval and in the audit.
+     */
+    reason?: string;
+};
+
+/**
+ * What a signed link decides, as its confirmation page shows it.
+ */
+export type ApprovalLinkView = {
+    order_id: number;
+    approval_id: number;
+    /**
+     * The order itself, or an extension of it to `requested_until`.
+     */
+    kind: 'order' | 'extension';
+    /**
+     * What confirming the link decides.
+     */
+    decision: 'approved' | 'declined';
+    approver_email: string;
+    /**
+     * The approver a deputy decides for.
+     */
+    on_behalf_of: string | null;
+    requester_email: string;
+    requester_name: string;
+    asset_type_name: string;
+    requested_from: string | null;
+    /**
+     * The end asked for (for an extension, the new end).
+     */
+    requested_until: string | null;
+    /**
+     * The requester's reason, when one was given.
+     */
+    justification: string | null;
+    /**
+     * When the link stops working.
+     */
+    expires_at: string;
+};
+
+/**
+ * What a link's decision did.
+ */
+export type ApprovalLinkOutcome = {
+    order_id: number;
+    approval_id: number;
+    kind: 'order' | 'extension';
+    decision: 'approved' | 'declined';
+    /**
+     * `approved` / `declined`: the order (or extension) was decided; `counted`: the approval counts towards a quorum that is not reached yet.
+     */
+    outcome: 'approved' | 'declined' | 'counted';
+    order_status: OrderStatus;
+    /**
+     * Under a quorum, where the round stands after the decision.
+     */
+    quorum?: {
+        required: number;
+        approved: number;
+    } | null;
 };
 
 export type ApprovalDecisionInput = {
@@ -602,7 +906,7 @@ export type ApprovalDecisionInput = {
 };
 
 /**
- * `approval` is the decided approval; left out for an order that had no approver (decided by an admin).
+ * `approval` is the decided approval; left out for an order that had no approver (decided by an admin). `quorum` is where its round stands after the decision.
  */
 export type ApprovalDecision = {
     order_id: number;
@@ -611,7 +915,7 @@ export type ApprovalDecision = {
      */
     kind: 'order' | 'extension';
     /**
-     * The order's status after the decision: `processing` (or `scheduled` when its `requested_from` is still ahead) or `cancelled` for an order; unchanged for an extension.
+     * The order's status after the decision: `processing` (or `scheduled` when its `requested_from` is still ahead) or `cancelled` for an order; unchanged for an extension, and `pending_approval` for an approval short of the quorum.
      */
     order_status: OrderStatus;
     /**
@@ -623,6 +927,48 @@ export type ApprovalDecision = {
      */
     job_id: string | null;
     approval?: Approval;
+    quorum?: ApprovalQuorum;
+};
+
+export type ApprovalDelegationCreate = {
+    /**
+     * Whose approvals the deputy takes. An `approver` token may leave it out (its own); an admin must send it.
+     */
+    approver_email?: string;
+    deputy_email: string;
+    /**
+     * Default now.
+     */
+    starts_at?: string;
+    /**
+     * End of the window (exclusive); after `starts_at`, in the future, at most 366 days after the start.
+     */
+    ends_at: string;
+    reason?: string;
+};
+
+export type ApprovalDelegation = {
+    id: number;
+    approver_email: string;
+    deputy_email: string;
+    starts_at: string;
+    ends_at: string;
+    reason: string | null;
+    /**
+     * Not revoked and not ended (it may not have started yet).
+     */
+    active: boolean;
+    created_by: string;
+    created_at: string;
+    revoked_at: string | null;
+    revoked_by: string | null;
+};
+
+export type ApprovalDelegationPage = {
+    items: Array<ApprovalDelegation>;
+    total: number;
+    limit: number;
+    offset: number;
 };
 
 /**
@@ -1856,19 +2202,26 @@ export type Problem = {
      * - `UNAUTHENTICATED` (401): no credentials, or credentials that are unknown, revoked or expired.
      * - `FORBIDDEN` (403): the credentials lack a scope or role the operation needs.
      * - `NOT_ENTITLED` (403): the requester may not order this asset type (its `entitlements` name neither them, their department nor a group they are in); `detail` says which rules failed, `failed_rules` lists them.
+     * - `SEPARATION_OF_DUTIES` (403): the decision would break separation of duties; `rule` says which: `own_order` (the approval is made as the order's requester) or `configured_asset_type` (the caller's token last configured the order's asset type). The refusal is audited.
+     * - `LINK_INVALID` (403): a signed approval link that is malformed, unknown, or altered (its signature does not match the order, approval, approver, decision and expiry it was issued for).
      * - `NOT_FOUND` (404): the resource named by the path does not exist, or no route has this path.
      * - `WORKFLOW_NOT_FOUND` (404): the workflow (or version) named by the path, or started by the run or schedule named by the path, does not exist; `workflow` (and `version`) say which.
      * - `RUN_NOT_FOUND` (404): no run has the id in the path.
      * - `SCHEDULE_NOT_FOUND` (404): no schedule has the id in the path.
      * - `METHOD_NOT_ALLOWED` (405): the method is not allowed on this path; `Allow` lists those that are.
      * - `CONFLICT` (409): a unique key is taken, or the state change is not allowed from the current state.
+     * - `SMTP_NOT_CONFIGURED` (409): the `smtp` settings lack what a mail needs; `missing` lists the keys.
      * - `RUN_STATE_CONFLICT` (409): the run's status does not allow the command; `run_status` says it.
      * - `SCHEDULE_NAME_TAKEN` (409): another schedule has the name.
      * - `ORDER_STATE_CONFLICT` (409): the order's status does not allow the command (cancel after its runbook started, return of an order that holds nothing, extend or retry in the wrong state); `order_status` says where it stands.
+     * - `LINK_USED` (409): the signed approval link was used already; `used_at` says when.
+     * - `APPROVAL_CLOSED` (409): the approval a signed link decides no longer waits for a decision (the order was decided or cancelled, or the approval superseded, withdrawn or expired); `approval_status` and `order_status` say where they stand.
+     * - `LINK_EXPIRED` (410): the signed approval link has expired; `expired_at` says when.
      * - `PRECONDITION_FAILED` (412): `If-Match` names a version that is no longer current.
      * - `PAYLOAD_TOO_LARGE` (413): the body is over the size limit, or names more values than accepted in one request.
      * - `UNSUPPORTED_MEDIA_TYPE` (415): the Content-Type or Content-Encoding is not accepted.
      * - `VALIDATION_FAILED` (422): the body is well-formed but invalid; `errors` names each field.
+     * - `DELEGATION_OVERLAP` (422): the approver already has a delegation whose window overlaps the one asked for; `delegation_id` names it.
      * - `REQUESTER_NOT_FOUND` (422): with `active_directory` configured, no directory account has the requester's email (`errors` names the field, e.g. `/body/user_email`).
      * - `REQUESTER_DISABLED` (422): with `active_directory` configured, the requester's directory account is disabled.
      * - `RUN_INPUT_INVALID` (422): the run's inputs do not satisfy the workflow version's `inputSchema`; `errors` points into the inputs as `/inputs/...`, `workflow` and `version` say which schema.
@@ -1878,11 +2231,12 @@ export type Problem = {
      * - `INTERNAL` (500): anything unexpected; the detail never carries internals.
      * - `NOT_IMPLEMENTED` (501): the operation has no handler here, or needs a service this process does not run.
      * - `INTEGRATION_CALL_FAILED` (502): an integration or directory call could not be made or was refused (configuration, credentials, network, TLS, envelope).
+     * - `SMTP_FAILED` (502): the SMTP server could not be reached or refused the mail; `stage` says where (`connect`, `tls`, `auth`, `sender`, `recipient`, `message`), `smtp_code` and `smtp_response` what it answered.
      * - `INTEGRATION_UNAVAILABLE` (503): the directory is unavailable or busy; retry later.
      * - `DIRECTORY_UNAVAILABLE` (503): `active_directory` is configured but could not answer a check an order or the catalogue needs (requester, department, group membership); nothing was placed; retry later. `directory_code` says what failed.
      *
      */
-    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
+    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'SEPARATION_OF_DUTIES' | 'LINK_INVALID' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'SMTP_NOT_CONFIGURED' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'LINK_USED' | 'APPROVAL_CLOSED' | 'LINK_EXPIRED' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'DELEGATION_OVERLAP' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'SMTP_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
     instance?: string;
     request_id?: string;
     /**
@@ -1898,9 +2252,57 @@ export type Problem = {
      */
     failed_rules?: Array<'users' | 'departments' | 'groups'>;
     /**
-     * `ORDER_STATE_CONFLICT`: the status the order is in (the problem's own `status` is the HTTP status).
+     * `SEPARATION_OF_DUTIES`: the rule the decision would break.
+     */
+    rule?: 'own_order' | 'configured_asset_type';
+    /**
+     * `DELEGATION_OVERLAP`: the delegation whose window overlaps.
+     */
+    delegation_id?: number;
+    /**
+     * `ORDER_STATE_CONFLICT`, `APPROVAL_CLOSED`: the status the order is in (the problem's own `status` is the HTTP status).
      */
     order_status?: OrderStatus;
+    /**
+     * `SMTP_NOT_CONFIGURED`: the `smtp` settings keys that are not set.
+     */
+    missing?: Array<string>;
+    /**
+     * `SMTP_FAILED`: where the exchange with the SMTP server failed.
+     */
+    stage?: 'settings' | 'compose' | 'connect' | 'tls' | 'auth' | 'sender' | 'recipient' | 'message';
+    /**
+     * `SMTP_FAILED`, `SMTP_NOT_CONFIGURED` and refused mail fields: the mail adapter's own code (`CONNECTION`, `TLS`, `AUTH`, `HEADER_INJECTION`, …).
+     */
+    mail_code?: string;
+    /**
+     * `SMTP_FAILED`: the SMTP reply code, when the server answered.
+     */
+    smtp_code?: number;
+    /**
+     * `SMTP_FAILED`: the server's reply line, when it answered.
+     */
+    smtp_response?: string;
+    /**
+     * `SMTP_FAILED` at stage `recipient`: the addresses the server refused.
+     */
+    rejected?: Array<string>;
+    /**
+     * `CONFLICT` of retryOutboxItem: the state the item is in.
+     */
+    outbox_state?: OutboxState;
+    /**
+     * `LINK_USED`: when the link was used.
+     */
+    used_at?: string;
+    /**
+     * `LINK_EXPIRED`: when the link expired.
+     */
+    expired_at?: string;
+    /**
+     * `APPROVAL_CLOSED`: the status of the approval the link decides.
+     */
+    approval_status?: ApprovalStatus;
 };
 
 export type FieldError = {
@@ -1923,6 +2325,91 @@ export type Readiness = {
     };
 };
 
+export type AssetTypeCreateWritable = {
+    /**
+     * Unique.
+     */
+    name: string;
+    description?: string;
+    assignment_model: AssignmentModel;
+    /**
+     * Capacity of the type; null: unlimited.
+     */
+    pool_size?: number | null;
+    /**
+     * Active orders one user may hold; null: no quota.
+     */
+    max_per_user?: number | null;
+    requires_approval?: boolean;
+    /**
+     * Per order and month; stored rounded to cents.
+     */
+    monthly_cost?: number | null;
+    /**
+     * ISO 4217 code; required when `monthly_cost` is set.
+     */
+    currency?: string | null;
+    cost_center?: string | null;
+    data_classification?: DataClassificationInput;
+    attributes?: Array<AssetTypeAttribute>;
+    /**
+     * Orders may carry `rdp_users` / `admin_users` lists.
+     */
+    allow_user_lists?: boolean;
+    provision_runbook?: string | null;
+    deprovision_runbook?: string | null;
+    reinstall_runbook?: string | null;
+    deprovision_policy?: DeprovisionPolicy;
+    /**
+     * Approver of orders whose requester has no manager in the directory, and of approvals a leaving approver hands on; stored lower-cased.
+     */
+    fallback_approver?: string | null;
+    approval?: ApprovalPolicyInput;
+    entitlements?: AssetTypeEntitlementsInput;
+    /**
+     * Length of an assignment when the requester picks none; the catalogue projects its cost. Null: no default.
+     */
+    default_duration_days?: number | null;
+    /**
+     * The longest an order may run, from its `requested_from` (else its creation) to its `requested_until`; orders and extensions beyond it are refused (422). Null: no limit.
+     */
+    max_duration_days?: number | null;
+    /**
+     * Days before an order's `requested_until` its requester is mailed that it ends (once per `requested_until`: an extension warns again). Null: no warning.
+     */
+    expiry_warning_days?: number | null;
+    teams_webhook_url?: TeamsWebhookUrlInput;
+};
+
+/**
+ * The fields to change; see `updateAssetType` for the merge rules.
+ */
+export type AssetTypeUpdateWritable = {
+    name?: string;
+    description?: string;
+    assignment_model?: AssignmentModel;
+    pool_size?: number | null;
+    max_per_user?: number | null;
+    requires_approval?: boolean;
+    monthly_cost?: number | null;
+    currency?: string | null;
+    cost_center?: string | null;
+    data_classification?: DataClassificationInput;
+    attributes?: Array<AssetTypeAttribute>;
+    allow_user_lists?: boolean;
+    provision_runbook?: string | null;
+    deprovision_runbook?: string | null;
+    reinstall_runbook?: string | null;
+    deprovision_policy?: DeprovisionPolicy;
+    fallback_approver?: string | null;
+    approval?: ApprovalPolicyInput;
+    entitlements?: AssetTypeEntitlementsInput;
+    default_duration_days?: number | null;
+    max_duration_days?: number | null;
+    expiry_warning_days?: number | null;
+    teams_webhook_url?: TeamsWebhookUrlInput;
+};
+
 /**
  * Page size.
  */
@@ -1932,6 +2419,11 @@ export type Limit = number;
  * Number of items to skip.
  */
 export type Offset = number;
+
+/**
+ * The signed token of a mailed approval link: `<link id>.<expiry, Unix seconds>.<HMAC-SHA256, base64url>`.
+ */
+export type ApprovalLinkToken = string;
 
 export type GetHealthData = {
     body?: never;
@@ -2262,6 +2754,151 @@ export type UpdateSettingsResponses = {
 
 export type UpdateSettingsResponse = UpdateSettingsResponses[keyof UpdateSettingsResponses];
 
+export type TestSmtpSettingsData = {
+    body: SmtpTestRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/settings/smtp/test';
+};
+
+export type TestSmtpSettingsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+    /**
+     * The SMTP server could not be reached or refused the mail (`SMTP_FAILED`); `stage` names where.
+     */
+    502: Problem;
+};
+
+export type TestSmtpSettingsError = TestSmtpSettingsErrors[keyof TestSmtpSettingsErrors];
+
+export type TestSmtpSettingsResponses = {
+    /**
+     * The server took the test mail.
+     */
+    200: SmtpTestResult;
+};
+
+export type TestSmtpSettingsResponse = TestSmtpSettingsResponses[keyof TestSmtpSettingsResponses];
+
+export type ListOutboxData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only items in this state.
+         */
+        state?: OutboxState;
+        /**
+         * Only items of this template, e.g. `approval_request`.
+         */
+        template?: string;
+        /**
+         * Only items of this channel.
+         */
+        channel?: OutboxChannel;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/admin/outbox';
+};
+
+export type ListOutboxErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListOutboxError = ListOutboxErrors[keyof ListOutboxErrors];
+
+export type ListOutboxResponses = {
+    /**
+     * One page of items, newest first, and the total matching.
+     */
+    200: OutboxPage;
+};
+
+export type ListOutboxResponse = ListOutboxResponses[keyof ListOutboxResponses];
+
+export type RetryOutboxItemData = {
+    body?: never;
+    path: {
+        /**
+         * The outbox item's id.
+         */
+        id: number;
+    };
+    query?: never;
+    url: '/admin/outbox/{id}/retry';
+};
+
+export type RetryOutboxItemErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type RetryOutboxItemError = RetryOutboxItemErrors[keyof RetryOutboxItemErrors];
+
+export type RetryOutboxItemResponses = {
+    /**
+     * The item, queued.
+     */
+    200: OutboxItem;
+};
+
+export type RetryOutboxItemResponse = RetryOutboxItemResponses[keyof RetryOutboxItemResponses];
+
 export type ListAuditEntriesData = {
     body?: never;
     path?: never;
@@ -2380,7 +3017,7 @@ export type ListAssetTypesResponses = {
 export type ListAssetTypesResponse = ListAssetTypesResponses[keyof ListAssetTypesResponses];
 
 export type CreateAssetTypeData = {
-    body: AssetTypeCreate;
+    body: AssetTypeCreateWritable;
     path?: never;
     query?: never;
     url: '/admin/asset-types';
@@ -2509,7 +3146,7 @@ export type GetAssetTypeResponses = {
 export type GetAssetTypeResponse = GetAssetTypeResponses[keyof GetAssetTypeResponses];
 
 export type UpdateAssetTypeData = {
-    body: AssetTypeUpdate;
+    body: AssetTypeUpdateWritable;
     path: {
         /**
          * Asset type id.
@@ -2888,6 +3525,14 @@ export type ListApprovalsData = {
          */
         status?: ApprovalStatus;
         /**
+         * Only approvals of this order.
+         */
+        order_id?: number;
+        /**
+         * `false`: the orders waiting for approval that no approver could be routed to (see above). Default `true`.
+         */
+        routed?: boolean;
+        /**
          * Page size.
          */
         limit?: number;
@@ -2918,12 +3563,242 @@ export type ListApprovalsError = ListApprovalsErrors[keyof ListApprovalsErrors];
 
 export type ListApprovalsResponses = {
     /**
-     * One page of approvals and the total matching.
+     * One page of approvals (or, with `routed=false`, of unrouted waits) and the total matching.
      */
     200: ApprovalPage;
 };
 
 export type ListApprovalsResponse = ListApprovalsResponses[keyof ListApprovalsResponses];
+
+export type ListApprovalDelegationsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Only delegations of this approver (case-insensitive).
+         */
+        approver?: string;
+        /**
+         * Only delegations to this deputy (case-insensitive).
+         */
+        deputy?: string;
+        /**
+         * `true`: only windows not revoked and not yet ended; `false`: only revoked or ended ones.
+         */
+        active?: boolean;
+        /**
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Number of items to skip.
+         */
+        offset?: number;
+    };
+    url: '/approvals/delegations';
+};
+
+export type ListApprovalDelegationsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+};
+
+export type ListApprovalDelegationsError = ListApprovalDelegationsErrors[keyof ListApprovalDelegationsErrors];
+
+export type ListApprovalDelegationsResponses = {
+    /**
+     * One page of delegations and the total matching.
+     */
+    200: ApprovalDelegationPage;
+};
+
+export type ListApprovalDelegationsResponse = ListApprovalDelegationsResponses[keyof ListApprovalDelegationsResponses];
+
+export type CreateApprovalDelegationData = {
+    body: ApprovalDelegationCreate;
+    path?: never;
+    query?: never;
+    url: '/approvals/delegations';
+};
+
+export type CreateApprovalDelegationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
+     */
+    422: Problem;
+};
+
+export type CreateApprovalDelegationError = CreateApprovalDelegationErrors[keyof CreateApprovalDelegationErrors];
+
+export type CreateApprovalDelegationResponses = {
+    /**
+     * The delegation.
+     */
+    201: ApprovalDelegation;
+};
+
+export type CreateApprovalDelegationResponse = CreateApprovalDelegationResponses[keyof CreateApprovalDelegationResponses];
+
+export type RevokeApprovalDelegationData = {
+    body?: never;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/approvals/delegations/{id}';
+};
+
+export type RevokeApprovalDelegationErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * No such resource.
+     */
+    404: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+};
+
+export type RevokeApprovalDelegationError = RevokeApprovalDelegationErrors[keyof RevokeApprovalDelegationErrors];
+
+export type RevokeApprovalDelegationResponses = {
+    /**
+     * Revoked.
+     */
+    204: void;
+};
+
+export type RevokeApprovalDelegationResponse = RevokeApprovalDelegationResponses[keyof RevokeApprovalDelegationResponses];
+
+export type GetApprovalLinkData = {
+    body?: never;
+    path: {
+        /**
+         * The signed token of a mailed approval link: `<link id>.<expiry, Unix seconds>.<HMAC-SHA256, base64url>`.
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/approvals/links/{token}';
+};
+
+export type GetApprovalLinkErrors = {
+    /**
+     * The request is malformed: a token longer than any this service issues, or a query parameter the operation does not take.
+     */
+    400: Problem;
+    /**
+     * `LINK_INVALID`: the link is malformed, unknown, or altered (its signature does not match); `SEPARATION_OF_DUTIES` when approving would break it.
+     */
+    403: Problem;
+    /**
+     * `LINK_USED`: the link was used already (`used_at`); `APPROVAL_CLOSED`: its approval no longer waits for a decision (`approval_status`, `order_status`).
+     */
+    409: Problem;
+    /**
+     * `LINK_EXPIRED`: the link has expired (`expired_at`).
+     */
+    410: Problem;
+};
+
+export type GetApprovalLinkError = GetApprovalLinkErrors[keyof GetApprovalLinkErrors];
+
+export type GetApprovalLinkResponses = {
+    /**
+     * The confirmation page (or, for JSON, what the link decides).
+     */
+    200: ApprovalLinkView;
+};
+
+export type GetApprovalLinkResponse = GetApprovalLinkResponses[keyof GetApprovalLinkResponses];
+
+export type DecideApprovalLinkData = {
+    body?: ApprovalLinkDecisionInput;
+    path: {
+        /**
+         * The signed token of a mailed approval link: `<link id>.<expiry, Unix seconds>.<HMAC-SHA256, base64url>`.
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/approvals/links/{token}';
+};
+
+export type DecideApprovalLinkErrors = {
+    /**
+     * The request is malformed: a token longer than any this service issues, or a query parameter the operation does not take.
+     */
+    400: Problem;
+    /**
+     * `LINK_INVALID`: the link is malformed, unknown, or altered (its signature does not match); `SEPARATION_OF_DUTIES` when approving would break it.
+     */
+    403: Problem;
+    /**
+     * `LINK_USED`: the link was used already (`used_at`); `APPROVAL_CLOSED`: its approval no longer waits for a decision (`approval_status`, `order_status`).
+     */
+    409: Problem;
+    /**
+     * `LINK_EXPIRED`: the link has expired (`expired_at`).
+     */
+    410: Problem;
+    /**
+     * The body is larger than the limit (1 MiB).
+     */
+    413: Problem;
+    /**
+     * The body is not `application/json`.
+     */
+    415: Problem;
+    /**
+     * `VALIDATION_FAILED`: the reason is too long or the form has fields it does not know.
+     */
+    422: Problem;
+};
+
+export type DecideApprovalLinkError = DecideApprovalLinkErrors[keyof DecideApprovalLinkErrors];
+
+export type DecideApprovalLinkResponses = {
+    /**
+     * The outcome page (or, for JSON, the outcome).
+     */
+    200: ApprovalLinkOutcome;
+};
+
+export type DecideApprovalLinkResponse = DecideApprovalLinkResponses[keyof DecideApprovalLinkResponses];
 
 export type ListWorkflowsData = {
     body?: never;

@@ -2,12 +2,14 @@ import { PgErrorCode, sqlState, writeAudit, type Actor, type Queryable } from '.
 import type * as Api from '../../api/gen/types.gen';
 import type { Assert, Same } from '../../api/spec-types';
 import { conflict, invalidField, notFound } from '../../errors';
+import { assetTypesWithTeamsWebhook } from '../notifications';
 import type { Page } from '../paging';
 import {
   countAssetTypeReferences,
   deleteAssetTypeRow,
   insertAssetType,
   lockAssetType,
+  normaliseApprovalPolicy,
   normaliseAttributes,
   normaliseEntitlements,
   selectAssetTypeById,
@@ -203,6 +205,9 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
   if (v.max_duration_days !== null && !(Number.isInteger(v.max_duration_days) && v.max_duration_days >= 1 && v.max_duration_days <= 3650)) {
     throw invalidField('/body/max_duration_days', 'must be an integer from 1 to 3650');
   }
+  if (v.expiry_warning_days !== null && !(Number.isInteger(v.expiry_warning_days) && v.expiry_warning_days >= 1 && v.expiry_warning_days <= 365)) {
+    throw invalidField('/body/expiry_warning_days', 'must be an integer from 1 to 365');
+  }
   // The lists are normalised (trimmed) before this check: an entry of blanks would match nobody, silently.
   for (const list of ['groups', 'departments', 'users'] as const) {
     v.entitlements[list].forEach((entry, i) => {
@@ -212,6 +217,7 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
   v.entitlements.users.forEach((u, i) => {
     if (!EMAIL.test(u)) throw invalidField(`/body/entitlements/users/${i}`, 'must be an email address');
   });
+  if (v.approval !== null) validateApprovalPolicy(v.approval);
   // A cost without a currency cannot be summed in a cost report.
   if (v.monthly_cost !== null && v.currency === null) throw invalidField('/body/currency', 'is required when monthly_cost is set');
   const seen = new Map<string, number>();
@@ -226,6 +232,34 @@ export function validateAssetTypeValues(v: AssetTypeValues): void {
     }
     seen.set(a.key, i);
   });
+}
+
+/**
+ * Checks a stored-shape approval policy (approvers normalised): a quorum of 1 to 100, someone to ask, and, without a
+ * group (whose size is only known when an order is placed), no more approvals needed than distinct approvers
+ * listed. Throws VALIDATION_FAILED naming `/body/approval/...`.
+ */
+function validateApprovalPolicy(p: NonNullable<AssetTypeValues['approval']>): void {
+  if (!(Number.isInteger(p.quorum) && p.quorum >= 1 && p.quorum <= 100)) throw invalidField('/body/approval/quorum', 'must be an integer from 1 to 100');
+  p.approvers.forEach((e, i) => {
+    if (!EMAIL.test(e)) throw invalidField(`/body/approval/approvers/${i}`, 'must be an email address');
+  });
+  if (p.approvers.length === 0 && p.approver_group === null) {
+    throw invalidField('/body/approval/approvers', 'must name at least one approver when there is no approver_group');
+  }
+  if (p.approver_group === null && p.quorum > p.approvers.length) {
+    throw invalidField('/body/approval/quorum', `must not exceed the ${p.approvers.length} distinct approver(s) listed (got ${p.quorum})`);
+  }
+}
+
+/** Checks an approval policy's approvers as sent, so an error names the entry by its index in the request. */
+function checkApprovalInput(a: AssetTypeFields['approval']): void {
+  a?.approvers?.forEach((e, i) => {
+    if (!EMAIL.test(e.trim())) throw invalidField(`/body/approval/approvers/${i}`, 'must be an email address');
+  });
+  if (a && a.approver_group !== undefined && a.approver_group !== null && !a.approver_group.trim()) {
+    throw invalidField('/body/approval/approver_group', 'must not be blank');
+  }
 }
 
 /**
@@ -263,6 +297,8 @@ function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
     entitlements: normaliseEntitlements(input.entitlements),
     default_duration_days: input.default_duration_days ?? null,
     max_duration_days: input.max_duration_days ?? null,
+    expiry_warning_days: input.expiry_warning_days ?? null,
+    approval: normaliseApprovalPolicy(input.approval),
   };
 }
 
@@ -271,7 +307,7 @@ function withDefaults(input: AssetTypeCreateInput): AssetTypeValues {
  * `entitlements` per list (a list sent replaces that list, one not sent is kept).
  */
 function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues {
-  const { id: _id, created_at: _c, updated_at: _u, ...values } = current;
+  const { id: _id, created_at: _c, updated_at: _u, last_configured_by: _l, ...values } = current;
   const next: AssetTypeValues = { ...values };
   for (const [k, v] of Object.entries(change) as [keyof AssetTypeFields, unknown][]) {
     if (v === undefined) continue;
@@ -279,6 +315,7 @@ function merged(current: AssetTypeRow, change: AssetTypeFields): AssetTypeValues
     else if (k === 'attributes') next.attributes = normaliseAttributes(change.attributes ?? []);
     else if (k === 'entitlements') next.entitlements = normaliseEntitlements({ ...current.entitlements, ...change.entitlements });
     else if (k === 'fallback_approver') next.fallback_approver = change.fallback_approver?.trim().toLowerCase() || null;
+    else if (k === 'approval') next.approval = normaliseApprovalPolicy(change.approval);
     else (next as unknown as Record<string, unknown>)[k] = v;
   }
   return next;
@@ -297,17 +334,19 @@ const auditShape = (r: AssetTypeRow): Record<string, unknown> => {
 };
 
 /**
- * Creates an asset type and audits it (`asset_type` / `create`).
+ * Creates an asset type and audits it (`asset_type` / `create`); the actor is recorded as `last_configured_by`.
+ * An `approval` policy is checked as validateApprovalPolicy says.
  * Throws VALIDATION_FAILED for a rule the spec cannot check (duplicate attribute key, cost without currency),
  * CONFLICT when the name is taken.
  */
 export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput, actor: Actor): Promise<AssetTypeRow> {
   checkEntitlementsInput(input.entitlements);
+  checkApprovalInput(input.approval);
   const values = withDefaults(input);
   validateAssetTypeValues(values);
   let row: AssetTypeRow;
   try {
-    row = await insertAssetType(tx, values);
+    row = await insertAssetType(tx, values, actor.triggeredBy);
   } catch (err) {
     throw nameTaken(err, values.name);
   }
@@ -316,20 +355,22 @@ export async function createAssetType(tx: Queryable, input: AssetTypeCreateInput
 }
 
 /**
- * Applies `change` with merge semantics and audits the changed fields (`asset_type` / `update`); a change that
- * changes nothing writes nothing. Throws NOT_FOUND, VALIDATION_FAILED, or CONFLICT when renaming onto a taken name.
+ * Applies `change` with merge semantics and audits the changed fields (`asset_type` / `update`), recording the actor
+ * as `last_configured_by` (entitlement and approval changes included); a change that changes nothing writes nothing
+ * (and leaves `last_configured_by` as it was). Throws NOT_FOUND, VALIDATION_FAILED, or CONFLICT when renaming onto a taken name.
  */
 export async function updateAssetType(tx: Queryable, id: number, change: AssetTypeFields, actor: Actor): Promise<AssetTypeRow> {
   const current = await lockAssetType(tx, id);
   if (!current) throw notFound(`asset type ${id} does not exist`);
   checkEntitlementsInput(change.entitlements);
+  checkApprovalInput(change.approval);
   const values = merged(current, change);
   validateAssetTypeValues(values);
   const before = auditShape(current);
   if (JSON.stringify({ ...before, ...values }) === JSON.stringify(before)) return current;
   let row: AssetTypeRow;
   try {
-    row = await updateAssetTypeValues(tx, id, values);
+    row = await updateAssetTypeValues(tx, id, values, actor.triggeredBy);
   } catch (err) {
     throw nameTaken(err, values.name);
   }
@@ -365,10 +406,13 @@ export async function toAssetTypeViews(q: Queryable, rows: readonly AssetTypeRow
   if (rows.length === 0) return [];
   const counts = await selectPoolStateCounts(q, rows.map((r) => r.id));
   const byType = new Map(counts.map((c) => [Number(c.asset_type_id), c]));
+  // Whether each type has a Teams webhook of its own; the URL itself is write-only and never read here.
+  const teams = await assetTypesWithTeamsWebhook(q, rows.map((r) => r.id));
   return rows.map((r) => {
     const c = byType.get(r.id);
     return {
       ...r,
+      teams_webhook: { configured: teams.has(r.id) },
       pool: poolCounts({ free: c?.free ?? 0, in_use: c?.in_use ?? 0, reinstall: c?.reinstall ?? 0, failed: c?.failed ?? 0 }),
       created_at: new Date(r.created_at).toISOString(),
       updated_at: new Date(r.updated_at).toISOString(),

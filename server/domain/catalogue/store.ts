@@ -22,24 +22,28 @@ export type AttributeDef = Omit<AttributeDefInput, 'required'> & { required: boo
 /**
  * An `asset_types` row as the domain sees it: the API's asset type without its pool counts, timestamps as `Date`,
  * `monthly_cost` as a number (not numeric text), attributes in their stored shape. `fallback_approver` is the
- * lower-cased email an approval goes to when the requester (or a leaving approver) has no manager.
+ * lower-cased email an approval goes to when the requester (or a leaving approver) has no manager. The Teams webhook
+ * is not a column (a secret, kept apart: notifications/teams.ts), so `teams_webhook` is only in the view.
  */
-export type AssetTypeRow = Stored<Omit<Api.AssetType, 'pool' | 'attributes'>, 'created_at' | 'updated_at'> & {
+export type AssetTypeRow = Stored<Omit<Api.AssetType, 'pool' | 'attributes' | 'teams_webhook'>, 'created_at' | 'updated_at'> & {
   attributes: AttributeDef[];
 };
 
 /** Who may order a type, as stored: every list present, trimmed, emails lower-cased, no duplicates. */
 export type Entitlements = Api.AssetTypeEntitlements;
 
-/** The editable part of a row (no id, no timestamps), after defaults or a merge. */
-export type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at'>;
+/** The editable part of a row (no id, no timestamps, not who configured it), after defaults or a merge. */
+export type AssetTypeValues = Omit<AssetTypeRow, 'id' | 'created_at' | 'updated_at' | 'last_configured_by'>;
+
+/** A type's N-of-M approval policy as stored (see the spec's ApprovalPolicy). */
+export type ApprovalPolicy = NonNullable<Api.ApprovalPolicy>;
 
 // numeric comes back as text from pg; as float8 both engines return a JS number, and a numeric(12, 2) value
 // survives the round trip to its printed form unchanged (12 significant digits are well within a double's 15).
 const TYPE_COLUMNS = `id, name, description, assignment_model, pool_size, max_per_user, requires_approval,
   monthly_cost::float8 AS monthly_cost, currency, cost_center, data_classification, attributes, allow_user_lists,
   provision_runbook, deprovision_runbook, reinstall_runbook, deprovision_policy, fallback_approver, entitlements,
-  default_duration_days, max_duration_days, created_at, updated_at`;
+  default_duration_days, max_duration_days, expiry_warning_days, approval, last_configured_by, created_at, updated_at`;
 
 /** Attribute definitions in their stored shape: `required` explicit, `help` only when given. */
 export function normaliseAttributes(list: readonly AttributeDefInput[]): AttributeDef[] {
@@ -72,6 +76,16 @@ export function normaliseEntitlements(e: Partial<Entitlements> | null | undefine
   return { groups: list(e?.groups, false), departments: list(e?.departments, false), users: list(e?.users, true) };
 }
 
+/**
+ * An approval policy in its stored shape: approvers trimmed, lower-cased, duplicates dropped; the group trimmed
+ * (null when blank); the keys in a fixed order, so an unchanged update writes nothing.
+ */
+export function normaliseApprovalPolicy(p: { quorum: number; approvers?: readonly string[] | undefined; approver_group?: string | null | undefined } | null | undefined): ApprovalPolicy | null {
+  if (!p) return null;
+  const approvers = [...new Set((p.approvers ?? []).map((e) => e.trim().toLowerCase()))];
+  return { quorum: p.quorum, approvers, approver_group: p.approver_group?.trim() || null };
+}
+
 // jsonb stores object keys in its own order (shortest first); rebuild the JSON columns in a fixed shape so
 // that comparisons, audit diffs and responses do not depend on it.
 function typeFromDb(r: AssetTypeRow): AssetTypeRow {
@@ -81,6 +95,8 @@ function typeFromDb(r: AssetTypeRow): AssetTypeRow {
     data_classification: { pii: dc.pii === true, phi: dc.phi === true, pci: dc.pci === true },
     attributes: normaliseAttributes(r.attributes ?? []),
     entitlements: normaliseEntitlements(r.entitlements),
+    approval: normaliseApprovalPolicy(r.approval),
+    last_configured_by: r.last_configured_by ?? null,
   };
 }
 
@@ -95,12 +111,14 @@ const VALUE_COLUMNS = [
   'name', 'description', 'assignment_model', 'pool_size', 'max_per_user', 'requires_approval', 'monthly_cost', 'currency',
   'cost_center', 'data_classification', 'attributes', 'allow_user_lists', 'provision_runbook', 'deprovision_runbook',
   'reinstall_runbook', 'deprovision_policy', 'fallback_approver', 'entitlements', 'default_duration_days',
-  'max_duration_days',
+  'max_duration_days', 'expiry_warning_days', 'approval',
 ] as const satisfies readonly (keyof AssetTypeValues)[];
 
-const JSON_COLUMNS: ReadonlySet<string> = new Set(['data_classification', 'attributes', 'entitlements']);
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['data_classification', 'attributes', 'entitlements', 'approval']);
 
-const valueParams = (v: AssetTypeValues): unknown[] => VALUE_COLUMNS.map((c) => (JSON_COLUMNS.has(c) ? JSON.stringify(v[c]) : v[c]));
+// A JSON column that is null is SQL NULL, not the JSON value null.
+const valueParams = (v: AssetTypeValues): unknown[] =>
+  VALUE_COLUMNS.map((c) => (JSON_COLUMNS.has(c) && v[c] !== null ? JSON.stringify(v[c]) : v[c]));
 
 /** The asset type named `name` (exact, case-sensitive), or undefined. */
 export async function selectAssetTypeByName(q: Queryable, name: string): Promise<AssetTypeRow | undefined> {
@@ -121,25 +139,32 @@ export async function lockAssetType(tx: Queryable, id: number): Promise<AssetTyp
   return (await queryTypes(tx, `SELECT ${TYPE_COLUMNS} FROM asset_types WHERE id = $1 FOR UPDATE`, [id]))[0];
 }
 
-/** Inserts an asset type; a taken name raises a unique violation. */
-export async function insertAssetType(tx: Queryable, values: AssetTypeValues): Promise<AssetTypeRow> {
+/**
+ * Inserts an asset type, recording who configured it (`configuredBy`, an audit attribution: separation of duties
+ * reads it); a taken name raises a unique violation.
+ */
+export async function insertAssetType(tx: Queryable, values: AssetTypeValues, configuredBy: string | null = null): Promise<AssetTypeRow> {
   const [row] = await queryTypes(
     tx,
-    `INSERT INTO asset_types (${VALUE_COLUMNS.join(', ')})
-     VALUES (${VALUE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${TYPE_COLUMNS}`,
-    valueParams(values),
+    `INSERT INTO asset_types (${VALUE_COLUMNS.join(', ')}, last_configured_by)
+     VALUES (${VALUE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}, $${VALUE_COLUMNS.length + 1}) RETURNING ${TYPE_COLUMNS}`,
+    [...valueParams(values), configuredBy],
   );
   if (!row) throw new Error('asset type insert returned no row');
   return row;
 }
 
-/** Writes every editable column of asset type `id`; renaming onto a taken name raises a unique violation. */
-export async function updateAssetTypeValues(tx: Queryable, id: number, values: AssetTypeValues): Promise<AssetTypeRow> {
+/**
+ * Writes every editable column of asset type `id` and, with `configuredBy`, who configured it last; renaming onto a
+ * taken name raises a unique violation.
+ */
+export async function updateAssetTypeValues(tx: Queryable, id: number, values: AssetTypeValues, configuredBy?: string): Promise<AssetTypeRow> {
   const [row] = await queryTypes(
     tx,
-    `UPDATE asset_types SET ${VALUE_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')}, updated_at = now()
+    `UPDATE asset_types SET ${VALUE_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')}, updated_at = now(),
+       last_configured_by = COALESCE($${VALUE_COLUMNS.length + 2}, last_configured_by)
       WHERE id = $1 RETURNING ${TYPE_COLUMNS}`,
-    [id, ...valueParams(values)],
+    [id, ...valueParams(values), configuredBy ?? null],
   );
   if (!row) throw new Error('asset type update returned no row');
   return row;

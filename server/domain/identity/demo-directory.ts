@@ -219,6 +219,13 @@ export function createDemoDirectory(opts: DemoDirectoryOptions = {}): Directory 
         })
         .sort((a, b) => a.name.localeCompare(b.name));
     }),
+    listGroupMembers: async((g: GroupKey, opts: { nested?: boolean } = {}): DirectoryUser[] => {
+      const grp = norm(group(g).dn);
+      return [...people.values()]
+        .filter((p) => groupsOf(norm(p.dn), opts.nested !== false).has(grp))
+        .map(toUser)
+        .sort((a, b) => a.dn.localeCompare(b.dn));
+    }),
     checkMembership: async((user: UserKey, g: GroupKey, opts: { nested?: boolean } = {}) => {
       const grp = group(g);
       return membership(person(user), grp, opts.nested !== false);

@@ -68,11 +68,21 @@ export type LeaverApproverHook = (
   ctx: { eventId: number; emails: readonly string[]; triggeredBy: string; requestId: string | undefined },
 ) => Promise<number[]>;
 
+/**
+ * Told, inside the leaver transaction once the event's orders were taken back, what was revoked and cancelled
+ * (the manager's leaver notice is mailed from here, committed with the revocations it lists).
+ */
+export type LeaverNoticeHook = (
+  tx: Queryable,
+  ctx: { eventId: number; emails: readonly string[]; revokedOrders: readonly number[]; cancelledOrders: readonly number[]; triggeredBy: string; requestId: string | undefined },
+) => Promise<void>;
+
 export interface LeaverDeps {
   db: Database;
   queue: JobQueue;
   logger: Logger;
   approverHooks?: readonly LeaverApproverHook[];
+  noticeHooks?: readonly LeaverNoticeHook[];
 }
 
 /** What one event did; stored as `leaver_events.outcome`. */
@@ -192,6 +202,9 @@ async function applyLeaver(tx: Queryable, deps: LeaverDeps, ev: EventRow, emails
   }
   if (links.length > 0) await insertEventOrders(tx, ev.id, links);
   if (dispatched.length > 0) await auditDeprovisionsDispatched(tx, { id: ev.id, triggeredBy: ev.triggered_by, requestId }, dispatched);
+  for (const hook of deps.noticeHooks ?? []) {
+    await hook(tx, { eventId: ev.id, emails, revokedOrders: out.revokedOrders, cancelledOrders: out.cancelledOrders, triggeredBy: ev.triggered_by, requestId });
+  }
   return out;
 }
 

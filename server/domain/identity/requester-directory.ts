@@ -1,4 +1,4 @@
-import { createDirectory, DirectoryError, DirectoryErrorCode, normalizeDn, type Database, type Directory, type Logger } from '../../../adapter';
+import { createDirectory, DirectoryError, DirectoryErrorCode, normalizeDn, parseDn, type Database, type Directory, type Logger } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
 import { CodedError, ErrorCode } from '../../errors';
 import { readDirectorySettings } from '../../gateway/settings';
@@ -24,6 +24,9 @@ export interface DirectoryPerson {
 /** What the requester check found: no directory configured, no such person, or the person. */
 export type RequesterCheck = { status: 'unconfigured' } | { status: 'not_found' } | { status: 'found'; person: DirectoryPerson };
 
+/** Who is in a group: no directory configured, no such group, or the members' mail addresses. */
+export type GroupMembers = { status: 'unconfigured' } | { status: 'not_found' } | { status: 'found'; emails: string[] };
+
 /** Looks people up in a directory (Active Directory, an HR system); undefined when the person is not found. */
 export interface RequesterDirectory {
   /** The snapshot, best effort: unknown (undefined) when the person is missing or the directory fails. */
@@ -38,6 +41,14 @@ export interface RequesterDirectory {
    *   bind refused, TLS, bad settings), or the email matches more than one account.
    */
   verify?(email: string): Promise<RequesterCheck>;
+  /**
+   * The enabled members of a group (by `sAMAccountName`, or by DN when `group` is one), directly or through nested
+   * groups, as lower-cased mail addresses, each once; members without a mail address are left out. Quorum approval
+   * routing asks it when an order is placed.
+   * @throws CodedError DIRECTORY_UNAVAILABLE when the directory is configured but cannot be asked: a quorum must
+   *   not silently shrink because the DC was rebooting.
+   */
+  membersOf?(group: string): Promise<GroupMembers>;
 }
 
 /** The groups of a directory user as entitlement rules name them: sAMAccountName, cn or DN, all lower-cased. */
@@ -203,6 +214,26 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
         }
         return m?.mail ?? undefined;
       }),
+    membersOf: async (group) => {
+      let d: Directory | undefined;
+      try {
+        d = await directories.get();
+      } catch (e) {
+        throw directoryUnavailable('resolve the approver group', e);
+      }
+      if (!d) return { status: 'unconfigured' };
+      const key = parseDn(group) ? ({ by: 'dn', value: group } as const) : ({ by: 'sAMAccountName', value: group } as const);
+      try {
+        const users = await d.listGroupMembers(key, { nested: true });
+        const emails = users.filter((u) => u.enabled && u.mail).map((u) => u.mail!.trim().toLowerCase());
+        return { status: 'found', emails: [...new Set(emails)] };
+      } catch (e) {
+        // An unknown group, or a DN outside the base DN, names nobody the directory can vouch for.
+        if (e instanceof DirectoryError && (e.code === DirectoryErrorCode.NOT_FOUND || e.code === DirectoryErrorCode.INVALID_INPUT)) return { status: 'not_found' };
+        logger.warn('directory group member lookup failed', { group, error: e instanceof Error ? e.message : String(e) });
+        throw directoryUnavailable('resolve the approver group', e);
+      }
+    },
     verify: async (email) => {
       let d: Directory | undefined;
       try {

@@ -21,7 +21,7 @@ import { QueueName, writeAudit, type Database, type JobQueue, type Logger, type 
 import { RunStateError, type WorkflowEngine } from '../../../workflows';
 import { CodedError, ErrorCode, invalidField, notFound } from '../../errors';
 import { auditShape, routeNewApproval } from '../approvals/routing';
-import { closeApproval, lockPendingApproval, type ApprovalRow } from '../approvals/store';
+import { closeApproval, lockPendingApprovals, type ApprovalRow } from '../approvals/store';
 import type { DeprovisionPolicy } from '../catalogue/asset-types';
 import type { RequesterDirectory } from '../identity/requester-directory';
 import { checkMaxDuration, isFuture } from './orders';
@@ -120,11 +120,11 @@ async function reread(tx: Queryable, id: number): Promise<OrderRow> {
 
 /**
  * Withdraws what waits for a decision on an order that is ending (cancelled, returned, expired): its pending
- * approval (an order's or an extension's) and the extension it names. Audited as `approval` / `withdrawn`.
+ * approvals (an order's or an extension's; every approver of a quorum) and the extension they decide. Audited as
+ * `approval` / `withdrawn`.
  */
 async function withdrawPending(tx: Queryable, o: LifecycleOrder, a: LifecycleActor, why: string): Promise<void> {
-  const pending = await lockPendingApproval(tx, o.id);
-  if (pending) {
+  for (const pending of await lockPendingApprovals(tx, o.id)) {
     const withdrawn = await closeApproval(tx, pending.id, 'withdrawn', a.triggeredBy, why);
     await writeAudit(tx, { entity: 'approval', entityId: pending.id, action: 'withdrawn', before: auditShape(pending), after: auditShape(withdrawn), triggeredBy: a.triggeredBy, requestId: a.requestId });
   }
@@ -294,7 +294,7 @@ export async function extendOrder(deps: LifecycleDeps, id: number, requestedUnti
       triggeredBy: a.triggeredBy,
       requestId: a.requestId,
     });
-    const approval = await routeNewApproval(tx, deps.directory, { id, user_email: o.user_email, asset_type_id: o.asset_type_id }, a, { requestedUntil: until });
+    const approval = await routeNewApproval(tx, { directory: deps.directory, queue: deps.queue }, { id, user_email: o.user_email, asset_type_id: o.asset_type_id }, a, { requestedUntil: until });
     deps.logger?.info('order extension waits for approval', { orderId: id, requestedUntil: until.toISOString(), approver: approval?.approver_email ?? null });
     return { order: await reread(tx, id), pending: true, approval: approval ?? null };
   });

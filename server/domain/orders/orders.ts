@@ -392,7 +392,7 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
       }
       return await deps.db.transaction(async (tx) => {
         const row = await placeOrder(tx, placement);
-        await routeNewApproval(tx, deps.directory, row, actor);
+        await routeNewApproval(tx, { directory: deps.directory, queue: deps.queue }, row, actor);
         return row;
       });
     } catch (err) {

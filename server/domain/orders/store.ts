@@ -588,3 +588,35 @@ export async function setOrderWindow(tx: Queryable, orderId: number, requestedUn
     extensionRequestedUntil,
   ]);
 }
+
+/** What a mail says of an order: its type, its asset (a pool instance's name), its requester, its window. */
+export interface OrderSummary {
+  id: number;
+  status: OrderStatus;
+  user_email: string;
+  user_name: string;
+  asset_type_name: string;
+  asset_name: string | null;
+  requested_from: Date | null;
+  requested_until: Date | null;
+  extension_requested_until: Date | null;
+}
+
+/** The orders' summaries, in id order (unknown ids are left out). */
+export async function selectOrderSummaries(q: Queryable, ids: readonly number[]): Promise<OrderSummary[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<OrderSummary>(
+    `SELECT o.id, o.status, o.user_email, o.user_name, t.name AS asset_type_name, a.name AS asset_name, o.requested_from, o.requested_until,
+            o.extension_requested_until
+       FROM orders o JOIN asset_types t ON t.id = o.asset_type_id LEFT JOIN assets a ON a.id = o.assigned_asset_id
+      WHERE o.id = ANY($1::bigint[]) ORDER BY o.id`,
+    [ids],
+  );
+  return rows.map((r) => ({
+    ...r,
+    id: Number(r.id),
+    requested_from: r.requested_from === null ? null : new Date(r.requested_from),
+    requested_until: r.requested_until === null ? null : new Date(r.requested_until),
+    extension_requested_until: r.extension_requested_until === null ? null : new Date(r.extension_requested_until),
+  }));
+}

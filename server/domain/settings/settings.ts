@@ -1,9 +1,10 @@
+import { X509Certificate } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Queryable, Transaction } from '../../../adapter';
 import { scopesNotHeld, type Scope } from '../../auth/principal';
 import { forbidden, notFound, validationFailed, type FieldError } from '../../errors';
-import { writeAudit } from '../../../adapter';
+import { teamsWebhookUrlProblem, writeAudit } from '../../../adapter';
 import { checkWebhookConnection, WEBHOOK_CONNECTION_KEYS } from './webhook-connection';
 
 /**
@@ -27,6 +28,22 @@ export interface SettingsSectionDef {
    * secrets and passwords we present to other systems authenticate us, not our callers, and are not listed.
    */
   credentials?: Readonly<Record<string, readonly Scope[]>>;
+}
+
+/**
+ * The smtp section's `ca_cert_pem` must be certificates Node can read: the schema only sees a PEM header, and a CA
+ * that does not parse would fail every mail at the TLS stage. (A username without its password is left to the send,
+ * which answers SMTP_NOT_CONFIGURED naming it: an admin may clear a password before setting the new one.)
+ */
+function checkSmtpSettings(merged: Record<string, unknown>): FieldError[] {
+  const pem = merged['ca_cert_pem'];
+  if (typeof pem !== 'string') return [];
+  try {
+    for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [pem]) new X509Certificate(block);
+    return [];
+  } catch {
+    return [{ path: '/body/ca_cert_pem', message: 'is not a PEM certificate (or bundle) that can be read' }];
+  }
 }
 
 const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$' };
@@ -115,8 +132,19 @@ export const SETTINGS_SECTIONS = {
         from_address: { type: 'string', format: 'email', description: 'Sender address shown in emails.' },
         tls_mode: { type: 'string', enum: ['starttls', 'tls'], description: 'STARTTLS or TLS from the first byte.' },
         reply_to: { type: 'string', format: 'email', description: 'Optional reply-to address for approval emails.' },
+        // A display name reaches the From header: no control characters (header injection).
+        from_name: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'Sender display name, e.g. provisio.' },
+        // Mail relays inside a company often carry certificates of an internal CA that Node's trust store does not know.
+        ca_cert_pem: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 65536,
+          pattern: '-----BEGIN CERTIFICATE-----',
+          description: 'PEM of the CA(s) that issued the SMTP server certificate; default: the system trust store. Certificates are always verified.',
+        },
       },
     },
+    check: checkSmtpSettings,
   },
   scim: {
     description: 'SCIM 2.0 edge: how long the request log (GET /admin/scim/logs) is kept.',
@@ -179,6 +207,72 @@ export const SETTINGS_SECTIONS = {
     },
     // Knowing the clientState is all POST /hr/leaver/graph asks before it runs the leaver flow.
     credentials: { graph_client_state: ['hr:leaver'] },
+  },
+  approvals: {
+    description:
+      'Approvals that reach people: how long a mailed one-click link stays valid, and when a pending approval is ' +
+      'reminded, escalated to the approver\'s manager (or the fallback approver), and expired (order cancelled).',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        link_ttl_days: { type: 'integer', minimum: 1, maximum: 90, description: 'Days a mailed Approve/Decline link stays valid. Unset: 7.' },
+        remind_after_hours: { type: 'integer', minimum: 1, maximum: 8760, description: 'Hours after routing before the approver is reminded. Unset: 24.' },
+        escalate_after_hours: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 8760,
+          description: 'Hours after the reminder before the approval is escalated to the approver\'s manager, else the fallback approver. Unset: 24.',
+        },
+        expire_after_hours: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 8760,
+          description: 'Hours after the escalation before a still-pending approval expires: the order is cancelled and its requester told. Unset: 72.',
+        },
+      },
+    },
+  },
+  alerts: {
+    description: 'Operational alerts by mail: who is told when an integration\'s health check finds it degraded or offline.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        recipients: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 50,
+          uniqueItems: true,
+          items: { type: 'string', format: 'email', maxLength: 320 },
+          description: 'Addresses mailed each integration health alert. Unset: no alert mails.',
+        },
+      },
+    },
+  },
+  teams: {
+    description:
+      'Microsoft Teams: the incoming webhook that approval requests are posted to as Adaptive Cards (an asset type\'s own ' +
+      '`teams_webhook_url` wins for its requests). Cards go out over the `webhooks` section\'s connection (proxy, TLS/CA, logging).',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        webhook_url: {
+          type: 'string',
+          minLength: 9,
+          maxLength: 2048,
+          pattern: '^https://',
+          writeOnly: true,
+          description: 'The channel\'s incoming-webhook (or workflow) URL, https only. Write-only: the URL is the credential that posts to the channel.',
+        },
+      },
+    },
+    // The pattern only sees the scheme; this names a URL that does not parse, has no host or carries credentials.
+    check: (merged) => {
+      const problem = merged['webhook_url'] === undefined ? undefined : teamsWebhookUrlProblem(merged['webhook_url']);
+      return problem === undefined ? [] : [{ path: '/body/webhook_url', message: problem }];
+    },
   },
 } as const satisfies Record<string, SettingsSectionDef>;
 
