@@ -13,4 +13,6 @@ module.exports = {
   // Shared real servers (Samba AD) start lazily in the tests that need them; setup gives the run an id, teardown stops them.
   globalSetup: '<rootDir>/tests/support/jest-global-setup.ts',
   globalTeardown: '<rootDir>/tests/support/jest-global-teardown.ts',
+  // Secrets at rest: each test file's processes seal under the fixed test master key (tests/support/secrets.ts).
+  setupFiles: ['<rootDir>/tests/support/jest-setup-secrets.ts'],
 };

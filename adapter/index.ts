@@ -7,6 +7,34 @@ export type { DataDirHolder, OpenDatabaseOptions } from './db';
 // The job queue (pg-boss on the same database).
 export { createJobQueue, QueueName } from './queue';
 export type { Job, JobQueue, JobQueueOptions, JobRecord, JobState, QueueOptions, QueueSchedule, SendOptions, WorkHandler, WorkOptions } from './queue';
+// Observability: Prometheus metrics and OpenTelemetry traces (adapter/telemetry).
+export {
+  activeSpanIds,
+  countLeaverEvent,
+  countScimRequest,
+  createMetricsExposition,
+  currentTraceparent,
+  deferSpan,
+  endDeferredSpan,
+  endSpan,
+  failSpan,
+  flushTraces,
+  inSpan,
+  observeHttpRequest,
+  observeIntegrationCall,
+  observeRun,
+  observeStep,
+  setMetricsRecording,
+  SpanKind,
+  startClientSpan,
+  startServerSpan,
+  startTracing,
+  stopTracing,
+  tracingEnabled,
+  tracingOptionsFromEnv,
+  withOpenSpan,
+} from './telemetry';
+export type { DeferredSpan, MetricsExposition, OpenSpan, TracingOptions } from './telemetry';
 // Logging and paths.
 export { createLogger, withLogContext, currentLogContext, redact } from './log';
 export type { Logger, LogContext } from './log';
@@ -133,3 +161,44 @@ export {
   badRequest, unauthenticated, forbidden, notFound, conflict, invalidField, validationFailed, integrationCallFailed,
 } from './errors';
 export type { FieldError, CodedErrorData } from './errors';
+// Secrets at rest: the master key, sealed values (AES-256-GCM under data keys wrapped by the master key), their places.
+export {
+  SecretsKeyError,
+  SealedSecretError,
+  configureSecrets,
+  createActiveDataKey,
+  deleteDataKeys,
+  ensureSecretsKey,
+  isSealed,
+  listDataKeys,
+  loadMasterKey,
+  decodeMasterKey,
+  masterKeyFile,
+  masterKeyId,
+  newMasterKeyText,
+  openSecret,
+  pendingKeyFile,
+  readMasterKeyFile,
+  replaceFile,
+  rewrapDataKeys,
+  sealSecret,
+  sealedKeyId,
+  secretPlace,
+  writeSecretFile,
+} from './secrets';
+export type { LoadedMasterKey, MasterKeySource } from './secrets';
+// External secret backends: reference grammar, the backends, read-time resolution with its TTL cache.
+export {
+  SECRET_SCHEMES,
+  SecretBackendError,
+  clearSecretCache,
+  configureSecretResolver,
+  createSecretBackends,
+  formatSecretReference,
+  looksLikeSecretReference,
+  parseSecretReference,
+  resolveSecretReference,
+  resolveSecretValue,
+  resolveSecretValues,
+} from './secrets';
+export type { ParsedReference, SecretBackend, SecretBackendErrorCode, SecretBackendSettings, SecretReference, SecretScheme } from './secrets';

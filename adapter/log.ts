@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import winston from 'winston';
+import { activeSpanIds } from './telemetry';
 
 /** Per-request (or per-job) context; every log line written inside it carries its ids. */
 export interface LogContext {
@@ -35,6 +36,12 @@ const addContext = winston.format((info) => {
   const ctx = context.getStore();
   if (ctx?.requestId) info['request_id'] = ctx.requestId;
   if (ctx?.jobId) info['job_id'] = ctx.jobId;
+  // Inside a span (tracing on), the line names it, so logs and traces can be joined on trace_id.
+  const span = activeSpanIds();
+  if (span) {
+    info['trace_id'] = span.traceId;
+    info['span_id'] = span.spanId;
+  }
   return info;
 });
 
@@ -49,12 +56,12 @@ const redactSecrets = winston.format((info) => {
 
 export type Logger = winston.Logger;
 
-/** A JSON-lines logger; `silent` is for tests that do not want output. */
-export function createLogger(opts: { level?: string; silent?: boolean } = {}): Logger {
+/** A JSON-lines logger; `silent` is for tests that do not want output; `stream` replaces stdout (tests read it). */
+export function createLogger(opts: { level?: string; silent?: boolean; stream?: NodeJS.WritableStream } = {}): Logger {
   return winston.createLogger({
     level: opts.level ?? 'info',
     silent: opts.silent ?? false,
     format: winston.format.combine(addContext(), redactSecrets(), winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Console()],
+    transports: [opts.stream ? new winston.transports.Stream({ stream: opts.stream }) : new winston.transports.Console()],
   });
 }

@@ -4,12 +4,15 @@ import type { Database } from '../adapter';
 import type { HandlerTable } from './api/handler';
 import { operationIds } from './api/operations.gen';
 import { authenticate } from './auth/authenticate';
+import { createAuthThrottle, throttleSettings } from './auth/auth-throttle';
 import type { Config } from './config';
 import { guardBody, guardParameters } from './http/input-guard';
 import { problemHandler } from './http/problem';
+import { requestTelemetry } from './http/telemetry';
 import { noRoute, requestContext, resolveOperation, routeOperations, specValidator } from './http/spec-app';
 import { listOperations, loadSpec, type OpenApiDocument } from './spec';
 import { healthHandlers } from './routes/health';
+import { metricsHandlers } from './routes/metrics';
 import { assetTypeHandlers } from './routes/asset-types';
 import { assetHandlers } from './routes/assets';
 import { catalogueHandlers } from './routes/catalogue';
@@ -25,7 +28,8 @@ import { scheduleHandlers } from './routes/schedules';
 import { workflowHandlers } from './routes/workflows';
 import { approvalHandlers } from './routes/approvals';
 import { notificationHandlers } from './routes/notifications';
-import { approvalLinkEdge, approvalLinkErrors, approvalLinkHandlers } from './routes/approval-links';
+import { secretHandlers } from './routes/secrets';
+import { APPROVAL_LINK_OPERATIONS, approvalLinkEdge, approvalLinkErrors, approvalLinkHandlers } from './routes/approval-links';
 import { scimHandlers } from './scim/routes';
 import { scimEdge } from './scim/log';
 import type { AppDeps, RouteModule } from './routes/route-module';
@@ -39,6 +43,7 @@ export type { AppDeps, RouteDeps, RouteModule } from './routes/route-module';
 /** The route modules, one per API tag; each maps operationIds to handlers. */
 const ROUTE_MODULES: RouteModule[] = [
   healthHandlers,
+  metricsHandlers,
   apiTokenHandlers,
   settingsHandlers,
   auditHandlers,
@@ -55,6 +60,7 @@ const ROUTE_MODULES: RouteModule[] = [
   approvalHandlers,
   approvalLinkHandlers,
   notificationHandlers,
+  secretHandlers,
   scimHandlers,
 ];
 
@@ -71,6 +77,8 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.set('strict routing', true);
   const operations = listOperations(spec);
 
+  // First: the request's duration metric and server span cover everything after it, log lines included.
+  app.use(requestTelemetry());
   app.use(requestContext(deps.logger));
   // SCIM: trailing-slash tolerance and the SCIM request log.
   app.use(scimEdge(deps.db, deps.logger));
@@ -80,6 +88,10 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
 
   // From here on every request addresses exactly one operation of the spec, or has been answered 404/405.
   app.use(resolveOperation(operations));
+  // Addresses with repeated failed authentications are delayed, then refused, before any credential is checked.
+  const throttle =
+    deps.authThrottle ?? createAuthThrottle(throttleSettings(config), { db: deps.db, logger: deps.logger, credentialInPath: APPROVAL_LINK_OPERATIONS });
+  app.use(throttle.guard);
   // The signed approval link pages: their security headers, and their HTML form bodies (only theirs).
   app.use(approvalLinkEdge(config));
   // Parse JSON bodies ourselves (keeping the raw bytes for HMAC verification); the validator then checks them.
@@ -114,6 +126,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   const handlers: HandlerTable = Object.assign({}, ...ROUTE_MODULES.map((m) => m(routeDeps, config)));
   app.use(routeOperations(operations, handlers));
   app.use(noRoute);
+  app.use(throttle.countFailures);
   // Refusals of the approval link pages are pages too (problem documents for JSON clients).
   app.use(approvalLinkErrors(deps.logger));
   app.use(problemHandler(deps.logger));

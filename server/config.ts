@@ -31,6 +31,29 @@ export interface Config {
    * `<dataDir>/approval-link.key`; processes on other machines must then be given this instead.
    */
   approvalLinkKey: string | undefined;
+  /**
+   * The master key secrets at rest are sealed under (base64, at least 32 bytes). Unset: the key in `secretsKeyFile`,
+   * generated on first start; processes on other machines must then be given this instead.
+   */
+  secretsKey: string | undefined;
+  /** The master key's file when `secretsKey` is unset. Unset: `<dataDir>/secrets.key`. */
+  secretsKeyFile: string | undefined;
+  /**
+   * A second listener serving only `GET /metrics`, unauthenticated, on `metricsHost`:`metricsPort`; unset: none.
+   * Bind it to an address only the scraper reaches.
+   */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** Record request, step, run, call, SCIM and leaver metrics (false: those hooks do nothing). */
+  metricsEnabled: boolean;
+  /** Failed authentications from one address within the window after which its requests are delayed; 0: never. */
+  authThrottleSlowAfter: number;
+  /** Failed authentications from one address within the window after which it is answered 429; 0: never. */
+  authThrottleBlockAfter: number;
+  /** The window failed authentications are counted in, and how long a block lasts, s; 0 turns the throttle off. */
+  authThrottleWindowS: number;
+  /** The first delay of a throttled address, ms; it doubles with each further failure, up to 16 times. */
+  authThrottleDelayMs: number;
 }
 
 export const defaultConfig: Readonly<Config> = Object.freeze({
@@ -47,6 +70,15 @@ export const defaultConfig: Readonly<Config> = Object.freeze({
   validateResponses: false,
   publicUrl: undefined,
   approvalLinkKey: undefined,
+  secretsKey: undefined,
+  secretsKeyFile: undefined,
+  metricsPort: undefined,
+  metricsHost: '127.0.0.1',
+  metricsEnabled: true,
+  authThrottleSlowAfter: 5,
+  authThrottleBlockAfter: 20,
+  authThrottleWindowS: 900, // 15 min
+  authThrottleDelayMs: 250, // 250 ms doubling to 4 s
 });
 
 const configSchema = {
@@ -67,6 +99,15 @@ const configSchema = {
     publicUrl: { type: 'string', pattern: '^https?://[^\\s?#/]+(/[^\\s?#]*)?$' },
     // Base64 (standard or URL-safe) of at least 32 bytes: 43 characters or more.
     approvalLinkKey: { type: 'string', pattern: '^\\s*[A-Za-z0-9+/_-]{43,}={0,2}\\s*$' },
+    secretsKey: { type: 'string', pattern: '^\\s*[A-Za-z0-9+/_-]{43,}={0,2}\\s*$' },
+    secretsKeyFile: { type: 'string', minLength: 1 },
+    metricsPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    metricsHost: { type: 'string', minLength: 1 },
+    metricsEnabled: { type: 'boolean' },
+    authThrottleSlowAfter: { type: 'integer', minimum: 0 },
+    authThrottleBlockAfter: { type: 'integer', minimum: 0 },
+    authThrottleWindowS: { type: 'integer', minimum: 0, maximum: 86400 },
+    authThrottleDelayMs: { type: 'integer', minimum: 0, maximum: 60000 },
   },
 } as const;
 
@@ -87,7 +128,7 @@ export function buildConfig(overrides: Partial<Config> = {}): Readonly<Config> {
   if (!validate(plain)) {
     const e = validate.errors?.[0];
     // Never echo the key's value: name the setting only.
-    const what = e?.instancePath === '/approvalLinkKey' ? 'must be base64 of at least 32 bytes' : (e?.message ?? '');
+    const what = e?.instancePath === '/approvalLinkKey' || e?.instancePath === '/secretsKey' ? 'must be base64 of at least 32 bytes' : (e?.message ?? '');
     throw new ConfigError(`invalid configuration: ${e?.instancePath.slice(1) || 'config'} ${what}`.trim());
   }
   const host = merged.host.includes(':') ? `[${merged.host}]` : merged.host;
@@ -115,5 +156,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Readonly<Co
     logLevel: env['LOG_LEVEL'] || undefined,
     publicUrl: env['PUBLIC_URL'] || undefined,
     approvalLinkKey: env['APPROVAL_LINK_KEY'] || undefined,
+    secretsKey: env['SECRETS_KEY'] || undefined,
+    secretsKeyFile: env['SECRETS_KEY_FILE'] || undefined,
+    metricsPort: int('METRICS_PORT'),
+    metricsHost: env['METRICS_HOST'] || undefined,
+    metricsEnabled: env['METRICS_ENABLED'] === undefined || env['METRICS_ENABLED'] === '' ? undefined : !['0', 'false', 'off'].includes(env['METRICS_ENABLED'].toLowerCase()),
+    authThrottleSlowAfter: int('AUTH_THROTTLE_SLOW_AFTER'),
+    authThrottleBlockAfter: int('AUTH_THROTTLE_BLOCK_AFTER'),
+    authThrottleWindowS: int('AUTH_THROTTLE_WINDOW_S'),
+    authThrottleDelayMs: int('AUTH_THROTTLE_DELAY_MS'),
   });
 }

@@ -17,7 +17,7 @@
  * - Codes that rooms share by name with another meaning (the directory's NOT_FOUND, CONFIG, TLS ...) are answered
  *   with a code of this table and keep their own as a member of the body (`directory_code`).
  */
-import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, MailErrorCode, TokenRequestError } from '../adapter';
+import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, MailErrorCode, SecretBackendErrorCode, TokenRequestError } from '../adapter';
 import type { IntegrationModelErrorCode } from '../integration-model';
 import type {
   EngineErrorCode,
@@ -100,6 +100,8 @@ export const ErrorCode = {
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   /** The workflow already has its limit of active runs and rejects more; `workflow` and `limit` say which (429). */
   WORKFLOW_CONCURRENCY_LIMIT: 'WORKFLOW_CONCURRENCY_LIMIT',
+  /** Too many failed authentications from the client's address: refused unchecked until `Retry-After` (seconds) (429). */
+  TOO_MANY_ATTEMPTS: 'TOO_MANY_ATTEMPTS',
   /** Anything unexpected (500); the detail never carries internals. */
   INTERNAL: 'INTERNAL',
   /** An operation in the spec that has no handler here, or a service this process does not run (501). */
@@ -159,6 +161,7 @@ export const ERROR_STATUS = {
   CAPACITY_EXCEEDED: 429,
   QUOTA_EXCEEDED: 429,
   WORKFLOW_CONCURRENCY_LIMIT: 429,
+  TOO_MANY_ATTEMPTS: 429,
   INTERNAL: 500,
   NOT_IMPLEMENTED: 501,
   INTEGRATION_CALL_FAILED: 502,
@@ -242,6 +245,20 @@ export const HTTP_CALL_CODES = {
   RESPONSE_TOO_LARGE: 'INTEGRATION_CALL_FAILED',
   TOKEN_REQUEST_FAILED: 'INTEGRATION_CALL_FAILED',
 } as const satisfies Record<CallNotMadeCode | TokenRequestError['code'], ErrorCode>;
+
+/**
+ * External secret backends (`adapter/secrets`), answered with `secret_backend_code` and `reference`: a secret the
+ * request needs could not be read from the backend its reference names. A backend that cannot be reached is
+ * unavailable (retry later); refused credentials, a missing secret or settings that lack a key are a bad gateway
+ * (an admin must act); a write to a read-only backend (the migration to CCP) conflicts with the configuration.
+ */
+export const SECRET_BACKEND_CODES = {
+  SECRET_BACKEND_UNREACHABLE: 'INTEGRATION_UNAVAILABLE',
+  SECRET_BACKEND_AUTH_FAILED: 'INTEGRATION_CALL_FAILED',
+  SECRET_NOT_FOUND: 'INTEGRATION_CALL_FAILED',
+  SECRET_BACKEND_NOT_CONFIGURED: 'INTEGRATION_CALL_FAILED',
+  SECRET_BACKEND_READ_ONLY: 'CONFLICT',
+} as const satisfies Record<SecretBackendErrorCode, ErrorCode>;
 
 /**
  * The directory (`adapter/directory`), answered with `directory_code`. The caller's input problems keep the

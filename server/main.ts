@@ -1,8 +1,26 @@
 import type { Server } from 'node:http';
-import { createJobQueue, createLogger, migrate, openDatabase, projectPath, type Database, type JobQueue, type Logger, type OpenDatabaseOptions } from '../adapter';
+import {
+  configureSecretResolver,
+  createJobQueue,
+  createLogger,
+  migrate,
+  openDatabase,
+  projectPath,
+  setMetricsRecording,
+  startTracing,
+  stopTracing,
+  tracingOptionsFromEnv,
+  type Database,
+  type JobQueue,
+  type Logger,
+  type MasterKeySource,
+  type OpenDatabaseOptions,
+} from '../adapter';
+import { listenForMetrics } from './http/metrics-listener';
 import { buildApp } from './app';
 import type { Config } from './config';
 import { ensureAdminKey } from './domain/tokens/admin-key';
+import { startSecretsAtRest } from './domain/secrets';
 import { closeServer, exitOnSignal } from './shutdown';
 import { registerTokenPurge } from './domain/tokens/api-tokens';
 import { registerScimLogPurge } from './scim/log';
@@ -26,6 +44,11 @@ import { registerExpiryWarnings } from './domain/orders/expiry-warnings';
 import { registerApprovalClockWorkers } from './domain/approvals/reminders';
 import { createLinkSigner, loadLinkKey } from './domain/approvals/link-signer';
 
+/** Where a process's master key for secrets at rest comes from (SECRETS_KEY, SECRETS_KEY_FILE, DATA_DIR/secrets.key). */
+export function secretsKeySource(config: Readonly<Config>): MasterKeySource {
+  return { envKey: config.secretsKey, keyFile: config.secretsKeyFile, dataDir: config.dataDir };
+}
+
 export interface Runtime {
   db: Database;
   queue: JobQueue;
@@ -46,6 +69,14 @@ export async function openRuntime(config: Readonly<Config>, opts: { schedule?: b
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...opts.embedded, logger });
   const applied = await migrate(db);
   if (applied.length) logger.info('migrations applied', { versions: applied });
+  // The master key is checked against the stored data keys before anything reads or writes a secret: a wrong key
+  // stops the start here, with nothing changed.
+  await startSecretsAtRest(db, secretsKeySource(config), logger).catch(async (e: unknown) => {
+    await db.close();
+    throw e;
+  });
+  // Secret backend requests (vault://…, azurekv://… references) log through the process's logger, secrets redacted.
+  configureSecretResolver({ logger });
   const queue = createJobQueue(db, { logger, schedule: opts.schedule ?? true });
   await queue.start();
   // A health check that finds an integration worse than before mails `alerts.recipients` (notices/health-alert.ts).
@@ -80,10 +111,30 @@ export function buildServices(rt: Runtime, opts: { demo?: boolean } = {}): Servi
   };
 }
 
+/**
+ * Metrics recording as configured, and traces when the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variable
+ * names a collector (off otherwise). For `serve` and `provisio worker`, before anything is handled.
+ */
+function startTelemetry(config: Readonly<Config>, logger: Logger): void {
+  setMetricsRecording(config.metricsEnabled);
+  const tracing = tracingOptionsFromEnv();
+  if (tracing) {
+    startTracing(tracing);
+    logger.info('tracing on', { endpoint: tracing.endpoint, service: tracing.serviceName });
+  }
+}
+
+/** The metrics listener when METRICS_PORT is set: closed on shutdown like the API's. */
+async function maybeListenForMetrics(config: Readonly<Config>, rt: Runtime): Promise<Server | undefined> {
+  if (config.metricsPort === undefined) return undefined;
+  return listenForMetrics({ db: rt.db, logger: rt.logger, host: config.metricsHost, port: config.metricsPort });
+}
+
 /** `provisio serve`: the HTTP API with the queue, until SIGTERM or SIGINT. */
 export async function serve(config: Readonly<Config>): Promise<Server> {
   // `serve` holds the embedded database itself and serves it to `token create`, `migrate` and `worker` beside it.
   const rt = await openRuntime(config, { embedded: { command: 'provisio serve', serveToOthers: true, connectToHolder: false } });
+  startTelemetry(config, rt.logger);
   const adminKey = await ensureAdminKey(rt.db, config.adminKey);
   if (adminKey.generated) {
     // Printed once, on the first start only; only its hash is kept.
@@ -140,15 +191,19 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
     rt.logger.info('listening', { url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, database: rt.db.kind });
   });
 
+  const metricsServer = await maybeListenForMetrics(config, rt);
+
   exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
     // In-flight requests finish first; then no new schedule fires, steps in flight finish, the queue stops.
     await closeServer(server);
+    if (metricsServer) await closeServer(metricsServer);
     await scheduler.stop();
     await workflows.stop();
     await outbox.stop();
     await services.directories.close();
     await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
     await rt.db.close();
+    await stopTracing();
   });
   return server;
 }
@@ -160,6 +215,7 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
  */
 export async function runWorker(config: Readonly<Config>, opts: { cluster?: string } = {}): Promise<WorkflowRuntime> {
   const rt = await openRuntime(config, { embedded: { command: 'provisio worker', serveToOthers: true } });
+  startTelemetry(config, rt.logger);
   const services = buildServices(rt, { demo: config.demo });
   if (config.demo) await services.directories.get();
   const { workflows } = services;
@@ -167,11 +223,15 @@ export async function runWorker(config: Readonly<Config>, opts: { cluster?: stri
   await registerApprovalClockWorkers({ ...rt, directory: services.requesterDirectory });
   if (opts.cluster !== undefined) await registerClusterWorker({ ...rt, cluster: opts.cluster });
   rt.logger.info('worker started', { database: rt.db.kind, ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}) });
+  // A worker's step, run and call metrics are its own: it serves them on its own metrics listener.
+  const metricsServer = await maybeListenForMetrics(config, rt);
   exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
+    if (metricsServer) await closeServer(metricsServer);
     await workflows.stop();
     await services.directories.close();
     await rt.queue.stop({ graceful: true, timeoutMs: config.shutdownTimeoutMs });
     await rt.db.close();
+    await stopTracing();
   });
   return workflows;
 }

@@ -226,7 +226,7 @@ export const integrationConfigSchema = {
           default: {},
           properties: {
             mode: { enum: ['none', 'basic', 'secrets_manager'], default: 'none' },
-            // For secrets_manager these are lookup keys in the secret store, not the credentials themselves.
+            // For secrets_manager both are secret references (vault://…, awssm://…), resolved before each call.
             username: { type: 'string' },
             password: { type: 'string' },
           },

@@ -15,7 +15,10 @@ import { CallNotMadeCode, CallNotMadeError, NOT_REACHED } from './envelope';
 export interface ProxyTarget {
   host: string;
   port: number;
-  /** Already decided credentials; sent as `Proxy-Authorization: Basic`. */
+  /**
+   * Credentials sent as `Proxy-Authorization: Basic`, read at each request (or tunnel): the transport may set them
+   * after the agents are built (credentials resolved from a secret backend before each call).
+   */
   username?: string;
   password?: string;
 }
@@ -33,12 +36,10 @@ interface MutableRequest extends http.ClientRequest {
 /** Sends plain-HTTP requests to the proxy with absolute URIs (RFC 9112 §3.2.2); keeps proxy connections alive. */
 export class HttpForwardProxyAgent extends http.Agent {
   readonly #proxy: ProxyTarget;
-  readonly #auth: string | undefined;
 
   constructor(proxy: ProxyTarget, options: http.AgentOptions) {
     super(options);
     this.#proxy = proxy;
-    this.#auth = proxyAuthorization(proxy);
   }
 
   // `addRequest` is public in Node but missing from @types/node; it runs before the request header is rendered.
@@ -47,7 +48,8 @@ export class HttpForwardProxyAgent extends http.Agent {
     const host = options.host ?? options.hostname ?? 'localhost';
     const port = options.port !== undefined && Number(options.port) !== 80 ? `:${options.port}` : '';
     if (!req.path.includes('://')) req.path = `http://${host.includes(':') ? `[${host}]` : host}${port}${req.path}`;
-    if (this.#auth) req.setHeader('proxy-authorization', this.#auth);
+    const auth = proxyAuthorization(this.#proxy);
+    if (auth) req.setHeader('proxy-authorization', auth);
     (http.Agent.prototype as unknown as { addRequest(r: http.ClientRequest, o: http.RequestOptions): void }).addRequest.call(
       this,
       req,
@@ -64,12 +66,10 @@ export class HttpForwardProxyAgent extends http.Agent {
 /** Tunnels HTTPS through the proxy with CONNECT, then runs TLS to the target over the tunnel. */
 export class HttpsTunnelProxyAgent extends https.Agent {
   readonly #proxy: ProxyTarget;
-  readonly #auth: string | undefined;
 
   constructor(proxy: ProxyTarget, options: https.AgentOptions) {
     super(options);
     this.#proxy = proxy;
-    this.#auth = proxyAuthorization(proxy);
   }
 
   // Node's Agent accepts an asynchronous createConnection: return nothing and call back with the socket.
@@ -81,7 +81,8 @@ export class HttpsTunnelProxyAgent extends https.Agent {
     const port = options.port ?? 443;
     const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const headers: Record<string, string> = { host: authority };
-    if (this.#auth) headers['proxy-authorization'] = this.#auth;
+    const auth = proxyAuthorization(this.#proxy);
+    if (auth) headers['proxy-authorization'] = auth;
     const connect = http.request({
       host: this.#proxy.host,
       port: this.#proxy.port,

@@ -2,6 +2,9 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosHeaders, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import { redact, type Logger } from '../log';
+// The grammar alone (no backend): the transport recognises a reference, the caller's resolver fetches it.
+import { looksLikeSecretReference } from '../secrets/references';
+import { endSpan, observeIntegrationCall, startClientSpan, type OpenSpan } from '../telemetry';
 import { createDynamicApiKeyAuth } from './auth/dynamic-api-key';
 import { createOAuthAuth, type OAuthProvider, type OAuthTokens } from './auth/oauth2';
 import { createNtlmAuth } from './auth/ntlm';
@@ -37,8 +40,12 @@ export interface IntegrationClientDeps {
   name?: string;
   /** Milliseconds since the epoch; injectable so token expiry can be tested without waiting. */
   now?: () => number;
-  /** Resolves `secrets_manager` proxy credentials (the configuration holds lookup keys). */
-  lookupSecret?: (key: string) => string | undefined;
+  /**
+   * Resolves a secret reference (`vault://…`, `awssm://…`, …; adapter/secrets) to its value. The `secrets_manager`
+   * proxy auth mode's username and password are references, resolved through it before each call (the resolver's
+   * cache answers within its TTL, so a rotated proxy password is picked up without rebuilding the client).
+   */
+  resolveSecret?: (reference: string) => Promise<string>;
   /** Told about every token obtained, so the layer above may persist it. */
   onTokens?: (tokens: OAuthTokens) => void;
   /**
@@ -115,6 +122,10 @@ export interface IntegrationClient {
 interface CallMeta {
   startedAt?: number;
   retried?: boolean;
+  /** performance.now() when the request left, for the latency metric. */
+  sentAt?: number;
+  /** The call's client span, while tracing is on. */
+  span?: OpenSpan | undefined;
 }
 type MetaConfig = InternalAxiosRequestConfig & { provisioMeta?: CallMeta };
 
@@ -141,7 +152,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
   let tlsOptions: https.AgentOptions = { keepAlive: true };
   if (config) {
     try {
-      proxy = proxyTarget(config, deps.lookupSecret);
+      proxy = proxyTarget(config);
       tlsOptions = tlsAgentOptions(config);
     } catch (e) {
       unusable = (e as Error).message;
@@ -190,10 +201,47 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
   log.secretQueryParams = [...(auth.secretQueryParams ?? []), ...(deps.redact?.queryParams ?? [])];
   for (const value of deps.redact?.values ?? []) log.addSecret(value);
 
+  // `secrets_manager` proxy credentials: references resolved before each call (a value the layer above resolved
+  // already is used as it is), set on the target the proxy agents read them from.
+  const proxyAuth = proxy && config?.proxy.auth.mode === 'secrets_manager' ? config.proxy.auth : undefined;
+  async function resolveProxyCredentials(): Promise<void> {
+    if (!proxy || !proxyAuth) return;
+    const resolve = async (value: string | undefined, field: string): Promise<string> => {
+      if (!looksLikeSecretReference(value)) return value ?? '';
+      if (!deps.resolveSecret) throw missingInformation(`/proxy/auth/${field} is a secret reference and this client has no secret resolver`, CallNotMadeCode.PROXY_FAILURE);
+      try {
+        return await deps.resolveSecret(value);
+      } catch (e) {
+        // The resolver's message names the reference and the cause, never a value.
+        throw missingInformation(`/proxy/auth/${field}: the proxy credential could not be resolved: ${(e as Error).message}`, CallNotMadeCode.PROXY_FAILURE);
+      }
+    };
+    const [username, password] = await Promise.all([resolve(proxyAuth.username, 'username'), resolve(proxyAuth.password, 'password')]);
+    log.addSecret(password);
+    proxy.username = username;
+    proxy.password = password;
+  }
+
   instance.interceptors.request.use(async (c: MetaConfig) => {
     if (unusable !== undefined) throw missingInformation(`the configuration is not valid: ${unusable}`);
+    await resolveProxyCredentials();
     c.provisioMeta = { ...c.provisioMeta, startedAt: now() };
-    await auth.apply(c);
+    // The client span of this call, and its W3C traceparent for the server (before signing schemes see the headers).
+    // Off: nothing is started or sent.
+    const headers = (c.headers ??= new AxiosHeaders()) as unknown as Record<string, unknown>;
+    c.provisioMeta.span = startClientSpan(`${(c.method ?? 'get').toUpperCase()} ${name}`, headers, {
+      'http.request.method': (c.method ?? 'get').toUpperCase(),
+      'provisio.integration': name,
+    });
+    try {
+      await auth.apply(c);
+    } catch (e) {
+      // No call was made (a token request failed): the span ends here, failed; no latency is recorded.
+      endSpan(c.provisioMeta.span, undefined, e);
+      c.provisioMeta.span = undefined;
+      throw e;
+    }
+    c.provisioMeta.sentAt = performance.now();
     log.log('debug', 'integration request', () => ({
       method: (c.method ?? 'get').toUpperCase(),
       url: log.redactUrl(fullUrl(c)),
@@ -210,14 +258,26 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     return instance.request({ ...c, provisioMeta: { retried: true } } as MetaConfig);
   }
 
+  /** Metric and span of one call that ended, with a response or without (`status` undefined). */
+  function callEnded(c: MetaConfig | undefined, status: number | undefined, error?: unknown): void {
+    const meta = c?.provisioMeta;
+    if (meta?.sentAt !== undefined) observeIntegrationCall(name, status, (performance.now() - meta.sentAt) / 1000);
+    if (meta?.span) {
+      endSpan(meta.span, status !== undefined ? { 'http.response.status_code': status } : undefined, status === undefined ? error : status >= 500 ? `status ${status}` : undefined);
+      meta.span = undefined;
+    }
+  }
+
   instance.interceptors.response.use(
     async (res) => {
+      callEnded(res.config as MetaConfig, res.status);
       const retried = await retryOn401(res);
       if (retried) return retried;
       logResponse(log, res, fullUrl, now);
       return res;
     },
     async (err: unknown) => {
+      if (axios.isAxiosError(err)) callEnded(err.config as MetaConfig | undefined, err.response?.status, err);
       if (axios.isAxiosError(err) && err.response) {
         const retried = await retryOn401(err.response);
         if (retried) return retried;
@@ -308,6 +368,12 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     authorizationUrl: (state) => oauth?.authorizationUrl(state),
     completeAuthorizationCode: async (code) => {
       if (!oauth) return missingInformation('this integration does not use OAuth 2.0').message;
+      // The code exchange goes out beside the request interceptor, through the same proxy.
+      try {
+        await resolveProxyCredentials();
+      } catch (e) {
+        return (e as Error).message;
+      }
       return oauth.completeAuthorizationCode(code);
     },
     close() {
@@ -382,22 +448,17 @@ function tlsAgentOptions(config: IntegrationConfig): https.AgentOptions {
   return opts;
 }
 
-/** The proxy this integration's calls go through, if any: only an override in `proxy` mode routes through one. */
-function proxyTarget(config: IntegrationConfig, lookupSecret: ((key: string) => string | undefined) | undefined): ProxyTarget | undefined {
+/**
+ * The proxy this integration's calls go through, if any: only an override in `proxy` mode routes through one. In
+ * `secrets_manager` auth mode the credentials are filled in before each call (see resolveProxyCredentials).
+ */
+function proxyTarget(config: IntegrationConfig): ProxyTarget | undefined {
   const p = config.proxy;
   if (!p.override || p.mode !== 'proxy' || p.host === undefined || p.port === undefined) return undefined;
   const target: ProxyTarget = { host: p.host, port: p.port };
   if (p.auth.mode === 'basic') {
     target.username = p.auth.username ?? '';
     target.password = p.auth.password ?? '';
-  } else if (p.auth.mode === 'secrets_manager') {
-    const user = lookupSecret?.(p.auth.username ?? '');
-    const pass = lookupSecret?.(p.auth.password ?? '');
-    if (user === undefined || pass === undefined) {
-      throw new Error('/proxy/auth: the secret store has no entry for the configured lookup keys');
-    }
-    target.username = user;
-    target.password = pass;
   }
   return target;
 }

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { createPostgresDatabase, migrate, type Database } from '../../adapter';
+import { configureSecrets, createPostgresDatabase, decodeMasterKey, migrate, type Database } from '../../adapter';
+
+// Benches seal and open secrets as the service does: one throwaway master key per bench run, set in the environment so
+// the child processes a bench starts (services, workers) open what this process sealed.
+process.env['SECRETS_KEY'] ??= randomBytes(32).toString('base64');
+configureSecrets({ masterKey: decodeMasterKey(process.env['SECRETS_KEY'], 'SECRETS_KEY'), source: 'SECRETS_KEY (bench run)' });
 
 export interface BenchDatabase {
   db: Database;

@@ -5,6 +5,7 @@
 import {
   NOT_MADE,
   DEFAULT_TIMEOUT_MS,
+  SecretBackendError,
   type Database,
   type IntegrationCallRequest,
   type IntegrationCallResult,
@@ -120,7 +121,7 @@ export async function callViaCluster(
 
 /** What a cluster worker needs of the process's integration runtime: its cached client of an integration. */
 export interface ClusterCallClients {
-  clientFor(integration: IntegrationRecord): Pick<IntegrationClient, 'call'>;
+  clientFor(integration: IntegrationRecord): Promise<Pick<IntegrationClient, 'call'>>;
 }
 
 /**
@@ -149,7 +150,15 @@ export async function registerClusterWorker(deps: {
     }
     // Re-routed since the call was sent: this cluster is no longer where its calls belong.
     if (clusterOf(integration) !== cluster) return `${NOT_MADE}: integration '${integration.name}' is no longer routed to gateway cluster '${cluster}'`;
-    return integrations.clientFor(integration).call(fromJob(data));
+    let client: Pick<IntegrationClient, 'call'>;
+    try {
+      client = await integrations.clientFor(integration);
+    } catch (e) {
+      // A secret reference this worker cannot resolve fails the call with a string naming it, as a direct call does.
+      if (e instanceof SecretBackendError) return `${NOT_MADE}: a secret of integration '${integration.name}' could not be resolved: ${e.message}`;
+      throw e;
+    }
+    return client.call(fromJob(data));
   };
   const work = async (jobs: Job<ClusterCallJob>[]): Promise<ClusterCallOutput | undefined> => {
     const job = jobs[0];

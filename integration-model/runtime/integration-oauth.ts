@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { badRequest, writeAudit, type Actor, type OAuthTokens, type Queryable } from '../../adapter';
+import { badRequest, sealSecret, secretPlace, writeAudit, type Actor, type OAuthTokens, type Queryable } from '../../adapter';
 import { loadIntegration, type SecretValues } from './integrations';
 
 /** How long an operator has to complete the provider's login and consent. */
@@ -68,9 +68,11 @@ export async function consumeOAuthState(q: Queryable, state: string): Promise<Co
  */
 export async function storeOAuthTokens(tx: Queryable, integrationId: number, tokens: OAuthTokens): Promise<{ before: number; after: number }> {
   const before = await loadIntegration(tx, integrationId, true);
-  const secrets: SecretValues = { ...before.secrets, [TOKEN_POINTERS.access]: tokens.access_token };
-  if (tokens.refresh_token !== undefined) secrets[TOKEN_POINTERS.refresh] = tokens.refresh_token;
-  if (tokens.expires_at !== undefined) secrets[TOKEN_POINTERS.expires] = Math.floor(tokens.expires_at);
+  // The other secrets stay as stored (sealed); the tokens are sealed for their places.
+  const seal = (pointer: string, value: unknown) => sealSecret(tx, value, secretPlace.integration(integrationId, pointer));
+  const secrets: SecretValues = { ...before.secrets, [TOKEN_POINTERS.access]: await seal(TOKEN_POINTERS.access, tokens.access_token) };
+  if (tokens.refresh_token !== undefined) secrets[TOKEN_POINTERS.refresh] = await seal(TOKEN_POINTERS.refresh, tokens.refresh_token);
+  if (tokens.expires_at !== undefined) secrets[TOKEN_POINTERS.expires] = await seal(TOKEN_POINTERS.expires, Math.floor(tokens.expires_at));
   else delete secrets[TOKEN_POINTERS.expires];
   const { rows } = await tx.query<{ revision: number }>(
     `UPDATE integrations SET secrets = $2, config_revision = config_revision + 1, updated_at = now() WHERE id = $1

@@ -6,6 +6,10 @@ import {
   isEnvelope,
   modelDocumentDigest,
   notFound,
+  looksLikeSecretReference,
+  resolveSecretReference,
+  resolveSecretValues,
+  SecretBackendError,
   typedOperation,
   type Database,
   type IntegrationCallRequest,
@@ -16,13 +20,14 @@ import {
   type OAuthTokens,
   type TypedOperation,
 } from '../../adapter';
+import { createHash } from 'node:crypto';
 import { buildTaskRequest, integrationTasks, validateTaskInput, type IntegrationTask, type TaskInput } from '../tasks';
 import type { IntegrationModel, ModelOperation } from '../types';
 import { callViaCluster, clusterOf } from './cluster';
 import { InvocationError } from './errors';
 import type { HealthWorsenedHook } from './health';
 import type { HealthResult, IntegrationRecord } from './integrations';
-import { fullConfig, integrationNames, integrationVersionByName, loadIntegration } from './integrations';
+import { fullConfig, integrationNames, integrationVersionByName, loadIntegration, openIntegrationSecrets } from './integrations';
 import { ModelCache } from './integration-models';
 import { storeOAuthTokens } from './integration-oauth';
 import { stubResult } from './stub';
@@ -89,7 +94,9 @@ export class IntegrationRuntime {
   readonly models = new ModelCache();
   /** Whoever stores a health check's result calls it (health.ts `storeHealthResult`). */
   readonly onHealthWorsened: HealthWorsenedHook | undefined;
-  readonly #clients = new Map<number, { revision: number; client: IntegrationClient }>();
+  readonly #clients = new Map<number, CachedClient>();
+  /** Clients being built (their secrets being opened), so concurrent first calls build one client, not several. */
+  readonly #building = new Map<number, { revision: number; client: Promise<BuiltClient> }>();
   readonly #byName = new Map<string, { version: string; resolved: Promise<ResolvedIntegration> }>();
   readonly #operations = new WeakMap<IntegrationModel, Map<string, CompiledOperation>>();
   readonly #digests = new WeakMap<IntegrationModel, string>();
@@ -130,7 +137,9 @@ export class IntegrationRuntime {
     const cluster = clusterOf(record);
     if (compiled.typed && cluster === undefined) {
       const headers = withIdempotencyKey(input.headers, context.idempotencyKey);
-      return compiled.typed(this.clientFor(record), headers === input.headers ? input : { ...input, headers }, context.signal);
+      const client = await this.#clientOrReason(record);
+      if (typeof client === 'string') return client;
+      return compiled.typed(client, headers === input.headers ? input : { ...input, headers }, context.signal);
     }
     const headers = withIdempotencyKey(request.headers, context.idempotencyKey);
     if (headers) request.headers = headers as Record<string, string>;
@@ -213,26 +222,71 @@ export class IntegrationRuntime {
    */
   async call(integration: IntegrationRecord, request: IntegrationCallRequest): Promise<IntegrationCallResult> {
     const cluster = clusterOf(integration);
-    if (cluster === undefined) return this.clientFor(integration).call(request);
+    if (cluster === undefined) {
+      const client = await this.#clientOrReason(integration);
+      return typeof client === 'string' ? client : client.call(request);
+    }
     if (!this.#queue) return `${NOT_MADE}: this integration's calls are routed to gateway cluster '${cluster}', and this process has no queue to send them to`;
     return callViaCluster({ db: this.#db, queue: this.#queue }, cluster, integration, request);
   }
 
-  /** This process's client of the integration, built from the record's configuration and cached by its revision. */
-  clientFor(integration: IntegrationRecord): IntegrationClient {
-    const cached = this.#clients.get(integration.id);
-    if (cached && cached.revision === integration.config_revision) {
+  /**
+   * This process's client of the integration, built from the record's configuration and cached by its revision. The
+   * record's secrets are opened (decrypted) here, only when a client is built, and live on only inside the client.
+   */
+  async clientFor(integration: IntegrationRecord): Promise<IntegrationClient> {
+    const { id, config_revision: revision } = integration;
+    const cached = this.#clients.get(id);
+    // A client whose secrets hold references is current while what they name is unchanged (read through the
+    // resolver's cache: no backend request within its TTL); a rotated value builds a new client.
+    if (cached && cached.revision === revision && (cached.references === undefined || (await sameReferencedValues(this.#db, cached.references)))) {
       if (cached.client.getLogLevel() !== integration.log_level) cached.client.setLogLevel(integration.log_level);
       return cached.client;
     }
-    cached?.client.close();
-    const client = createIntegrationClient(fullConfig(integration), {
+    const pending = this.#building.get(id);
+    if (pending && pending.revision === revision) return (await pending.client).client;
+    const entry = { revision, client: this.#buildClient(integration) };
+    this.#building.set(id, entry);
+    try {
+      const built = await entry.client;
+      const current = this.#clients.get(id);
+      if (current && current !== cached && current.revision >= revision) {
+        // Another build of this or a newer revision was cached meanwhile: keep that one.
+        if (current.client !== built.client) built.client.close();
+        return current.client;
+      }
+      current?.client.close();
+      this.#clients.set(id, { revision, client: built.client, references: built.references });
+      return built.client;
+    } finally {
+      if (this.#building.get(id) === entry) this.#building.delete(id);
+    }
+  }
+
+  async #buildClient(integration: IntegrationRecord): Promise<BuiltClient> {
+    const opened = await openIntegrationSecrets(this.#db, integration);
+    const secrets = await resolveSecretValues(this.#db, opened);
+    const client = createIntegrationClient(fullConfig(integration, secrets), {
       logger: this.#logger,
       name: integration.name,
       onTokens: (tokens) => this.#tokensReceived(integration.id, tokens),
+      // The `secrets_manager` proxy auth mode's username (not a secret field, so not resolved above) is a reference.
+      resolveSecret: (reference) => resolveSecretReference(this.#db, reference),
     });
-    this.#clients.set(integration.id, { revision: integration.config_revision, client });
-    return client;
+    return { client, references: referencesOf(opened, secrets) };
+  }
+
+  /**
+   * {@link clientFor} for a call: a secret reference that cannot be resolved (backend unreachable, secret missing)
+   * is the call's string error, naming the reference and the cause (never a value).
+   */
+  async #clientOrReason(integration: IntegrationRecord): Promise<IntegrationClient | string> {
+    try {
+      return await this.clientFor(integration);
+    } catch (e) {
+      if (e instanceof SecretBackendError) return `${NOT_MADE}: a secret of integration '${integration.name}' could not be resolved: ${e.message}`;
+      throw e;
+    }
   }
 
   #tokensReceived(id: number, tokens: OAuthTokens): void {
@@ -259,8 +313,8 @@ export class IntegrationRuntime {
   }
 
   /** The provider URL an operator is sent to; undefined when the integration does not use the authorization-code flow. */
-  authorizationUrl(integration: IntegrationRecord, state: string): string | undefined {
-    return this.clientFor(integration).authorizationUrl(state);
+  async authorizationUrl(integration: IntegrationRecord, state: string): Promise<string | undefined> {
+    return (await this.clientFor(integration)).authorizationUrl(state);
   }
 
   /**
@@ -273,7 +327,7 @@ export class IntegrationRuntime {
       tokens = t;
     });
     try {
-      const failed = await this.clientFor(integration).completeAuthorizationCode(code);
+      const failed = await (await this.clientFor(integration)).completeAuthorizationCode(code);
       if (failed !== undefined) return { failed };
       if (!tokens) throw new Error('unreachable: the code exchange succeeded without tokens');
       return { tokens };
@@ -322,6 +376,36 @@ export class IntegrationRuntime {
     if (latency > slow) return { status: 'degraded', detail: `${health.operation_id} took ${latency} ms (slower than ${slow} ms)`, http_status: result.status, latency_ms: latency };
     return { status: 'online', detail: null, http_status: result.status, latency_ms: latency };
   }
+}
+
+/** The references among an integration's secrets, and a digest of the values they named when its client was built. */
+interface ReferencedSecrets {
+  references: string[];
+  digest: string;
+}
+
+interface BuiltClient {
+  client: IntegrationClient;
+  /** Undefined when no secret is a reference: such a client is current for as long as its revision. */
+  references: ReferencedSecrets | undefined;
+}
+
+interface CachedClient extends BuiltClient {
+  revision: number;
+}
+
+const digestOf = (values: readonly unknown[]): string => createHash('sha256').update(JSON.stringify(values)).digest('hex');
+
+function referencesOf(opened: Record<string, unknown>, resolved: Record<string, unknown>): ReferencedSecrets | undefined {
+  const pointers = Object.keys(opened).filter((p) => looksLikeSecretReference(opened[p]));
+  if (pointers.length === 0) return undefined;
+  return { references: pointers.map((p) => opened[p] as string), digest: digestOf(pointers.map((p) => resolved[p])) };
+}
+
+/** Whether the references still name the values the client was built with. @throws SecretBackendError */
+async function sameReferencedValues(db: Database, refs: ReferencedSecrets): Promise<boolean> {
+  const values = await Promise.all(refs.references.map((r) => resolveSecretReference(db, r)));
+  return digestOf(values) === refs.digest;
 }
 
 /** The integration runtime of a process: build it once (with the database) and hand it to every user. */

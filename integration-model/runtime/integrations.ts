@@ -6,8 +6,13 @@ import {
   conflict,
   getByPointer,
   invalidField,
+  looksLikeSecretReference,
   notFound,
+  openSecret,
+  parseSecretReference,
   parsePointer,
+  sealSecret,
+  secretPlace,
   sqlState,
   toPointer,
   validateIntegrationConfig,
@@ -23,7 +28,10 @@ import { operationInputSchema } from '../task-schemas';
 import { HTTP_METHODS, type IntegrationModel } from '../types';
 import { STUB_CONFIG_KEY, checkStubConfig, unknownStubOperations } from './stub';
 
-/** Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). */
+/**
+ * Secret values of a configuration by RFC 6901 pointer (see SECRET_CONFIG_PATHS). As stored (and in an
+ * IntegrationRecord) each value is sealed (adapter/secrets); `openIntegrationSecrets` opens them where they are used.
+ */
 export type SecretValues = Record<string, unknown>;
 
 export interface HealthSettings {
@@ -58,7 +66,7 @@ export interface IntegrationView {
   updated_at: string;
 }
 
-/** An integration row with what the runtime needs; `secrets` must never leave the server. */
+/** An integration row with what the runtime needs; `secrets` are sealed, and must never leave the server. */
 export interface IntegrationRecord {
   id: number;
   name: string;
@@ -149,9 +157,33 @@ export function prepareConfig(input: unknown, stored: SecretValues, prefix: stri
   }
   const config = result.config as unknown as Record<string, unknown>;
   if (stubChecked?.ok) config[STUB_CONFIG_KEY] = stubChecked.stub;
+  // A secret field may hold a reference to an external backend (vault://…), resolved when the client is built; one
+  // that starts like a reference but does not parse is refused now rather than failing every call.
+  const badReferences: FieldError[] = [];
+  for (const pointer of SECRET_CONFIG_PATHS) {
+    const v = getByPointer(config, pointer);
+    if (!looksLikeSecretReference(v)) continue;
+    const parsed = parseSecretReference(v);
+    if (!parsed.ok) badReferences.push({ path: `${prefix}${pointer}`, message: `is not a valid secret reference: ${parsed.message}` });
+  }
+  // The proxy's `secrets_manager` auth mode takes both credentials from a backend: each must be a reference
+  // (resolved by the transport before each call), the user name included, though it is no secret field.
+  const proxyAuth = result.config.proxy.auth;
+  if (proxyAuth.mode === 'secrets_manager') {
+    for (const field of ['username', 'password'] as const) {
+      const v = proxyAuth[field] ?? '';
+      const parsed = parseSecretReference(v);
+      if (!parsed.ok && !badReferences.some((e) => e.path === `${prefix}/proxy/auth/${field}`)) {
+        const why = looksLikeSecretReference(v) ? parsed.message : 'is not one';
+        badReferences.push({ path: `${prefix}/proxy/auth/${field}`, message: `must be a secret reference (vault://, ccp://, azurekv://, awssm://, conjur://) in auth mode secrets_manager: it ${why}` });
+      }
+    }
+  }
+  if (badReferences.length > 0) throw validationFailed(describe(badReferences), badReferences);
   const mtls = result.config.mtls;
   if (mtls) {
-    const issues = checkMtlsMaterial(mtls.cert, mtls.key, mtls.ca);
+    // A key held in a backend is checked against the certificate when it is read, not here.
+    const issues = checkMtlsMaterial(mtls.cert, looksLikeSecretReference(mtls.key) ? undefined : mtls.key, mtls.ca);
     if (issues.length > 0) {
       const fieldErrors = issues.map((e) => ({ path: `${prefix}${e.path}`, message: e.message }));
       throw validationFailed(describe(fieldErrors), fieldErrors);
@@ -173,12 +205,15 @@ function describe(errors: FieldError[]): string {
   return errors.map((e) => `${e.path.replace(/^\/body\/?/, '') || 'body'} ${e.message}`).join('; ');
 }
 
-/** The stored configuration with secrets put back and the log level in place: what the runtime client gets. */
-export function fullConfig(r: Pick<IntegrationRecord, 'config' | 'secrets' | 'log_level'>): Record<string, unknown> {
+/**
+ * The stored configuration with the opened `secrets` put back and the log level in place: what the runtime client
+ * gets. Build it only where the client is built, and keep it nowhere else.
+ */
+export function fullConfig(r: Pick<IntegrationRecord, 'config' | 'log_level'>, secrets: SecretValues): Record<string, unknown> {
   const out = structuredClone(r.config);
   // Stub responses are answered by the runtime itself, never part of a connection.
   delete out[STUB_CONFIG_KEY];
-  for (const [pointer, v] of Object.entries(r.secrets)) setAt(out, pointer, v);
+  for (const [pointer, v] of Object.entries(secrets)) setAt(out, pointer, v);
   setAt(out, '/logging/level', r.log_level);
   return out;
 }
@@ -191,7 +226,43 @@ export function redactedConfig(r: Pick<IntegrationRecord, 'config' | 'secrets' |
   return out;
 }
 
-/** Pointers of the secrets that differ between two sets (added, removed or changed): audited, never the values. */
+/**
+ * The record's secrets opened (as they were written: a reference stays a reference). Rows written before secrets were
+ * sealed open to themselves.
+ * @throws SealedSecretError / SecretsKeyError (adapter/secrets) when a value does not open.
+ */
+export async function openIntegrationSecrets(q: Queryable, r: Pick<IntegrationRecord, 'id' | 'secrets'>): Promise<SecretValues> {
+  const out: SecretValues = {};
+  for (const [pointer, v] of Object.entries(r.secrets)) out[pointer] = await openSecret(q, v, secretPlace.integration(r.id, pointer));
+  return out;
+}
+
+/**
+ * What is stored for `secrets` (plain) of integration `id`: each sealed for its place. A value equal to the one
+ * already stored (`storedOpened`, opened from `stored`) keeps its sealed form, so an update that does not touch a
+ * secret does not rewrite it.
+ */
+export async function sealIntegrationSecrets(
+  q: Queryable,
+  id: number,
+  secrets: SecretValues,
+  stored: { sealed: SecretValues; opened: SecretValues } = { sealed: {}, opened: {} },
+): Promise<SecretValues> {
+  const out: SecretValues = {};
+  for (const [pointer, v] of Object.entries(secrets)) {
+    const same = Object.hasOwn(stored.opened, pointer) && JSON.stringify(stored.opened[pointer]) === JSON.stringify(v);
+    out[pointer] = same ? stored.sealed[pointer] : await sealSecret(q, v, secretPlace.integration(id, pointer));
+  }
+  return out;
+}
+
+/** A fresh integration id, taken before the row is written: its secrets are sealed for it. */
+async function nextIntegrationId(q: Queryable): Promise<number> {
+  const { rows } = await q.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('integrations', 'id'))::int AS id`);
+  return rows[0]!.id;
+}
+
+/** Pointers of the secrets that differ between two opened sets (added, removed or changed): audited, never the values. */
 function changedSecrets(before: SecretValues, after: SecretValues): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
@@ -329,14 +400,15 @@ export async function createIntegration(tx: Queryable, model: IntegrationModel |
   checkStubOperations(model, prepared.config, '/body/config');
   checkHealthSettings(model, input.health, '/body/health');
   const health = input.health ? withHealthDefaults(input.health) : null;
-  const { rows } = await uniqueName(input.name, () =>
-    tx.query<{ id: number }>(
-      `INSERT INTO integrations (name, model_id, config, secrets, log_level, stub_mode, health, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::int AS id`,
-      [input.name, model.id, JSON.stringify(prepared.config), JSON.stringify(prepared.secrets), prepared.logLevel, input.stub_mode ?? false, health && JSON.stringify(health), actor.triggeredBy],
+  const id = await nextIntegrationId(tx);
+  const sealed = await sealIntegrationSecrets(tx, id, prepared.secrets);
+  await uniqueName(input.name, () =>
+    tx.query(
+      `INSERT INTO integrations (id, name, model_id, config, secrets, log_level, stub_mode, health, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [id, input.name, model.id, JSON.stringify(prepared.config), JSON.stringify(sealed), prepared.logLevel, input.stub_mode ?? false, health && JSON.stringify(health), actor.triggeredBy],
     ),
   );
-  const id = rows[0]!.id;
   await insertRoles(tx, id, model);
   const after = {
     ...auditSnapshot({ name: input.name, model_id: model.id, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel, stub_mode: input.stub_mode ?? false, health }),
@@ -370,22 +442,25 @@ export interface IntegrationUpdateInput {
   health?: HealthSettings | null;
 }
 
+/** `next.secrets` and `openedBefore` are opened (plain) values; `before.secrets` is the stored (sealed) set. */
 async function applyUpdate(
   tx: Queryable,
   before: IntegrationRecord,
+  openedBefore: SecretValues,
   next: Pick<IntegrationRecord, 'name' | 'config' | 'secrets' | 'log_level' | 'stub_mode' | 'health'>,
   action: string,
   actor: Actor,
 ): Promise<void> {
-  const configChanged = JSON.stringify(before.config) !== JSON.stringify(next.config) || changedSecrets(before.secrets, next.secrets).length > 0;
+  const credentials = changedSecrets(openedBefore, next.secrets);
+  const configChanged = JSON.stringify(before.config) !== JSON.stringify(next.config) || credentials.length > 0;
+  const sealed = await sealIntegrationSecrets(tx, before.id, next.secrets, { sealed: before.secrets, opened: openedBefore });
   await uniqueName(next.name, () =>
     tx.query(
       `UPDATE integrations SET name = $2, config = $3, secrets = $4, log_level = $5, stub_mode = $6, health = $7,
          config_revision = config_revision + $8, updated_at = now() WHERE id = $1`,
-      [before.id, next.name, JSON.stringify(next.config), JSON.stringify(next.secrets), next.log_level, next.stub_mode, next.health && JSON.stringify(next.health), configChanged ? 1 : 0],
+      [before.id, next.name, JSON.stringify(next.config), JSON.stringify(sealed), next.log_level, next.stub_mode, next.health && JSON.stringify(next.health), configChanged ? 1 : 0],
     ),
   );
-  const credentials = changedSecrets(before.secrets, next.secrets);
   await writeAudit(tx, {
     entity: 'integration',
     entityId: before.id,
@@ -400,9 +475,11 @@ async function applyUpdate(
 /** @throws CodedError NOT_FOUND (404), VALIDATION_FAILED (422), CONFLICT (409) on a taken name. */
 export async function updateIntegration(tx: Queryable, model: IntegrationModel | undefined, id: number, input: IntegrationUpdateInput, actor: Actor): Promise<void> {
   const before = await loadIntegration(tx, id, true);
-  let { config, secrets, log_level } = before;
+  const opened = await openIntegrationSecrets(tx, before);
+  let { config, log_level } = before;
+  let secrets = opened;
   if (input.config !== undefined) {
-    const prepared = prepareConfig(input.config, before.secrets, '/body/config');
+    const prepared = prepareConfig(input.config, opened, '/body/config');
     if (model) checkStubOperations(model, prepared.config, '/body/config');
     ({ config, secrets } = prepared);
     log_level = prepared.logLevel;
@@ -414,7 +491,7 @@ export async function updateIntegration(tx: Queryable, model: IntegrationModel |
     health = input.health ? withHealthDefaults(input.health) : null;
   }
   const next = { name: input.name ?? before.name, config, secrets, log_level, stub_mode: input.stub_mode ?? before.stub_mode, health };
-  await applyUpdate(tx, before, next, 'update', actor);
+  await applyUpdate(tx, before, opened, next, 'update', actor);
 }
 
 /**
@@ -423,9 +500,10 @@ export async function updateIntegration(tx: Queryable, model: IntegrationModel |
  */
 export async function replaceIntegrationConfig(tx: Queryable, id: number, input: unknown, actor: Actor, model?: IntegrationModel): Promise<void> {
   const before = await loadIntegration(tx, id, true);
-  const prepared = prepareConfig(input, before.secrets, '/body');
+  const opened = await openIntegrationSecrets(tx, before);
+  const prepared = prepareConfig(input, opened, '/body');
   if (model) checkStubOperations(model, prepared.config, '/body');
-  await applyUpdate(tx, before, { ...before, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel }, 'update_config', actor);
+  await applyUpdate(tx, before, opened, { ...before, config: prepared.config, secrets: prepared.secrets, log_level: prepared.logLevel }, 'update_config', actor);
 }
 
 export async function setIntegrationLogLevel(tx: Queryable, id: number, level: LogLevel, actor: Actor): Promise<void> {
@@ -447,15 +525,16 @@ export async function setIntegrationLogLevel(tx: Queryable, id: number, level: L
 export async function cloneIntegration(tx: Queryable, model: IntegrationModel | undefined, id: number, name: string, actor: Actor): Promise<number> {
   const source = await loadIntegration(tx, id);
   if (!model) throw notFound(`integration model '${source.model_id}' does not exist`);
-  const { rows } = await uniqueName(name, () =>
-    tx.query<{ id: number }>(
-      `INSERT INTO integrations (name, model_id, config, secrets, log_level, stub_mode, health, created_by)
-       SELECT $2, model_id, config, secrets, log_level, stub_mode, health, $3 FROM integrations WHERE id = $1
-       RETURNING id::int AS id`,
-      [id, name, actor.triggeredBy],
+  // Each sealed value opens only at its own place (its integration's id): the copy's secrets are sealed anew for it.
+  const cloneId = await nextIntegrationId(tx);
+  const sealed = await sealIntegrationSecrets(tx, cloneId, await openIntegrationSecrets(tx, source));
+  await uniqueName(name, () =>
+    tx.query(
+      `INSERT INTO integrations (id, name, model_id, config, secrets, log_level, stub_mode, health, created_by)
+       SELECT $4, $2, model_id, config, $5, log_level, stub_mode, health, $3 FROM integrations WHERE id = $1`,
+      [id, name, actor.triggeredBy, cloneId, JSON.stringify(sealed)],
     ),
   );
-  const cloneId = rows[0]!.id;
   await insertRoles(tx, cloneId, model);
   await writeAudit(tx, {
     entity: 'integration',

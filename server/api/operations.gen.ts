@@ -98,6 +98,9 @@ import type {
   GetIntegrationModelData,
   GetIntegrationModelResponses,
   GetIntegrationModelErrors,
+  GetMetricsData,
+  GetMetricsResponses,
+  GetMetricsErrors,
   GetOrderData,
   GetOrderResponses,
   GetOrderErrors,
@@ -200,6 +203,9 @@ import type {
   ListWorkflowsData,
   ListWorkflowsResponses,
   ListWorkflowsErrors,
+  MigrateSecretsData,
+  MigrateSecretsResponses,
+  MigrateSecretsErrors,
   PutIntegrationConfigData,
   PutIntegrationConfigResponses,
   PutIntegrationConfigErrors,
@@ -354,6 +360,7 @@ export interface Operations {
   getIntegration: { data: GetIntegrationData; responses: GetIntegrationResponses & GetIntegrationErrors };
   getIntegrationConfig: { data: GetIntegrationConfigData; responses: GetIntegrationConfigResponses & GetIntegrationConfigErrors };
   getIntegrationModel: { data: GetIntegrationModelData; responses: GetIntegrationModelResponses & GetIntegrationModelErrors };
+  getMetrics: { data: GetMetricsData; responses: GetMetricsResponses & GetMetricsErrors };
   getOrder: { data: GetOrderData; responses: GetOrderResponses & GetOrderErrors };
   getReadiness: { data: GetReadinessData; responses: GetReadinessResponses & GetReadinessErrors };
   getRun: { data: GetRunData; responses: GetRunResponses & GetRunErrors };
@@ -388,6 +395,7 @@ export interface Operations {
   listWorkflowTasks: { data: ListWorkflowTasksData; responses: ListWorkflowTasksResponses & ListWorkflowTasksErrors };
   listWorkflowVersions: { data: ListWorkflowVersionsData; responses: ListWorkflowVersionsResponses & ListWorkflowVersionsErrors };
   listWorkflows: { data: ListWorkflowsData; responses: ListWorkflowsResponses & ListWorkflowsErrors };
+  migrateSecrets: { data: MigrateSecretsData; responses: MigrateSecretsResponses & MigrateSecretsErrors };
   putIntegrationConfig: { data: PutIntegrationConfigData; responses: PutIntegrationConfigResponses & PutIntegrationConfigErrors };
   receiveGraphLeaverNotification: { data: ReceiveGraphLeaverNotificationData; responses: ReceiveGraphLeaverNotificationResponses & ReceiveGraphLeaverNotificationErrors };
   receiveHrLeaver: { data: ReceiveHrLeaverData; responses: ReceiveHrLeaverResponses & ReceiveHrLeaverErrors };
@@ -465,6 +473,7 @@ export const operationIds: readonly OperationId[] = [
   'getIntegration',
   'getIntegrationConfig',
   'getIntegrationModel',
+  'getMetrics',
   'getOrder',
   'getReadiness',
   'getRun',
@@ -499,6 +508,7 @@ export const operationIds: readonly OperationId[] = [
   'listWorkflowTasks',
   'listWorkflowVersions',
   'listWorkflows',
+  'migrateSecrets',
   'putIntegrationConfig',
   'receiveGraphLeaverNotification',
   'receiveHrLeaver',

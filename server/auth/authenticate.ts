@@ -138,16 +138,27 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     const sig = req.header('x-hub-signature-256');
 
     const resolve = async (): Promise<Principal> => {
+      // The kind tried is noted first: a failure of it counts towards the address's throttle (auth-throttle.ts).
       if (auth && accepted.has('bearerAuth')) {
+        req.credentialKind = 'bearer';
         const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
         if (!m) throw unauthenticated('Authorization header must be "Bearer <token>"');
         return bearer(m[1]!);
       }
-      if (key && accepted.has('adminKey')) return adminKey(key);
-      if (sig && accepted.has('hubSignature')) return signature(sig, req.rawBody, op);
+      if (key && accepted.has('adminKey')) {
+        req.credentialKind = 'admin_key';
+        return adminKey(key);
+      }
+      if (sig && accepted.has('hubSignature')) {
+        req.credentialKind = 'hmac';
+        return signature(sig, req.rawBody, op);
+      }
       if (accepted.has('graphClientState')) {
+        req.credentialKind = 'graph_client_state';
         const graph = await graphNotification(req, op);
         if (graph) return graph;
+        // Not Graph's shape at all: no credential was presented, so nothing was guessed.
+        delete req.credentialKind;
       }
       throw unauthenticated(`credentials required: ${[...accepted].join(' or ')}`);
     };

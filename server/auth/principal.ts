@@ -3,7 +3,7 @@
 export const ROLES = ['superadmin', 'admin', 'approver', 'auditor', 'helpdesk'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const SCOPES = ['admin:*', 'admin:read', 'orders:write', 'webhook:in', 'hr:leaver', 'scim:read', 'scim:write'] as const;
+export const SCOPES = ['admin:*', 'admin:read', 'orders:write', 'webhook:in', 'hr:leaver', 'scim:read', 'scim:write', 'metrics:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export type Principal =

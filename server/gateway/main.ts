@@ -5,6 +5,7 @@ import { buildConfig, ConfigError, type Config } from '../config';
 import { buildGatewayApp } from './app';
 import { readDirectorySettings } from './settings';
 import { closeServer, exitOnSignal } from '../shutdown';
+import { startSecretsAtRest } from '../domain/secrets';
 
 /** Port of the AD gateway when `AD_GATEWAY_PORT` is unset. */
 export const DEFAULT_GATEWAY_PORT = 8090;
@@ -28,6 +29,8 @@ export async function serveGateway(config: Readonly<Config>, env: NodeJS.Process
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, command: 'provisio ad-gateway', serveToOthers: true, logger });
   try {
     await migrate(db);
+    // The bind password is stored sealed: the gateway needs the service's master key (SECRETS_KEY or the key file).
+    await startSecretsAtRest(db, { envKey: config.secretsKey, keyFile: config.secretsKeyFile, dataDir: config.dataDir }, logger);
     const settings = await readDirectorySettings(db, env);
     const directory = createDirectory(settings, { logger });
     const app = buildGatewayApp({ db, logger, directory }, config);

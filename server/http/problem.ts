@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { CallNotMadeError, CodedError, currentLogContext, DirectoryError, DirectoryErrorCode, TokenRequestError, type Logger } from '../../adapter';
+import { CallNotMadeError, CodedError, currentLogContext, DirectoryError, DirectoryErrorCode, SecretBackendError, TokenRequestError, type Logger } from '../../adapter';
 import { IntegrationModelError } from '../../integration-model';
 import {
   ConcurrencyLimitError,
@@ -24,6 +24,7 @@ import {
   ERROR_STATUS,
   EXECUTOR_CODES,
   HTTP_CALL_CODES,
+  SECRET_BACKEND_CODES,
   INTEGRATION_MODEL_CODES,
   SCHEDULE_CODES,
   TEMPLATE_CODES,
@@ -149,6 +150,10 @@ function fromRoomError(err: unknown): Problem | undefined {
   if (err instanceof CallNotMadeError) return problem(HTTP_CALL_CODES[err.code], err.message);
   if (err instanceof TokenRequestError) return problem(HTTP_CALL_CODES[err.code], err.message);
   if (err instanceof DirectoryError) return fromDirectoryError(err);
+  // A secret reference that could not be resolved: the message names the reference and the cause, never a value.
+  if (err instanceof SecretBackendError) {
+    return problem(SECRET_BACKEND_CODES[err.code], err.message, { extra: { secret_backend_code: err.code, ...(err.reference !== undefined ? { reference: err.reference } : {}) } });
+  }
   // SCIM, and every other coded error: its code is one of the table's.
   if (err instanceof ScimError) return problem(err.code, err.message, { scimType: err.scimType });
   if (err instanceof CodedError && isTableCode(err.code)) return problem(err.code, err.message, { errors: err.errors, extra: err.extra });

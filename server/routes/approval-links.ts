@@ -15,8 +15,9 @@ import type { RouteModule } from './route-module';
  * included; other clients get JSON and problem documents with the same statuses.
  */
 
-const OPERATIONS: ReadonlySet<string> = new Set(['getApprovalLink', 'decideApprovalLink']);
-const isLinkOperation = (req: Request): boolean => req.operation !== undefined && OPERATIONS.has(req.operation.operationId);
+/** The link operations: no `security` in the spec, the token in the path is their credential (throttled as one). */
+export const APPROVAL_LINK_OPERATIONS: ReadonlySet<string> = new Set(['getApprovalLink', 'decideApprovalLink']);
+const isLinkOperation = (req: Request): boolean => req.operation !== undefined && APPROVAL_LINK_OPERATIONS.has(req.operation.operationId);
 
 /** The path as it may be logged or echoed: never the token, which decides an approval until it is used. */
 export const LINK_PATH_TEMPLATE = '/approvals/links/{token}';

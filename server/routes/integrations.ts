@@ -176,7 +176,7 @@ export const integrationHandlers: RouteModule = ({ db, logger, integrations: run
         throw conflict(`integration '${integration.name}' does not use the OAuth 2.0 authorization-code flow`);
       }
       const state = await db.transaction((tx) => createOAuthState(tx, integration.id, actor));
-      const url = runtime.authorizationUrl(integration, state);
+      const url = await runtime.authorizationUrl(integration, state);
       if (url === undefined) throw conflict(`integration '${integration.name}' does not use the OAuth 2.0 authorization-code flow`);
       // Swagger UI cannot follow a redirect to another site, so it gets the URL to open instead.
       if (input.req.accepts(['text/html', 'application/json']) === 'application/json') return { status: 200, body: { authorization_url: url } };

@@ -2,6 +2,7 @@ import type { Database, JobQueue, Logger } from '../../adapter';
 import type { IntegrationRuntime } from '../../integration-model';
 import type { WorkflowEngine } from '../../workflows';
 import type { HandlerTable } from '../api/handler';
+import type { AuthThrottle } from '../auth/auth-throttle';
 import type { Config } from '../config';
 import type { LinkSigner } from '../domain/approvals/link-signer';
 import type { LeaverDeps } from '../domain/identity/leaver';
@@ -35,6 +36,8 @@ export interface AppDeps {
    * outbox worker that renders the links); when absent, the link pages sign with the configuration's key.
    */
   linkSigner?: LinkSigner | undefined;
+  /** The brute-force throttle of authentication; built by the app from the configuration when not given. */
+  authThrottle?: AuthThrottle | undefined;
 }
 
 /** What a route module receives: the app's deps with every service built. */

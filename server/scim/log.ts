@@ -1,3 +1,4 @@
+import { countScimRequest } from '../../adapter';
 import type { RequestHandler } from 'express';
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../adapter';
 import { writeAudit } from '../../adapter';
@@ -19,6 +20,7 @@ export function scimEdge(db: Database, logger: Logger): RequestHandler {
     const method = req.method;
     const path = req.path;
     res.on('finish', () => {
+      countScimRequest(req.operation?.operationId ?? 'unknown', res.statusCode);
       const principal = req.principal;
       const scim = res.locals['scimError'] as { scimType?: string; detail?: string } | undefined;
       const requestId = res.locals['requestId'] as string | undefined;

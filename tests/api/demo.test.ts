@@ -1,4 +1,4 @@
-import { createLogger } from '../../adapter';
+import { createLogger, openSecret, secretPlace } from '../../adapter';
 import { projectPath } from '../../adapter/paths';
 import { loadIntegrationModelFile, loadIntegrationModelFiles } from '../../integration-model';
 import { loadDemoData } from '../../server/domain/catalogue/demo';
@@ -89,7 +89,8 @@ describe('DEMO=1 data (loadDemoData)', () => {
       ['webhooks.saas_seat_secret', true],
       ['webhooks.stub_mode', false],
     ]);
-    const secret = rows[0]!.value as string;
+    expect(rows[0]!.value).toEqual(expect.stringMatching(/^enc:v1:/));
+    const secret = (await openSecret(t.db, rows[0]!.value, secretPlace.setting('webhooks.saas_seat_secret'))) as string;
     expect(secret.length).toBeGreaterThanOrEqual(16);
     expect(JSON.stringify(webhooks.body)).not.toContain(secret);
     const audit = await t.db.query<{ diff: unknown }>(`SELECT diff FROM audit_log WHERE entity = 'settings' AND triggered_by = 'system:demo'`);

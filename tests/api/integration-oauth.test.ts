@@ -1,5 +1,5 @@
 import type { Response } from 'supertest';
-import { createIntegrationRuntime, loadIntegration } from '../../integration-model';
+import { createIntegrationRuntime, loadIntegration, openIntegrationSecrets } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 import { createMemoryLogger } from '../support/memory-logger';
 import { startOidcServer, type OidcServer } from '../support/oidc';
@@ -32,8 +32,9 @@ describe('integration OAuth 2.0 authorization-code flow', () => {
   }
   const get = async (path: string, headers: Record<string, string> = t.admin) => record(await t.http().get(path).set(headers));
   const callback = async (params: URLSearchParams) => record(await t.http().get(`/oauth/callback?${params.toString()}`));
+  // The stored secrets, opened (they are stored sealed: secrets at rest).
   const secretsOf = async (id: number) =>
-    (await t.db.query<{ secrets: Record<string, unknown> }>('SELECT secrets FROM integrations WHERE id = $1', [id])).rows[0]!.secrets;
+    openIntegrationSecrets(t.db, { id, secrets: (await t.db.query<{ secrets: Record<string, unknown> }>('SELECT secrets FROM integrations WHERE id = $1', [id])).rows[0]!.secrets });
 
   /** The provider URL the app redirects an operator to. */
   async function authorizationUrl(id = integrationId): Promise<string> {

@@ -2,7 +2,7 @@
 // validated with the field named, answered instead of the model's example, kept out of the transport's configuration.
 import { createLogger } from '../../adapter';
 import { projectPath } from '../../adapter/paths';
-import { fullConfig, loadIntegration, loadIntegrationModelFile, loadIntegrationModelFiles } from '../../integration-model';
+import { fullConfig, loadIntegration, loadIntegrationModelFile, loadIntegrationModelFiles, openIntegrationSecrets } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 
 describe('stub mode: configured responses per operation', () => {
@@ -73,14 +73,15 @@ describe('stub mode: configured responses per operation', () => {
     expect(failed.status).toBe(200);
     expect(failed.body).toMatchObject({ ok: false, status: 503, statusText: 'Service Unavailable', body: { error: { message: 'busy' } } });
     // The stored password survived the round trip through the marker.
-    expect((await loadIntegration(t.db, id)).secrets).toEqual({ '/authentication/password': 'stub-secret-pw' });
+    expect(await openIntegrationSecrets(t.db, await loadIntegration(t.db, id))).toEqual({ '/authentication/password': 'stub-secret-pw' });
   });
 
   test('the transport never sees them', async () => {
     const record = await loadIntegration(t.db, id);
     expect(record.config['stub']).toBeDefined();
-    expect(fullConfig(record)['stub']).toBeUndefined();
-    expect(fullConfig(record)['server']).toEqual({ protocol: 'http', host: 'sccm.example.com' });
+    const full = fullConfig(record, await openIntegrationSecrets(t.db, record));
+    expect(full['stub']).toBeUndefined();
+    expect(full['server']).toEqual({ protocol: 'http', host: 'sccm.example.com' });
   });
 
   test.each([

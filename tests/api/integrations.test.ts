@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { pemToDataUrl } from '../../adapter';
-import { createIntegrationRuntime, loadIntegration, runDueHealthChecks } from '../../integration-model';
+import { createIntegrationRuntime, loadIntegration, openIntegrationSecrets, runDueHealthChecks } from '../../integration-model';
 import { createTestApp, type TestApp } from '../support/app';
 import { closedPort, sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { createMemoryLogger } from '../support/memory-logger';
@@ -128,7 +128,12 @@ describe('integrations API', () => {
 
       const stored = await t.db.query<{ config: unknown; secrets: Record<string, unknown> }>('SELECT config, secrets FROM integrations WHERE id = $1', [res.body.id]);
       expect(JSON.stringify(stored.rows[0]!.config)).not.toContain(BEARER);
-      expect(stored.rows[0]!.secrets).toEqual({ '/authentication/token': BEARER, '/proxy/auth/password': PROXY_PASSWORD });
+      // Stored sealed (secrets at rest); opened, they are the values given.
+      expect(JSON.stringify(stored.rows[0]!.secrets)).not.toContain(BEARER);
+      expect(await openIntegrationSecrets(t.db, { id: res.body.id, secrets: stored.rows[0]!.secrets })).toEqual({
+        '/authentication/token': BEARER,
+        '/proxy/auth/password': PROXY_PASSWORD,
+      });
 
       const one = await get(`/admin/integrations/${res.body.id as number}`);
       expect(one.status).toBe(200);
@@ -357,7 +362,7 @@ describe('integrations API', () => {
       expect(back.status).toBe(200);
       expect(back.body).toEqual({ ...view.body, timeout: 4000 });
       const secrets = await t.db.query<{ secrets: Record<string, unknown> }>('SELECT secrets FROM integrations WHERE id = $1', [id]);
-      expect(secrets.rows[0]!.secrets['/authentication/token']).toBe(BEARER);
+      expect((await openIntegrationSecrets(t.db, { id, secrets: secrets.rows[0]!.secrets }))['/authentication/token']).toBe(BEARER);
       // The rebuilt client still authenticates with the kept secret.
       expect((await post(`/admin/integrations/${id}/tasks/getItem/invoke`, { path: { id: 7 } })).body.status).toBe(200);
 
@@ -458,13 +463,13 @@ describe('integrations API', () => {
     try {
       await t.db.query(`UPDATE integrations SET log_level = 'error' WHERE id = $1`, [id]);
       const quiet = await loadIntegration(t.db, id);
-      const clientBefore = runtime.clientFor(quiet);
+      const clientBefore = await runtime.clientFor(quiet);
       await runtime.invoke(quiet, 'ping', {});
       expect(mem.lines.filter((l) => l['message'] === 'integration response')).toHaveLength(0);
 
       runtime.setLogLevel(id, 'info');
       await runtime.invoke({ ...quiet, log_level: 'info' }, 'ping', {});
-      expect(runtime.clientFor({ ...quiet, log_level: 'info' })).toBe(clientBefore);
+      expect(await runtime.clientFor({ ...quiet, log_level: 'info' })).toBe(clientBefore);
       expect(mem.lines.filter((l) => l['message'] === 'integration response')).toHaveLength(1);
       expect(mem.text()).not.toContain(BEARER);
     } finally {

@@ -1,3 +1,4 @@
+import { openSecret, secretPlace } from '../../adapter';
 import { SETTINGS_SECTIONS, type SettingsSectionDef } from '../../server/domain/settings/settings';
 import { listOperations, loadSpec } from '../../server/spec';
 import { createTestApp, type TestApp } from '../support/app';
@@ -28,8 +29,9 @@ describe(`credential settings keys need the scopes they grant (${testEngine})`, 
     expect(res.status).toBe(201);
     return { Authorization: `Bearer ${res.body.token as string}` };
   }
+  // The stored value, opened (secrets are stored sealed).
   const stored = async (key: string) =>
-    (await t.db.query<{ value: unknown }>(`SELECT value FROM app_config WHERE key = $1`, [key])).rows[0]?.value;
+    openSecret(t.db, (await t.db.query<{ value: unknown }>(`SELECT value FROM app_config WHERE key = $1`, [key])).rows[0]?.value, secretPlace.setting(key));
   const signedLeaver = (body: unknown, secret: string) => {
     const raw = JSON.stringify(body);
     return t.http().post('/hr/leaver').set('Content-Type', 'application/json').set('X-Hub-Signature-256', hubSignature(raw, secret)).send(raw);

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { isSealed, openSecret, secretPlace } from '../../adapter';
 import { createTestApp, type TestApp } from '../support/app';
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -87,7 +88,10 @@ describe('settings', () => {
     const { rows } = await t.db.query<{ key: string; value: unknown; is_secret: boolean }>(
       `SELECT key, value, is_secret FROM app_config WHERE section = 'smtp' ORDER BY key`,
     );
-    expect(rows.find((r) => r.key === 'smtp.password')).toEqual({ key: 'smtp.password', value: 'smtp-pa55word-never-shown', is_secret: true });
+    // Stored sealed (secrets at rest); opened at its place it is the value given.
+    const password = rows.find((r) => r.key === 'smtp.password');
+    expect(password).toEqual({ key: 'smtp.password', value: expect.stringMatching(/^enc:v1:/), is_secret: true });
+    expect(await openSecret(t.db, password!.value, secretPlace.setting('smtp.password'))).toBe('smtp-pa55word-never-shown');
     expect(rows.find((r) => r.key === 'smtp.port')).toEqual({ key: 'smtp.port', value: 465, is_secret: false });
     expect(rows.some((r) => r.key === 'smtp.reply_to')).toBe(false);
 
@@ -218,7 +222,8 @@ describe('settings', () => {
     expect(put.status).toBe(200);
     expect(put.body).toEqual(expect.objectContaining({ values: {}, secrets: { webhook_secret: { configured: true } } }));
     const { rows } = await t.db.query<{ value: unknown; is_secret: boolean }>(`SELECT value, is_secret FROM app_config WHERE key = 'servicenow.webhook_secret'`);
-    expect(rows[0]).toEqual({ value: secret, is_secret: true });
+    expect(rows[0]).toEqual({ value: expect.stringMatching(/^enc:v1:/), is_secret: true });
+    expect(isSealed(rows[0]!.value) && (await openSecret(t.db, rows[0]!.value, secretPlace.setting('servicenow.webhook_secret')))).toBe(secret);
 
     // Signed with the stored secret, the request gets past authentication (the empty body then fails validation).
     const signed = await post(sign(secret));

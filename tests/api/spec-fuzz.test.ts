@@ -3,6 +3,9 @@
 // catalogue of hostile values in every place the operation has, plus seeded fast-check rounds). It fails on any 5xx,
 // any 4xx that breaks the error contract (problem+json, or a SCIM Error on /scim), a 2xx to a body carrying NUL or a
 // lone surrogate, any request without an answer within the bound, and a service that is not healthy afterwards.
+// It also sets secrets with distinctive values (every writeOnly settings key, integration credentials and OAuth
+// tokens, a Teams URL, the API tokens it mints) and fails when any of them appears in a response body or header or in
+// a log line of the run (the API token in the answer that creates it is the one exception: shown once, by design).
 // Requests go byte for byte over a loopback socket (tests/support/spec-fuzz-requests.ts), not through supertest,
 // which would normalise the very paths under test.
 //
@@ -12,9 +15,11 @@
 //   FUZZ_TIMEOUT_MS=<n> the bound on one answer (default 5000)
 //   FUZZ_TRACE=1       prints every request with its status
 //   FUZZ_REPORT=<file> writes every failure there (the output shows the first 60)
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import request from 'supertest';
 import { createLogger } from '../../adapter';
 import { buildApp } from '../../server/app';
@@ -46,6 +51,45 @@ const ONLY = process.env['FUZZ_ONLY']?.split(',').map((s) => s.trim()).filter(Bo
 const TRACE = process.env['FUZZ_TRACE'] === '1';
 const REPORT = process.env['FUZZ_REPORT'];
 const GRAPH_CLIENT_STATE = 'graph-client-state-0123456789';
+
+/**
+ * The secrets set during the run, by name: each value carries a marker (`fzsec…`) found nowhere else, so finding the
+ * marker anywhere is finding the secret. API tokens are their own random text.
+ */
+class SecretRegistry {
+  readonly #needles = new Map<string, string>();
+  /** A fresh distinctive secret value, remembered as `name`. */
+  make(name: string): string {
+    const value = `fzsec${randomBytes(9).toString('hex')}${name.replace(/[^A-Za-z0-9]/g, '')}`;
+    this.#needles.set(name, value);
+    return value;
+  }
+  /** A secret set outside `make` (an API token, a fixed credential). */
+  add(name: string, value: string): void {
+    this.#needles.set(name, value);
+  }
+  get size(): number {
+    return this.#needles.size;
+  }
+  /** The names of the secrets that `text` contains. */
+  foundIn(text: string): string[] {
+    const found: string[] = [];
+    for (const [name, needle] of this.#needles) if (text.includes(needle)) found.push(name);
+    return found;
+  }
+}
+
+/** The service's own logger (its redaction included) writing every line, at every level, into memory. */
+function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, next) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l.trim() !== '') lines.push(l);
+      next();
+    },
+  });
+  return { logger: createLogger({ level: 'silly', stream }), lines };
+}
 
 jest.setTimeout(15 * 60_000);
 
@@ -88,11 +132,23 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
   let fixtures: Record<string, Fixture> = {};
   /** supertest for setting up resources, where well-formed requests are all that is needed. */
   let api: () => request.Agent;
+  const secrets = new SecretRegistry();
+  const captured = capturingLogger();
+  /** Where a secret was seen: `<secret name> in <place>`. */
+  const leaks: string[] = [];
+  const checkAnswer = (where: string, text: string, headerText: string) => {
+    for (const name of secrets.foundIn(text)) leaks.push(`${name} in the body of ${where}`);
+    for (const name of secrets.foundIn(headerText)) leaks.push(`${name} in a header of ${where}`);
+  };
 
   async function must(res: request.Test, status: number): Promise<Record<string, unknown>> {
     const r = await res;
     if (r.status !== status) throw new Error(`setup: ${res.method} ${res.url} answered ${r.status}, not ${status}: ${r.text.slice(0, 500)}`);
-    return r.body as Record<string, unknown>;
+    const body = r.body as Record<string, unknown>;
+    // A minted token is answered once, by design: it becomes a secret from here on, checked in every later answer.
+    if (res.method === 'POST' && /\/admin\/api-tokens$/.test(res.url) && typeof body['token'] === 'string') secrets.add(`api token ${String(body['name'])}`, body['token']);
+    else checkAnswer(`setup ${res.method} ${res.url}`, r.text ?? '', JSON.stringify(r.headers));
+    return body;
   }
 
   async function waitForRun(id: string, statuses: string[]): Promise<void> {
@@ -108,13 +164,18 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
   beforeAll(async () => {
     // The one outside system every integration, webhook step and OAuth token endpoint points at: nothing leaves
     // the machine, and nothing waits on a timeout.
+    const accessToken = secrets.make('oauth access token');
+    const refreshToken = secrets.make('oauth refresh token');
     loopback = await startLoopbackServer((req, res) =>
       req.url.startsWith('/token')
-        ? sendJson(res, 200, { access_token: 'fuzz-access', token_type: 'Bearer', expires_in: 3600, refresh_token: 'fuzz-refresh' })
+        ? sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, refresh_token: refreshToken })
         : sendJson(res, 200, { status: 'ok', response: 'NO_PROVISIONING_ACTION' }),
     );
-    base = await createTestApp();
-    const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
+    // Every service of the app logs into memory (with the production logger's redaction), for the leak check.
+    base = await createTestApp({}, { logger: captured.logger });
+    const logger = captured.logger;
+    secrets.add('admin key', TEST_ADMIN_KEY);
+    secrets.add('hr.graph_client_state', GRAPH_CLIENT_STATE);
     wf = createWorkflowRuntime({ db: base.db, queue: base.queue, logger, integrations: base.integrations, config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
     const app = buildApp({ db: base.db, queue: base.queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, linkSigner: base.linkSigner, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, base.config);
     api = () => request.agent(app);
@@ -134,10 +195,37 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
 
     // Settings the valid requests rely on: the Graph subscription's clientState (the spec example's).
     await must(api().put('/admin/settings/hr').set(admin).send({ graph_client_state: GRAPH_CLIENT_STATE }), 200);
+    // Every other writeOnly settings key, each with a distinctive value in the first shape its schema accepts
+    // (plain text, an https URL, a data: URL); a key that takes none of them is reported, not set.
+    const sections = await must(api().get('/admin/settings').set(admin), 200);
+    const unset: string[] = [];
+    for (const info of sections['items'] as { section: string; secret_keys: string[] }[]) {
+      for (const key of info.secret_keys) {
+        if (info.section === 'hr' && key === 'graph_client_state') continue;
+        const value = secrets.make(`${info.section}.${key}`);
+        let set = false;
+        const shapes = [value, `https://fuzz.example.test/${value}`, `data:text/plain,${value}`, `-----BEGIN PRIVATE KEY-----\n${value}\n-----END PRIVATE KEY-----\n`];
+        for (const shape of shapes) {
+          const r = await api().put(`/admin/settings/${info.section}`).set(admin).send({ [key]: shape });
+          checkAnswer(`setup PUT /admin/settings/${info.section} ${key}`, r.text ?? '', JSON.stringify(r.headers));
+          if (r.status === 200) {
+            set = true;
+            break;
+          }
+        }
+        if (!set) unset.push(`${info.section}.${key}`);
+      }
+    }
+    if (unset.length) process.stdout.write(`spec fuzz: writeOnly settings keys not set (no accepted shape): ${unset.join(', ')}\n`);
 
     // Asset types named as the spec's examples name them, so example bodies refer to real things.
     const vdi = await must(
-      api().post('/admin/asset-types').set(admin).send({ name: 'Standard VDI', assignment_model: 'personal', attributes: [{ key: 'project_code', type: 'string' }, { key: 'cost_center', type: 'string' }] }),
+      api().post('/admin/asset-types').set(admin).send({
+        name: 'Standard VDI',
+        assignment_model: 'personal',
+        attributes: [{ key: 'project_code', type: 'string' }, { key: 'cost_center', type: 'string' }],
+        teams_webhook_url: `https://contoso.webhook.office.com/webhookb2/${secrets.make('asset type teams_webhook_url')}`,
+      }),
       201,
     );
     const pool = await must(api().post('/admin/asset-types').set(admin).send({ name: 'Fuzz pool', assignment_model: 'capacity_pooled', pool_size: 50 }), 201);
@@ -166,7 +254,11 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
       api().post('/admin/integration-models').set(admin).send({ document: await readFile(join(__dirname, '..', 'fixtures', 'integration-models', 'petstore-3.0.yaml'), 'utf8') }),
       201,
     );
-    const loopbackConfig = { server: { host: '127.0.0.1', port: loopback.port, base_path: '/api' }, authentication: { type: 'bearer', token: 'fuzz-bearer' }, timeout: 2000 };
+    const loopbackConfig = {
+      server: { host: '127.0.0.1', port: loopback.port, base_path: '/api' },
+      authentication: { type: 'bearer', token: secrets.make('integration bearer token') },
+      timeout: 2000,
+    };
     const integration = async (name: string, extra: Record<string, unknown> = {}) =>
       must(api().post('/admin/integrations').set(admin).send({ name, model_id: 'Hello Inventory:1.0.0', config: loopbackConfig, health: { operation_id: 'ping' }, ...extra }), 201);
     const invoked = await integration('fuzz-invoked', { stub_mode: true });
@@ -178,7 +270,7 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
         authentication: {
           type: 'oauth2_authorization_code',
           client_id: 'fuzz-client',
-          client_secret: 'fuzz-client-secret',
+          client_secret: secrets.make('integration oauth client_secret'),
           token_url: `${loopback.url}/token`,
           authorization_url: `${loopback.url}/auth`,
           redirect_uri: 'http://127.0.0.1/oauth/callback',
@@ -290,7 +382,9 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
       deleteIntegration: { path: { id: doomedIntegration['id'] as number } },
       cloneIntegration: { path: { id: edited['id'] as number } },
       getIntegrationConfig: { path: { id: edited['id'] as number } },
-      putIntegrationConfig: { path: { id: edited['id'] as number }, body: (s) => ({ ...(atLoopback(s) as object), authentication: { type: 'bearer', token: 'fuzz-bearer-2' } }) },
+      putIntegrationConfig: { path: { id: edited['id'] as number }, body: (s) => ({ ...(atLoopback(s) as object), authentication: { type: 'bearer', token: secrets.make('integration bearer token (put)') } }) },
+      // The example's password is replaced by a distinctive one, which every mutation of the request carries too.
+      updateSettings: { path: { section: 'smtp' }, body: (s) => ({ ...(s as object), password: secrets.make('smtp.password (fuzzed)') }) },
       setIntegrationLogLevel: { path: { id: edited['id'] as number } },
       listIntegrationTasks: { path: { id: invoked['id'] as number } },
       invokeIntegrationTask: { path: { id: invoked['id'] as number, operationId: 'getItem' } },
@@ -334,6 +428,12 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
     const send = async (f: FuzzOperation, m: Mutation): Promise<FuzzAnswer> => {
       const a = await sendRaw(server, agent, m.request, TIMEOUT_MS);
       requests += 1;
+      if (a.kind === 'answer') {
+        const minted = f.op.operationId === 'createApiToken' && a.status === 201 ? (JSON.parse(a.text) as { token?: unknown; name?: unknown }) : undefined;
+        // The answer that mints a token shows it, once; from then on it is a secret like the others.
+        if (minted && typeof minted.token === 'string') secrets.add(`api token ${String(minted.name)} (minted by the fuzz)`, minted.token);
+        else checkAnswer(`${f.op.operationId} — ${m.name}`, a.text, a.headerText);
+      }
       if (TRACE) out(`${a.ms} ms ${a.kind === 'answer' ? a.status : 'none'} ${f.op.operationId} — ${m.name}: ${m.request.method} ${`${m.request.path}${m.request.query ? `?${m.request.query}` : ''}`.slice(0, 160)}`);
       if (a.ms > slowest.ms) slowest = { ms: a.ms, what: `${f.op.operationId} — ${m.name}` };
       const why = judgeAnswer(m.request, a);
@@ -376,7 +476,13 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
       if (failures.length > 60) out(`… and ${failures.length - 60} more${REPORT ? ` (all in ${REPORT})` : '; FUZZ_REPORT=<file> writes them all'}`);
       if (REPORT) await writeFile(REPORT, `${failures.join('\n')}\n`);
     }
+    // No secret set during the run in any log line (every service's, setup included).
+    for (const line of captured.lines) for (const name of secrets.foundIn(line)) leaks.push(`${name} in the log line ${line.slice(0, 300)}`);
+    out(`spec fuzz: ${secrets.size} secrets set, ${captured.lines.length} log lines; ${leaks.length} leaks`);
+    if (leaks.length) out(leaks.slice(0, 40).join('\n'));
     expect({ healthz: statusOf(health), adminRead: statusOf(adminRead), scimRead: statusOf(scimRead) }).toEqual({ healthz: 200, adminRead: 200, scimRead: 200 });
     expect(failures).toEqual([]);
+    expect(secrets.size).toBeGreaterThan(20);
+    expect(leaks).toEqual([]);
   });
 });

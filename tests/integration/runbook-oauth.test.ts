@@ -3,7 +3,7 @@
 // a step is stored as the integration's secret and reused by the next run and by other processes.
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../adapter';
-import { createIntegration, createIntegrationModel, createIntegrationRuntime, loadIntegration, loadIntegrationModel, type IntegrationRuntime } from '../../integration-model';
+import { createIntegration, createIntegrationModel, createIntegrationRuntime, loadIntegration, loadIntegrationModel, openIntegrationSecrets, type IntegrationRuntime } from '../../integration-model';
 import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain/runbooks/workflow-runtime';
 import { createTestApp, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';
@@ -29,7 +29,8 @@ describe(`a runbook step's OAuth tokens are persisted (${testEngine})`, () => {
   const runtimes: IntegrationRuntime[] = [];
 
   const tokenRequests = () => server.requests.filter((r) => r.url === '/oauth/token').length;
-  const storedToken = async () => (await loadIntegration(t.db, integrationId)).secrets['/authentication/access_token'];
+  // Stored sealed (secrets at rest): opened here.
+  const storedToken = async () => (await openIntegrationSecrets(t.db, await loadIntegration(t.db, integrationId)))['/authentication/access_token'];
 
   /** A workflow runtime on `integrations`, its workers started, as `serve` or `provisio worker` builds it. */
   async function startWorkflows(integrations: IntegrationRuntime): Promise<WorkflowRuntime> {

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
-import { createJobQueue, createLogger, type Database, type JobQueue } from '../../adapter';
+import { createJobQueue, createLogger, type Database, type JobQueue, type Logger } from '../../adapter';
 import { createIntegrationRuntime, type IntegrationRuntime } from '../../integration-model';
 import { buildApp } from '../../server/app';
 import { buildConfig, type Config } from '../../server/config';
+import { createAuthThrottle, throttleSettings, type AuthThrottle } from '../../server/auth/auth-throttle';
+import { APPROVAL_LINK_OPERATIONS } from '../../server/routes/approval-links';
 import { createLinkSigner, type LinkSigner } from '../../server/domain/approvals/link-signer';
 import { hashSecret } from '../../server/domain/tokens/token-hash';
 import type { LeaverDeps } from '../../server/domain/identity/leaver';
@@ -36,6 +38,8 @@ export interface TestApp {
   admin: Record<string, string>;
   /** The app's approval link signer (a fresh key per app; `url(ref)` is what an outbox worker's `linkUrl` should be). */
   linkSigner: LinkSigner;
+  /** The app's brute-force throttle (its decisions can be asked without waiting for them). */
+  authThrottle: AuthThrottle;
   close(): Promise<void>;
 }
 
@@ -44,6 +48,10 @@ export interface TestAppOptions {
   workflows?: boolean | { config?: Partial<EngineConfig> };
   /** Requester snapshots and managers for orders, approvals and the leaver flow; none by default. */
   requesterDirectory?: RequesterDirectory;
+  /** On PGlite: the database's files go here (not in memory), e.g. for a test that reads them raw. */
+  dataDir?: string;
+  /** The logger of every service of the app (a capturing one, for "this secret is never logged" checks); silent by default. */
+  logger?: Logger;
 }
 
 /**
@@ -52,11 +60,19 @@ export interface TestAppOptions {
  * builds them, and handed to the app.
  */
 export async function createTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
-  const t: TestDatabase = await createTestDatabase();
-  const logger = createLogger({ silent: !process.env['TEST_LOGS'], level: 'debug' });
+  const t: TestDatabase = await createTestDatabase(options.dataDir !== undefined ? { dataDir: options.dataDir } : {});
+  const logger = options.logger ?? createLogger({ silent: !process.env['TEST_LOGS'], level: 'debug' });
   const queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
-  const config = buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY, ...overrides });
+  // The throttle stays on in every suite (each failed authentication passes through it), with thresholds the suites
+  // that fail on purpose from 127.0.0.1 (authorization matrix, fuzz) never reach; its own tests set low ones.
+  const config = buildConfig({
+    validateResponses: true,
+    adminKey: TEST_ADMIN_KEY,
+    authThrottleSlowAfter: 100_000,
+    authThrottleBlockAfter: 200_000,
+    ...overrides,
+  });
   const linkSigner = createLinkSigner({ key: randomBytes(32), publicUrl: config.publicUrl ?? 'http://127.0.0.1' });
   const integrations = createIntegrationRuntime({ db: t.db, queue, logger, onHealthWorsened: integrationHealthAlert(queue) });
   const leaver = createLeaverDeps({ db: t.db, queue, logger }, options.requesterDirectory);
@@ -64,6 +80,7 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
   const workflows = options.workflows
     ? createWorkflowRuntime({ db: t.db, queue, logger, integrations, ...(workflowOptions.config ? { config: workflowOptions.config } : {}) })
     : undefined;
+  const authThrottle = createAuthThrottle(throttleSettings(config), { db: t.db, logger, credentialInPath: APPROVAL_LINK_OPERATIONS });
   const app = buildApp(
     {
       db: t.db,
@@ -75,6 +92,7 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
       workflowEngine: workflows?.engine,
       adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY),
       linkSigner,
+      authThrottle,
     },
     config,
   );
@@ -90,6 +108,7 @@ export async function createTestApp(overrides: Partial<Config> = {}, options: Te
     http: () => request.agent(app),
     admin: { 'X-Admin-Key': TEST_ADMIN_KEY },
     linkSigner,
+    authThrottle,
     async close() {
       await workflows?.stop();
       integrations.close();

@@ -19,11 +19,12 @@ export interface TestDatabase {
  * A fresh, migrated database for one test file: an in-memory PGlite, or a new PostgreSQL database
  * created beside DATABASE_URL's and dropped afterwards.
  */
-export async function createTestDatabase(opts: { migrate?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(opts: { migrate?: boolean; dataDir?: string } = {}): Promise<TestDatabase> {
   let result: TestDatabase;
   const baseUrl = process.env['DATABASE_URL'];
   if (!baseUrl) {
-    const db = await createPgliteDatabase();
+    // `dataDir`: PGlite on disk there (a test that reads the raw files), else in memory.
+    const db = await createPgliteDatabase(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {});
     result = { db, url: undefined, drop: () => db.close() };
   } else {
     const name = `provisio_test_${randomBytes(6).toString('hex')}`;

@@ -1,4 +1,5 @@
 import { markTestRun } from './samba-ad';
+import { TEST_SECRETS_KEY } from './secrets';
 
 /**
  * Runs once in jest's main process before any worker starts. It starts nothing: shared real servers
@@ -7,4 +8,6 @@ import { markTestRun } from './samba-ad';
  */
 export default function globalSetup(): void {
   markTestRun();
+  // Processes the tests spawn (CLI, workers) inherit it and open what the test process sealed.
+  process.env['SECRETS_KEY'] ??= TEST_SECRETS_KEY;
 }

@@ -30,7 +30,7 @@ export interface Mutation {
 }
 
 export type FuzzAnswer =
-  | { kind: 'answer'; status: number; contentType: string; text: string; ms: number }
+  | { kind: 'answer'; status: number; contentType: string; text: string; ms: number; /** Every header line, `name: value`. */ headerText: string }
   | { kind: 'no_answer'; error: string; ms: number };
 
 /** What the fuzzer reads from one operation of the spec. */
@@ -482,7 +482,14 @@ export function sendRaw(server: http.Server, agent: http.Agent, req: FuzzRequest
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          finish({ kind: 'answer', status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8'), ms: elapsed() }),
+          finish({
+            kind: 'answer',
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            text: Buffer.concat(chunks).toString('utf8'),
+            ms: elapsed(),
+            headerText: res.rawHeaders.map((h, i) => (i % 2 ? `${h}\n` : `${h}: `)).join(''),
+          }),
         );
         res.on('error', (e) => finish({ kind: 'no_answer', error: `response error: ${e.message}`, ms: elapsed() }));
       },

@@ -25,6 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { QueueName, redact, withLogContext, type Database, type JobQueue, type Logger, type Queryable, type SendOptions } from '../../adapter';
+import { deferSpan, endDeferredSpan, failSpan, inSpan, observeRun, observeStep } from '../../adapter';
 import { compileInputValidator, compileWorkflow, WorkflowValidationError, type CompileContext, type CompiledTask, type CompiledWorkflow } from '../document';
 import { renderValue, type TemplateVariables } from '../templating';
 import { BUILTIN_EXECUTORS, stepErrorOf, type BuiltinContext, type ChildRunInfo } from './builtins';
@@ -344,6 +345,9 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       state = init.state;
       state.queued = init.ready;
     }
+    // The run's span continues the caller's trace (the order's, a parent step's); its steps continue from it.
+    const trace = deferSpan();
+    if (trace) state.trace = trace;
     const row = await runs.insertRun(tx, {
       id: randomUUID(),
       workflow: stored.name,
@@ -359,11 +363,34 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     return (await mayAdmit(tx, row, limit)) ? admit(tx, row) : row;
   }
 
+  // ---------------------------------------------------------------------------------------------- telemetry
+
+  /** A step attempt's metric, once its finish committed; a `pending` answer has not ended the attempt yet. */
+  function stepEnded(c: Claim, result: StepResult): void {
+    if (result.ok === 'pending') return;
+    observeStep(c.task.kind, result.ok ? 'succeeded' : 'failed', Math.max(0, clock() - c.attemptStartedAtMs) / 1000);
+  }
+
+  /**
+   * A run reached its final status: its metric, and its span recorded from where it began. Called inside the
+   * finishing transaction; one that rolls back is retried and may count the run again (rare, and only metrics).
+   */
+  function runEnded(row: RunRow): void {
+    const seconds = Math.max(0, clock() - new Date(row.created_at).getTime()) / 1000;
+    observeRun(row.workflow_name, row.status, seconds);
+    const trace = (row.state as Partial<RunState> | null)?.trace;
+    if (trace) {
+      const attributes = { 'provisio.workflow': row.workflow_name, 'provisio.workflow_version': row.workflow_version, 'provisio.run_status': row.status };
+      endDeferredSpan(trace, `workflow.run ${row.workflow_name}`, attributes, row.status === 'failed' ? `${row.error_code ?? 'FAILED'}: ${row.error_message ?? ''}` : undefined);
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------- run endings
 
   /** After a run reached a final status in `tx`: hooks, admission of waiting runs, the parent woken, children cancelled. */
   async function afterFinish(tx: Queryable, row: RunRow): Promise<void> {
     const record = runs.toRunRecord(row);
+    runEnded(row);
     if (row.status === 'succeeded') await hooks.runSucceeded?.(tx, record);
     else if (row.status === 'failed' && record.error) await hooks.runFailed?.(tx, record, record.error);
     else if (row.status === 'cancelled') await hooks.runCancelled?.(tx, record);
@@ -579,7 +606,13 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
         .catch((e: unknown) => logger.warn('lease renewal failed', { runId: c.run.id, stepId: c.task.id, err: messageOf(e) }));
     }, Math.max(100, Math.floor(config.leaseMs / 3)));
     try {
-      const run = executor(c.task, c.input, builtinContext(c, controller.signal, pending)).catch((e: unknown): StepResult => {
+      const traceparent = (c.run.state as Partial<RunState> | null)?.trace?.traceparent;
+      const attributes = { 'provisio.workflow': c.run.workflow_name, 'provisio.task_id': c.task.id, 'provisio.task_kind': c.task.kind, 'provisio.attempt': c.attempt };
+      const run = inSpan(`workflow.step ${c.task.id}`, { parent: traceparent, attributes }, async (span) => {
+        const r = await executor(c.task, c.input, builtinContext(c, controller.signal, pending));
+        if (r.ok === false) failSpan(span, `${r.error.code}: ${r.error.message}`);
+        return r;
+      }).catch((e: unknown): StepResult => {
         const known = stepErrorOf(e);
         if (known) return known;
         return { ok: false, error: { code: 'EXECUTOR_CRASHED' as StepError['code'], message: `the executor threw: ${messageOf(e)}`, retryable: false } };
@@ -734,6 +767,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
         await queue.complete(tx, QueueName.WORKFLOW_STEP, jobId);
         return f;
       });
+      stepEnded(claimed, result);
       if (finished.wake) wakeWorkers();
       return finished.next;
     });
@@ -747,6 +781,7 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
       const claimed = c;
       const result = await execute(claimed, undefined);
       const finished = await db.transaction((tx) => finish(tx, claimed, result));
+      stepEnded(claimed, result);
       if (finished.wake) wakeWorkers();
       c = finished.next;
     }

@@ -8,6 +8,7 @@
  * and a join after an if/else (evaluate success vs error) runs after the one branch that ran, never twice and
  * never stuck. The run is done when no task is active.
  */
+import type { DeferredSpan } from '../../adapter';
 import { WORKFLOW_END, collectOutgoingVariables, type CompiledWorkflow, type ResolvedRetryPolicy, type StepErrorCode } from '../document';
 import type { StepVariables } from '../templating';
 
@@ -37,6 +38,11 @@ export interface RunState {
   pending: Record<string, PendingState>;
   /** Tasks to dispatch when a pending run is admitted (its lock and concurrency slot are free). */
   queued: string[];
+  /**
+   * The run's span while tracing is on: begun where the run was created, continued by each step (possibly in
+   * another process), recorded when the run ends. Absent when tracing was off at its start.
+   */
+  trace?: DeferredSpan;
 }
 
 export function emptyState(): RunState {
@@ -46,7 +52,9 @@ export function emptyState(): RunState {
 /** Accepts state from the database, filling fields an older row may lack. */
 export function normaliseState(raw: unknown): RunState {
   const s = (raw ?? {}) as Partial<RunState>;
-  return { active: s.active ?? {}, done: s.done ?? {}, arrivals: s.arrivals ?? {}, steps: s.steps ?? {}, job: s.job ?? {}, pending: s.pending ?? {}, queued: s.queued ?? [] };
+  const state: RunState = { active: s.active ?? {}, done: s.done ?? {}, arrivals: s.arrivals ?? {}, steps: s.steps ?? {}, job: s.job ?? {}, pending: s.pending ?? {}, queued: s.queued ?? [] };
+  if (s.trace) state.trace = s.trace;
+  return state;
 }
 
 /**

@@ -35,7 +35,7 @@
  */
 import { createHmac } from 'node:crypto';
 import Ajv from 'ajv';
-import { CallNotMadeCode, CallNotMadeError, createEndpointClient, isRecord, NOT_REACHED, pathOf, type EndpointConnection, type Logger } from '../../adapter';
+import { CallNotMadeCode, CallNotMadeError, createEndpointClient, isRecord, NOT_REACHED, pathOf, SecretBackendError, type EndpointConnection, type Logger } from '../../adapter';
 import { WEBHOOK_PAYLOAD_SCHEMA, type WebhookTask } from '../document';
 import type { StepContext, TaskExecutor } from '../engine/executor';
 import { renderTemplate } from '../templating';
@@ -163,7 +163,14 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
     };
     let secret: string | undefined;
     if (task.secretRef !== undefined) {
-      secret = await deps.resolveSecret(task.secretRef);
+      try {
+        secret = await deps.resolveSecret(task.secretRef);
+      } catch (e) {
+        // The secret is a reference to an external backend that could not be read (its message names the reference,
+        // never a value): retryable, since the backend may answer after its failure is no longer remembered.
+        if (e instanceof SecretBackendError) return failed('NETWORK', `webhook secret '${task.secretRef}' could not be read: ${e.message}`, { retryable: true });
+        throw e;
+      }
       if (secret === undefined || secret === '') return failed('INVALID_INPUT', `webhook secret '${task.secretRef}' is not set`, { retryable: false });
       const timestamp = Math.floor(ctx.now() / 1000);
       headers[WEBHOOK_HEADERS.timestamp] = String(timestamp);

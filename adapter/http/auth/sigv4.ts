@@ -34,6 +34,12 @@ export function createSigV4Auth(auth: Extract<AuthenticationConfig, { type: 'aws
       const headers: Record<string, string> = { host: url.host };
       const contentType = config.headers.getContentType();
       if (body !== undefined && typeof contentType === 'string') headers['content-type'] = contentType;
+      // AWS's JSON protocols name the operation in X-Amz-Target: signed like the SDKs sign it, so nothing on the way
+      // can turn a read into another operation under the same signature.
+      for (const [k, v] of Object.entries(config.headers.toJSON())) {
+        const name = k.toLowerCase();
+        if (name.startsWith('x-amz-') && !SIGNER_SET.has(name) && typeof v === 'string') headers[name] = v;
+      }
       const signed = await signer.sign(
         {
           method: (config.method ?? 'get').toUpperCase(),
@@ -56,6 +62,9 @@ export function createSigV4Auth(auth: Extract<AuthenticationConfig, { type: 'aws
     },
   };
 }
+
+// Headers the signer sets itself; a stale copy on the request must not be signed instead.
+const SIGNER_SET = new Set(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']);
 
 function serialiseBody(config: InternalAxiosRequestConfig): string | Buffer | undefined {
   const data: unknown = config.data;

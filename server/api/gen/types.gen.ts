@@ -6,10 +6,11 @@ export type ClientOptions = {
 
 /**
  * `admin:*` full admin API; `admin:read` read-only admin; `orders:write` create orders; `webhook:in` the
- * ServiceNow webhook; `hr:leaver` the HR leaver webhook; `scim:read` SCIM GET; `scim:write` SCIM writes.
+ * ServiceNow webhook; `hr:leaver` the HR leaver webhook; `scim:read` SCIM GET; `scim:write` SCIM writes;
+ * `metrics:read` the Prometheus metrics.
  *
  */
-export type Scope = 'admin:*' | 'admin:read' | 'orders:write' | 'webhook:in' | 'hr:leaver' | 'scim:read' | 'scim:write';
+export type Scope = 'admin:*' | 'admin:read' | 'orders:write' | 'webhook:in' | 'hr:leaver' | 'scim:read' | 'scim:write' | 'metrics:read';
 
 /**
  * A role a token can be bound to; role-gated operations list theirs in `x-allowed-roles`.
@@ -200,6 +201,48 @@ export type SmtpTestResult = {
     message_id: string;
     accepted: Array<string>;
     rejected: Array<string>;
+};
+
+export type SecretMigrationRequest = {
+    /**
+     * Report what would be migrated; change nothing.
+     */
+    dry_run?: boolean;
+};
+
+export type SecretMigrationRow = {
+    kind: 'setting' | 'integration' | 'teams_webhook';
+    /**
+     * Names the secret, never its value: `<section>.<key>`, `integration:<name>:<pointer>`, `teams_webhook:<asset type id>`.
+     */
+    name: string;
+    /**
+     * `migrated` (now a reference), `would_migrate` (dry run), `already_reference` (left as it is), `failed` (left as it was; `error` says why).
+     */
+    action: 'migrated' | 'would_migrate' | 'already_reference' | 'failed';
+    /**
+     * The reference the secret holds now (`migrated`, `already_reference`).
+     */
+    reference?: string;
+    /**
+     * `failed`: why, naming the reference or the backend (never a value).
+     */
+    error?: string;
+};
+
+export type SecretMigrationReport = {
+    dry_run: boolean;
+    /**
+     * The backend migrated to (`secret_backend.migrate_to`; never ccp, which cannot be written).
+     */
+    target: 'vault' | 'azurekv' | 'awssm' | 'conjur';
+    rows: Array<SecretMigrationRow>;
+    totals: {
+        migrated: number;
+        would_migrate: number;
+        already_reference: number;
+        failed: number;
+    };
 };
 
 /**
@@ -1749,7 +1792,8 @@ export type IntegrationModelList = {
  * oauth2_authorization_code|openid_connect, and that type's fields}; `mtls` {cert, key, ca as PEM data
  * URLs}; `tls` {enabled (default false), reject_unauthorized (default true)}; `timeout` (milliseconds);
  * `cluster` {override, cluster_id}; `proxy` {override, mode direct|cluster_no_proxy|proxy, host, port,
- * auth {mode none|basic|secrets_manager, username, password}}; `logging` {level (default info), syslog
+ * auth {mode none|basic|secrets_manager, username, password; in secrets_manager mode both are secret references
+ * such as `ccp://proxy-user`, `vault://net/proxy#password`}}; `logging` {level (default info), syslog
  * {host (required), port (default 514), protocol udp4|tcp4 (default udp4), facility (default local0),
  * app_name, level}}: the optional syslog target receives each log line as an RFC 5424 message (winston-syslog;
  * one message per line over TCP); `stub` {responses: {<operationId>: {status (default 200), headers, body}}}:
@@ -2228,6 +2272,7 @@ export type Problem = {
      * - `CAPACITY_EXCEEDED` (429): the asset type's pool has no free capacity.
      * - `QUOTA_EXCEEDED` (429): the user's quota for the asset type is exhausted.
      * - `WORKFLOW_CONCURRENCY_LIMIT` (429): the workflow already has its limit of active runs and rejects more; `workflow` and `limit` say which; retry when a run has finished.
+     * - `TOO_MANY_ATTEMPTS` (429): too many failed authentications (bearer token, admin key, HMAC signature, signed approval link) came from the client's address; every credentialed request from it is refused unchecked until `Retry-After` (seconds; also `retry_after`) has passed. Other addresses are not affected.
      * - `INTERNAL` (500): anything unexpected; the detail never carries internals.
      * - `NOT_IMPLEMENTED` (501): the operation has no handler here, or needs a service this process does not run.
      * - `INTEGRATION_CALL_FAILED` (502): an integration or directory call could not be made or was refused (configuration, credentials, network, TLS, envelope).
@@ -2236,7 +2281,7 @@ export type Problem = {
      * - `DIRECTORY_UNAVAILABLE` (503): `active_directory` is configured but could not answer a check an order or the catalogue needs (requester, department, group membership); nothing was placed; retry later. `directory_code` says what failed.
      *
      */
-    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'SEPARATION_OF_DUTIES' | 'LINK_INVALID' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'SMTP_NOT_CONFIGURED' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'LINK_USED' | 'APPROVAL_CLOSED' | 'LINK_EXPIRED' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'DELEGATION_OVERLAP' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'SMTP_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
+    code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'SEPARATION_OF_DUTIES' | 'LINK_INVALID' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'SMTP_NOT_CONFIGURED' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'LINK_USED' | 'APPROVAL_CLOSED' | 'LINK_EXPIRED' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'DELEGATION_OVERLAP' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'TOO_MANY_ATTEMPTS' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'SMTP_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
     instance?: string;
     request_id?: string;
     /**
@@ -2303,6 +2348,14 @@ export type Problem = {
      * `APPROVAL_CLOSED`: the status of the approval the link decides.
      */
     approval_status?: ApprovalStatus;
+    /**
+     * A secret the request needs is a reference (`vault://…`, `azurekv://…`, …) that could not be resolved: why (`INTEGRATION_UNAVAILABLE`, `INTEGRATION_CALL_FAILED`, `CONFLICT`).
+     */
+    secret_backend_code?: 'SECRET_BACKEND_NOT_CONFIGURED' | 'SECRET_BACKEND_UNREACHABLE' | 'SECRET_BACKEND_AUTH_FAILED' | 'SECRET_NOT_FOUND' | 'SECRET_BACKEND_READ_ONLY';
+    /**
+     * With `secret_backend_code`: the reference that could not be resolved (a reference names a secret; it is not one).
+     */
+    reference?: string;
 };
 
 export type FieldError = {
@@ -2466,6 +2519,39 @@ export type GetReadinessResponses = {
 
 export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
 
+export type GetMetricsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/metrics';
+};
+
+export type GetMetricsErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
+};
+
+export type GetMetricsError = GetMetricsErrors[keyof GetMetricsErrors];
+
+export type GetMetricsResponses = {
+    /**
+     * The exposition.
+     */
+    200: string;
+};
+
+export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
+
 export type ListApiTokensData = {
     body?: never;
     path?: never;
@@ -2499,6 +2585,10 @@ export type ListApiTokensErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListApiTokensError = ListApiTokensErrors[keyof ListApiTokensErrors];
@@ -2540,6 +2630,10 @@ export type CreateApiTokenErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateApiTokenError = CreateApiTokenErrors[keyof CreateApiTokenErrors];
@@ -2586,6 +2680,10 @@ export type RevokeApiTokenErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type RevokeApiTokenError = RevokeApiTokenErrors[keyof RevokeApiTokenErrors];
@@ -2628,6 +2726,10 @@ export type GetApiTokenErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetApiTokenError = GetApiTokenErrors[keyof GetApiTokenErrors];
@@ -2657,6 +2759,10 @@ export type ListSettingsSectionsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListSettingsSectionsError = ListSettingsSectionsErrors[keyof ListSettingsSectionsErrors];
@@ -2695,6 +2801,10 @@ export type GetSettingsErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetSettingsError = GetSettingsErrors[keyof GetSettingsErrors];
@@ -2741,6 +2851,10 @@ export type UpdateSettingsErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type UpdateSettingsError = UpdateSettingsErrors[keyof UpdateSettingsErrors];
@@ -2783,6 +2897,10 @@ export type TestSmtpSettingsErrors = {
      */
     422: Problem;
     /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
+    /**
      * The SMTP server could not be reached or refused the mail (`SMTP_FAILED`); `stage` names where.
      */
     502: Problem;
@@ -2798,6 +2916,47 @@ export type TestSmtpSettingsResponses = {
 };
 
 export type TestSmtpSettingsResponse = TestSmtpSettingsResponses[keyof TestSmtpSettingsResponses];
+
+export type MigrateSecretsData = {
+    body?: SecretMigrationRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/secrets/migrate';
+};
+
+export type MigrateSecretsErrors = {
+    /**
+     * The request is malformed.
+     */
+    400: Problem;
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * Conflicts with existing state.
+     */
+    409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
+};
+
+export type MigrateSecretsError = MigrateSecretsErrors[keyof MigrateSecretsErrors];
+
+export type MigrateSecretsResponses = {
+    /**
+     * The run's report, one row per secret walked, with totals.
+     */
+    200: SecretMigrationReport;
+};
+
+export type MigrateSecretsResponse = MigrateSecretsResponses[keyof MigrateSecretsResponses];
 
 export type ListOutboxData = {
     body?: never;
@@ -2840,6 +2999,10 @@ export type ListOutboxErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListOutboxError = ListOutboxErrors[keyof ListOutboxErrors];
@@ -2886,6 +3049,10 @@ export type RetryOutboxItemErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type RetryOutboxItemError = RetryOutboxItemErrors[keyof RetryOutboxItemErrors];
@@ -2956,6 +3123,10 @@ export type ListAuditEntriesErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListAuditEntriesError = ListAuditEntriesErrors[keyof ListAuditEntriesErrors];
@@ -3003,6 +3174,10 @@ export type ListAssetTypesErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListAssetTypesError = ListAssetTypesErrors[keyof ListAssetTypesErrors];
@@ -3044,6 +3219,10 @@ export type CreateAssetTypeErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateAssetTypeError = CreateAssetTypeErrors[keyof CreateAssetTypeErrors];
@@ -3090,6 +3269,10 @@ export type DeleteAssetTypeErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeleteAssetTypeError = DeleteAssetTypeErrors[keyof DeleteAssetTypeErrors];
@@ -3132,6 +3315,10 @@ export type GetAssetTypeErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetAssetTypeError = GetAssetTypeErrors[keyof GetAssetTypeErrors];
@@ -3182,6 +3369,10 @@ export type UpdateAssetTypeErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type UpdateAssetTypeError = UpdateAssetTypeErrors[keyof UpdateAssetTypeErrors];
@@ -3226,6 +3417,10 @@ export type ListAssetsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListAssetsError = ListAssetsErrors[keyof ListAssetsErrors];
@@ -3267,6 +3462,10 @@ export type CreateAssetErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateAssetError = CreateAssetErrors[keyof CreateAssetErrors];
@@ -3313,6 +3512,10 @@ export type DeleteAssetErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeleteAssetError = DeleteAssetErrors[keyof DeleteAssetErrors];
@@ -3355,6 +3558,10 @@ export type GetAssetErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetAssetError = GetAssetErrors[keyof GetAssetErrors];
@@ -3405,6 +3612,10 @@ export type UpdateAssetErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type UpdateAssetError = UpdateAssetErrors[keyof UpdateAssetErrors];
@@ -3452,6 +3663,10 @@ export type ApproveOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ApproveOrderError = ApproveOrderErrors[keyof ApproveOrderErrors];
@@ -3499,6 +3714,10 @@ export type DeclineOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeclineOrderError = DeclineOrderErrors[keyof DeclineOrderErrors];
@@ -3557,6 +3776,10 @@ export type ListApprovalsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListApprovalsError = ListApprovalsErrors[keyof ListApprovalsErrors];
@@ -3611,6 +3834,10 @@ export type ListApprovalDelegationsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListApprovalDelegationsError = ListApprovalDelegationsErrors[keyof ListApprovalDelegationsErrors];
@@ -3648,6 +3875,10 @@ export type CreateApprovalDelegationErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateApprovalDelegationError = CreateApprovalDelegationErrors[keyof CreateApprovalDelegationErrors];
@@ -3691,6 +3922,10 @@ export type RevokeApprovalDelegationErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type RevokeApprovalDelegationError = RevokeApprovalDelegationErrors[keyof RevokeApprovalDelegationErrors];
@@ -3733,6 +3968,10 @@ export type GetApprovalLinkErrors = {
      * `LINK_EXPIRED`: the link has expired (`expired_at`).
      */
     410: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many invalid links or failed authentications came from the client's address; refused, the link unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetApprovalLinkError = GetApprovalLinkErrors[keyof GetApprovalLinkErrors];
@@ -3787,6 +4026,10 @@ export type DecideApprovalLinkErrors = {
      * `VALIDATION_FAILED`: the reason is too long or the form has fields it does not know.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many invalid links or failed authentications came from the client's address; refused, the link unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DecideApprovalLinkError = DecideApprovalLinkErrors[keyof DecideApprovalLinkErrors];
@@ -3816,6 +4059,10 @@ export type ListWorkflowsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListWorkflowsError = ListWorkflowsErrors[keyof ListWorkflowsErrors];
@@ -3853,6 +4100,10 @@ export type SaveWorkflowErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type SaveWorkflowError = SaveWorkflowErrors[keyof SaveWorkflowErrors];
@@ -3882,6 +4133,10 @@ export type ListWorkflowTasksErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListWorkflowTasksError = ListWorkflowTasksErrors[keyof ListWorkflowTasksErrors];
@@ -3919,6 +4174,10 @@ export type ImportWorkflowErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ImportWorkflowError = ImportWorkflowErrors[keyof ImportWorkflowErrors];
@@ -3966,6 +4225,10 @@ export type GetWorkflowErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetWorkflowError = GetWorkflowErrors[keyof GetWorkflowErrors];
@@ -4004,6 +4267,10 @@ export type ListWorkflowVersionsErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListWorkflowVersionsError = ListWorkflowVersionsErrors[keyof ListWorkflowVersionsErrors];
@@ -4051,6 +4318,10 @@ export type ExportWorkflowErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ExportWorkflowError = ExportWorkflowErrors[keyof ExportWorkflowErrors];
@@ -4097,6 +4368,10 @@ export type SetWorkflowConcurrencyErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type SetWorkflowConcurrencyError = SetWorkflowConcurrencyErrors[keyof SetWorkflowConcurrencyErrors];
@@ -4141,6 +4416,10 @@ export type ListRunsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListRunsError = ListRunsErrors[keyof ListRunsErrors];
@@ -4183,6 +4462,10 @@ export type GetRunErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetRunError = GetRunErrors[keyof GetRunErrors];
@@ -4229,6 +4512,10 @@ export type CancelRunErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CancelRunError = CancelRunErrors[keyof CancelRunErrors];
@@ -4280,7 +4567,7 @@ export type RerunRunErrors = {
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted; or too many failed authentications came from the client's address (`TOO_MANY_ATTEMPTS`, with `Retry-After`).
      */
     429: Problem;
 };
@@ -4333,6 +4620,10 @@ export type ResumeRunStepErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ResumeRunStepError = ResumeRunStepErrors[keyof ResumeRunStepErrors];
@@ -4383,6 +4674,10 @@ export type ReceiveHrLeaverErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ReceiveHrLeaverError = ReceiveHrLeaverErrors[keyof ReceiveHrLeaverErrors];
@@ -4491,6 +4786,10 @@ export type ListLeaverEventsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListLeaverEventsError = ListLeaverEventsErrors[keyof ListLeaverEventsErrors];
@@ -4520,6 +4819,10 @@ export type ScimGetServiceProviderConfigErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     403: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimGetServiceProviderConfigError = ScimGetServiceProviderConfigErrors[keyof ScimGetServiceProviderConfigErrors];
@@ -4549,6 +4852,10 @@ export type ScimListResourceTypesErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     403: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimListResourceTypesError = ScimListResourceTypesErrors[keyof ScimListResourceTypesErrors];
@@ -4587,6 +4894,10 @@ export type ScimGetResourceTypeErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     404: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimGetResourceTypeError = ScimGetResourceTypeErrors[keyof ScimGetResourceTypeErrors];
@@ -4616,6 +4927,10 @@ export type ScimListSchemasErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     403: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimListSchemasError = ScimListSchemasErrors[keyof ScimListSchemasErrors];
@@ -4654,6 +4969,10 @@ export type ScimGetSchemaErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     404: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimGetSchemaError = ScimGetSchemaErrors[keyof ScimGetSchemaErrors];
@@ -4708,6 +5027,10 @@ export type ScimListUsersErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     403: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimListUsersError = ScimListUsersErrors[keyof ScimListUsersErrors];
@@ -4753,6 +5076,10 @@ export type ScimCreateUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     415: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimCreateUserError = ScimCreateUserErrors[keyof ScimCreateUserErrors];
@@ -4795,6 +5122,10 @@ export type ScimDeleteUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimDeleteUserError = ScimDeleteUserErrors[keyof ScimDeleteUserErrors];
@@ -4846,6 +5177,10 @@ export type ScimGetUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     404: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimGetUserError = ScimGetUserErrors[keyof ScimGetUserErrors];
@@ -4900,6 +5235,10 @@ export type ScimPatchUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     413: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimPatchUserError = ScimPatchUserErrors[keyof ScimPatchUserErrors];
@@ -4950,6 +5289,10 @@ export type ScimReplaceUserErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimReplaceUserError = ScimReplaceUserErrors[keyof ScimReplaceUserErrors];
@@ -5004,6 +5347,10 @@ export type ScimListGroupsErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     403: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimListGroupsError = ScimListGroupsErrors[keyof ScimListGroupsErrors];
@@ -5045,6 +5392,10 @@ export type ScimCreateGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     413: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimCreateGroupError = ScimCreateGroupErrors[keyof ScimCreateGroupErrors];
@@ -5087,6 +5438,10 @@ export type ScimDeleteGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     412: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimDeleteGroupError = ScimDeleteGroupErrors[keyof ScimDeleteGroupErrors];
@@ -5138,6 +5493,10 @@ export type ScimGetGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     404: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimGetGroupError = ScimGetGroupErrors[keyof ScimGetGroupErrors];
@@ -5192,6 +5551,10 @@ export type ScimPatchGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     413: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimPatchGroupError = ScimPatchGroupErrors[keyof ScimPatchGroupErrors];
@@ -5246,6 +5609,10 @@ export type ScimReplaceGroupErrors = {
      * A SCIM error (RFC 7644 §3.12) with `status` as a string and, where it applies, `scimType`.
      */
     413: ScimErrorBody;
+    /**
+     * A SCIM error with status `429`: too many failed authentications came from the client's address; refused, its token unchecked, until `Retry-After` has passed.
+     */
+    429: ScimErrorBody;
 };
 
 export type ScimReplaceGroupError = ScimReplaceGroupErrors[keyof ScimReplaceGroupErrors];
@@ -5292,6 +5659,10 @@ export type ListScimLogsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListScimLogsError = ListScimLogsErrors[keyof ListScimLogsErrors];
@@ -5330,6 +5701,10 @@ export type ListScriptModulesErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListScriptModulesError = ListScriptModulesErrors[keyof ListScriptModulesErrors];
@@ -5367,6 +5742,10 @@ export type CreateScriptModuleVersionErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateScriptModuleVersionError = CreateScriptModuleVersionErrors[keyof CreateScriptModuleVersionErrors];
@@ -5409,6 +5788,10 @@ export type GetScriptModuleErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetScriptModuleError = GetScriptModuleErrors[keyof GetScriptModuleErrors];
@@ -5455,6 +5838,10 @@ export type GetScriptModuleVersionErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetScriptModuleVersionError = GetScriptModuleVersionErrors[keyof GetScriptModuleVersionErrors];
@@ -5484,6 +5871,10 @@ export type ListSchedulesErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListSchedulesError = ListSchedulesErrors[keyof ListSchedulesErrors];
@@ -5525,6 +5916,10 @@ export type CreateScheduleErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateScheduleError = CreateScheduleErrors[keyof CreateScheduleErrors];
@@ -5567,6 +5962,10 @@ export type DeleteScheduleErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeleteScheduleError = DeleteScheduleErrors[keyof DeleteScheduleErrors];
@@ -5609,6 +6008,10 @@ export type GetScheduleErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetScheduleError = GetScheduleErrors[keyof GetScheduleErrors];
@@ -5659,6 +6062,10 @@ export type UpdateScheduleErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type UpdateScheduleError = UpdateScheduleErrors[keyof UpdateScheduleErrors];
@@ -5706,6 +6113,10 @@ export type ListScheduleRunsErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListScheduleRunsError = ListScheduleRunsErrors[keyof ListScheduleRunsErrors];
@@ -5757,7 +6168,7 @@ export type TriggerScheduleErrors = {
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted; or too many failed authentications came from the client's address (`TOO_MANY_ATTEMPTS`, with `Retry-After`).
      */
     429: Problem;
 };
@@ -5789,6 +6200,10 @@ export type ListIntegrationModelsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListIntegrationModelsError = ListIntegrationModelsErrors[keyof ListIntegrationModelsErrors];
@@ -5834,6 +6249,10 @@ export type CreateIntegrationModelErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateIntegrationModelError = CreateIntegrationModelErrors[keyof CreateIntegrationModelErrors];
@@ -5876,6 +6295,10 @@ export type DeleteIntegrationModelErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeleteIntegrationModelError = DeleteIntegrationModelErrors[keyof DeleteIntegrationModelErrors];
@@ -5914,6 +6337,10 @@ export type GetIntegrationModelErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetIntegrationModelError = GetIntegrationModelErrors[keyof GetIntegrationModelErrors];
@@ -5943,6 +6370,10 @@ export type ListIntegrationsErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListIntegrationsError = ListIntegrationsErrors[keyof ListIntegrationsErrors];
@@ -5984,6 +6415,10 @@ export type CreateIntegrationErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CreateIntegrationError = CreateIntegrationErrors[keyof CreateIntegrationErrors];
@@ -6026,6 +6461,10 @@ export type DeleteIntegrationErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type DeleteIntegrationError = DeleteIntegrationErrors[keyof DeleteIntegrationErrors];
@@ -6068,6 +6507,10 @@ export type GetIntegrationErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetIntegrationError = GetIntegrationErrors[keyof GetIntegrationErrors];
@@ -6118,6 +6561,10 @@ export type UpdateIntegrationErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type UpdateIntegrationError = UpdateIntegrationErrors[keyof UpdateIntegrationErrors];
@@ -6168,6 +6615,10 @@ export type CloneIntegrationErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CloneIntegrationError = CloneIntegrationErrors[keyof CloneIntegrationErrors];
@@ -6210,6 +6661,10 @@ export type GetIntegrationConfigErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetIntegrationConfigError = GetIntegrationConfigErrors[keyof GetIntegrationConfigErrors];
@@ -6256,6 +6711,10 @@ export type PutIntegrationConfigErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type PutIntegrationConfigError = PutIntegrationConfigErrors[keyof PutIntegrationConfigErrors];
@@ -6302,6 +6761,10 @@ export type SetIntegrationLogLevelErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type SetIntegrationLogLevelError = SetIntegrationLogLevelErrors[keyof SetIntegrationLogLevelErrors];
@@ -6344,6 +6807,10 @@ export type ListIntegrationTasksErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListIntegrationTasksError = ListIntegrationTasksErrors[keyof ListIntegrationTasksErrors];
@@ -6395,6 +6862,10 @@ export type InvokeIntegrationTaskErrors = {
      */
     422: Problem;
     /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
+    /**
      * The call could not be made (missing configuration, unreachable host, timeout, TLS failure).
      */
     502: Problem;
@@ -6444,6 +6915,10 @@ export type CheckIntegrationHealthErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CheckIntegrationHealthError = CheckIntegrationHealthErrors[keyof CheckIntegrationHealthErrors];
@@ -6490,6 +6965,10 @@ export type AuthorizeIntegrationOAuthErrors = {
      * Conflicts with existing state.
      */
     409: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type AuthorizeIntegrationOAuthError = AuthorizeIntegrationOAuthErrors[keyof AuthorizeIntegrationOAuthErrors];
@@ -6586,6 +7065,10 @@ export type ListIntegrationRolesErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListIntegrationRolesError = ListIntegrationRolesErrors[keyof ListIntegrationRolesErrors];
@@ -6636,6 +7119,10 @@ export type RevokeIntegrationRoleErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type RevokeIntegrationRoleError = RevokeIntegrationRoleErrors[keyof RevokeIntegrationRoleErrors];
@@ -6686,6 +7173,10 @@ export type GrantIntegrationRoleErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GrantIntegrationRoleError = GrantIntegrationRoleErrors[keyof GrantIntegrationRoleErrors];
@@ -6728,6 +7219,10 @@ export type ListCatalogueErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
     /**
      * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
      */
@@ -6784,6 +7279,10 @@ export type ListOrdersErrors = {
      * The credentials lack the scope or role this operation needs.
      */
     403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ListOrdersError = ListOrdersErrors[keyof ListOrdersErrors];
@@ -6830,7 +7329,7 @@ export type CreateOrderErrors = {
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted; or too many failed authentications came from the client's address (`TOO_MANY_ATTEMPTS`, with `Retry-After`).
      */
     429: Problem;
     /**
@@ -6876,6 +7375,10 @@ export type GetOrderErrors = {
      * No such resource.
      */
     404: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type GetOrderError = GetOrderErrors[keyof GetOrderErrors];
@@ -6927,6 +7430,10 @@ export type CancelOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type CancelOrderError = CancelOrderErrors[keyof CancelOrderErrors];
@@ -6978,6 +7485,10 @@ export type ReturnOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ReturnOrderError = ReturnOrderErrors[keyof ReturnOrderErrors];
@@ -7029,6 +7540,10 @@ export type ExtendOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type ExtendOrderError = ExtendOrderErrors[keyof ExtendOrderErrors];
@@ -7084,6 +7599,10 @@ export type RetryOrderErrors = {
      * The body is well-formed but invalid (`VALIDATION_FAILED`), or a run's inputs fail its workflow's `inputSchema` (`RUN_INPUT_INVALID`); `errors` names each field.
      */
     422: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
 };
 
 export type RetryOrderError = RetryOrderErrors[keyof RetryOrderErrors];
@@ -7138,7 +7657,7 @@ export type ReceiveServiceNowOrderErrors = {
      */
     422: Problem;
     /**
-     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted.
+     * Pool capacity (`CAPACITY_EXCEEDED`), the per-user quota (`QUOTA_EXCEEDED`) or a workflow's concurrency limit (`WORKFLOW_CONCURRENCY_LIMIT`) is exhausted; or too many failed authentications came from the client's address (`TOO_MANY_ATTEMPTS`, with `Retry-After`).
      */
     429: Problem;
     /**

@@ -1,3 +1,4 @@
+import { countLeaverEvent } from '../../../adapter';
 import { createHash, randomUUID } from 'node:crypto';
 import { QueueName, writeAudit, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
 import { OrderStatus, transitionOrder } from '../orders/order-status';
@@ -297,6 +298,7 @@ export async function processLeaverEvent(deps: LeaverDeps, input: LeaverEventInp
     revoked: result.revokedOrders.length,
     cancelled: result.cancelledOrders.length,
   });
+  countLeaverEvent(input.source, result.status);
   return result;
 }
 

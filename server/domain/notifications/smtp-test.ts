@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CodedError, createMailer, MailError, resolveSmtpSettings, toMailError, type Logger, type Queryable } from '../../../adapter';
+import { CodedError, createMailer, MailError, resolveSmtpSettings, SecretBackendError, toMailError, type Logger, type Queryable } from '../../../adapter';
 import { MAIL_CODES } from '../../errors';
 import { readSettings } from '../settings/settings';
 
@@ -56,7 +56,8 @@ export async function sendSmtpTestMail(q: Queryable, to: string, opts: { request
     }
   } catch (e) {
     if (e instanceof MailError) throw mailProblem(e, (field) => (field.startsWith('to') ? '/body/to' : `/smtp/${field}`));
-    if (e instanceof CodedError) throw e;
+    // A password held in a secret backend that could not be read is that failure, not the SMTP server's.
+    if (e instanceof CodedError || e instanceof SecretBackendError) throw e;
     throw mailProblem(toMailError(e));
   }
 }

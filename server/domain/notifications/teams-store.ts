@@ -1,13 +1,16 @@
-import type { Queryable } from '../../../adapter';
+import { openSecret, resolveSecretValue, sealSecret, secretPlace, type Queryable } from '../../../adapter';
 
 // The Teams channel's SQL, all of it (adapter/db/migrations/023_teams.sql has the table and why it is apart).
 
-/** Stores (or replaces) the asset type's own webhook URL; a type that does not exist raises a foreign key violation. */
+/**
+ * Stores (or replaces) the asset type's own webhook URL, sealed (adapter/secrets); a type that does not exist raises a
+ * foreign key violation.
+ */
 export async function upsertAssetTypeTeamsWebhook(q: Queryable, assetTypeId: number, url: string, updatedBy: string): Promise<void> {
   await q.query(
     `INSERT INTO asset_type_teams_webhooks (asset_type_id, webhook_url, updated_by) VALUES ($1, $2, $3)
      ON CONFLICT (asset_type_id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url, updated_at = now(), updated_by = EXCLUDED.updated_by`,
-    [assetTypeId, url, updatedBy],
+    [assetTypeId, await sealSecret(q, url, secretPlace.teamsWebhook(assetTypeId)), updatedBy],
   );
 }
 
@@ -17,10 +20,14 @@ export async function deleteAssetTypeTeamsWebhook(q: Queryable, assetTypeId: num
   return rowCount > 0;
 }
 
-/** The asset type's own webhook URL (a secret: for the sender alone), or undefined. */
+/**
+ * The asset type's own webhook URL, opened (a secret: for the sender alone), or undefined. A stored reference
+ * (`vault://…`, left by `POST /admin/secrets/migrate`) is resolved to the URL it names.
+ * @throws SecretBackendError naming the reference when it cannot be resolved.
+ */
 export async function selectAssetTypeTeamsWebhookUrl(q: Queryable, assetTypeId: number): Promise<string | undefined> {
   const { rows } = await q.query<{ webhook_url: string }>(`SELECT webhook_url FROM asset_type_teams_webhooks WHERE asset_type_id = $1`, [assetTypeId]);
-  return rows[0]?.webhook_url;
+  return rows[0] ? ((await resolveSecretValue(q, await openSecret(q, rows[0].webhook_url, secretPlace.teamsWebhook(assetTypeId)))) as string) : undefined;
 }
 
 /** Which of `ids` have a webhook URL of their own (never the URLs). */

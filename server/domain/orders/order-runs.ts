@@ -9,6 +9,7 @@
  * applied to the asset) and `reinstall` (asset `reinstall` -> `free`, or `failed` when the runbook fails).
  */
 import { QueueName, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { inSpan } from '../../../adapter';
 import { ConcurrencyLimitError, RunInputError, WorkflowNotFoundError, type EngineHooks, type RunRecord, type StepRecord, type WorkflowEngine } from '../../../workflows';
 import { DEPROVISION_POLICIES, type DeprovisionPolicy } from '../catalogue/asset-types';
 import { claimFreeAsset, claimPersonalAsset, failAsset, finishReinstall, releaseAsset } from '../catalogue/assets';
@@ -421,7 +422,10 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
         const failed = (await Promise.allSettled(jobs.map(one))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
       };
-      await queue.work<{ orderId: number }>(QueueName.ORDER_PROVISION, (jobs) => all(jobs, (job) => provision(Number(job.data.orderId))), consumer);
+      // A job placed inside a trace carries its traceparent: the provisioning (and the run it starts) continues it.
+      const provisionJob = (job: { data: { orderId: number; traceparent?: string } }) =>
+        inSpan('order.provision', { parent: job.data.traceparent, attributes: { 'provisio.order_id': Number(job.data.orderId) } }, () => provision(Number(job.data.orderId)));
+      await queue.work<{ orderId: number; traceparent?: string }>(QueueName.ORDER_PROVISION, (jobs) => all(jobs, provisionJob), consumer);
       await queue.work<DeprovisionJob>(QueueName.ORDER_DEPROVISION, (jobs) => all(jobs, (job) => deprovision(job.data)), consumer);
       // Expiries return orders through the deprovision consumer above, so they run wherever it does.
       await registerLifecycleWorkers({ db, queue, logger });

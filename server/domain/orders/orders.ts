@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PgErrorCode, QueueName, sqlState, stripSecrets, type Database, type JobQueue, type Logger, type Queryable } from '../../../adapter';
+import { currentTraceparent, inSpan } from '../../../adapter';
 import { CodedError, ErrorCode, conflict, invalidField, notFound } from '../../errors';
 import { validateOrderConfig } from '../catalogue/asset-types';
 import { assertEntitled, checkRequester } from '../catalogue/entitlements';
@@ -330,6 +331,12 @@ export async function dispatch(deps: OrderDeps, tx: Queryable, row: OrderRow, qu
   await deps.queue.send(tx, queue, data, { id: row.job_id });
 }
 
+/** Job data carrying the active trace's W3C traceparent; empty when tracing is off. */
+function traceData(): { traceparent?: string } {
+  const traceparent = currentTraceparent();
+  return traceparent ? { traceparent } : {};
+}
+
 /** How often a placement re-reads a type that keeps changing under it before giving up with a 409. */
 const TYPE_CHANGE_RETRIES = 3;
 
@@ -347,7 +354,11 @@ const TYPE_CHANGE_RETRIES = 3;
  * caught by the unique index. An order that goes straight to work is one statement (one round trip, with the type
  * cached); one that waits for approval is placed in a transaction with its approval.
  */
-export async function createOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
+export function createOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
+  return inSpan('order.place', { attributes: { 'provisio.order_source': input.source } }, () => placeNewOrder(deps, input, actor));
+}
+
+async function placeNewOrder(deps: OrderDeps, input: CreateOrderInput, actor: OrderActor): Promise<OrderRow> {
   const userEmail = input.userEmail.trim().toLowerCase();
   // With `active_directory` configured: the requester exists and is enabled there (422), else 503 (entitlements.ts).
   const requester = await checkRequester(deps.directory, userEmail, '/body/user_email');
@@ -378,7 +389,8 @@ export async function createOrder(deps: OrderDeps, input: CreateOrderInput, acto
       snapshot,
       checkLimits: true,
       lockUser: false,
-      job: dispatched && !scheduled ? { queue: QueueName.ORDER_PROVISION, data: {} } : null,
+      // The job carries the order's trace (tracing on), so the run it starts continues it in whichever worker.
+      job: dispatched && !scheduled ? { queue: QueueName.ORDER_PROVISION, data: traceData() } : null,
       // The delayed start and the expiry are written by the placing statement too (see insertOrder).
       delayed: scheduled || isFuture(v.requestedUntil) ? { startQueue: scheduled ? QueueName.ORDER_PROVISION : null, expiryQueue: QueueName.ORDER_EXPIRE } : undefined,
       actor,

@@ -4,7 +4,18 @@ import addFormats from 'ajv-formats';
 import type { Queryable, Transaction } from '../../../adapter';
 import { scopesNotHeld, type Scope } from '../../auth/principal';
 import { forbidden, notFound, validationFailed, type FieldError } from '../../errors';
-import { teamsWebhookUrlProblem, writeAudit } from '../../../adapter';
+import {
+  clearSecretCache,
+  looksLikeSecretReference,
+  openSecret,
+  parseSecretReference,
+  resolveSecretValue,
+  sealSecret,
+  secretPlace,
+  teamsWebhookUrlProblem,
+  writeAudit,
+} from '../../../adapter';
+import { SECRET_BACKEND_SECTION } from './secret-backend-settings';
 import { checkWebhookConnection, WEBHOOK_CONNECTION_KEYS } from './webhook-connection';
 
 /**
@@ -274,6 +285,7 @@ export const SETTINGS_SECTIONS = {
       return problem === undefined ? [] : [{ path: '/body/webhook_url', message: problem }];
     },
   },
+  secret_backend: SECRET_BACKEND_SECTION,
 } as const satisfies Record<string, SettingsSectionDef>;
 
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;
@@ -394,6 +406,21 @@ export function announceSettingsChanged(section: string): void {
   for (const l of settingsListeners) l(section);
 }
 
+/**
+ * Why a writeOnly value that starts like a reference (`vault://…`) cannot be stored; undefined when it is a valid
+ * reference. The `secret_backend` section's own secrets can never be one: they are what reaches the backends.
+ */
+function referenceProblem(section: string, value: string): string | undefined {
+  if (section === 'secret_backend') return "cannot be a secret reference: a backend's credentials cannot come from a backend";
+  const parsed = parseSecretReference(value);
+  return parsed.ok ? undefined : `is not a valid secret reference: ${parsed.message}`;
+}
+
+// Changed backend settings (another vault, other credentials) apply at the next read, not after the cache's TTL.
+onSettingsChanged((section) => {
+  if (section === 'secret_backend') clearSecretCache();
+});
+
 export async function getSettings(q: Queryable, section: string): Promise<SettingsSectionView> {
   const def = sectionDef(section);
   return viewOf(section, def, await readRows(q, section));
@@ -410,7 +437,14 @@ export type StoredSectionName = SettingsSectionName | InternalSectionName;
  */
 export async function readSettings(q: Queryable, section: StoredSectionName): Promise<Record<string, unknown>> {
   const rows = await readRows(q, section);
-  return Object.fromEntries(rows.map((r) => [r.key.slice(section.length + 1), r.value]));
+  const out: Record<string, unknown> = {};
+  for (const r of rows) {
+    const name = r.key.slice(section.length + 1);
+    // Secrets are stored sealed (adapter/secrets) and opened here, for the caller that uses them; one may be a
+    // reference to an external backend (vault://…), and the caller then gets the value it names.
+    out[name] = r.is_secret ? await resolveSecretValue(q, await openSecret(q, r.value, secretPlace.setting(r.key))) : r.value;
+  }
+  return out;
 }
 
 /** The stored value of one key of a section (see `readSettings`); undefined when it is not set. */
@@ -432,7 +466,7 @@ export async function storeSettingOnce(
   const inserted = await q.query(
     `INSERT INTO app_config (key, section, value, is_secret, updated_by) VALUES ($1, $2, $3::jsonb, $4, $5)
      ON CONFLICT (key) DO NOTHING`,
-    [`${section}.${name}`, section, JSON.stringify(value), opts.secret, opts.updatedBy],
+    [`${section}.${name}`, section, JSON.stringify(opts.secret ? await sealSecret(q, value, secretPlace.setting(`${section}.${name}`)) : value), opts.secret, opts.updatedBy],
   );
   return inserted.rowCount !== 0;
 }
@@ -458,6 +492,10 @@ export async function updateSettings(
     const validate = keyValidators.get(`${section}.${name}`);
     if (!validate) {
       errors.push({ path: `/body/${name}`, message: `is not a setting of section '${section}' (known: ${Object.keys(def.schema.properties).join(', ')})` });
+    } else if (secretNames.has(name) && looksLikeSecretReference(value)) {
+      // A reference stands in for the value: the value's own rules (length, URL form) apply to what it names.
+      const problem = referenceProblem(section, value);
+      if (problem !== undefined) errors.push({ path: `/body/${name}`, message: problem });
     } else if (value !== null && !validate(value)) {
       const e = validate.errors?.[0];
       errors.push({ path: `/body/${name}`, message: e?.message ?? 'is invalid' });
@@ -472,12 +510,15 @@ export async function updateSettings(
   const beforeRows = await readRows(tx, section);
   const stored = new Map(beforeRows.map((r) => [r.key.slice(section.length + 1), r]));
   if (def.check) {
-    const merged: Record<string, unknown> = Object.fromEntries([...stored].map(([name, r]) => [name, r.value]));
+    // The rules see values, not their sealed form.
+    const merged: Record<string, unknown> = {};
+    for (const [name, r] of stored) merged[name] = r.is_secret ? await openSecret(tx, r.value, secretPlace.setting(r.key)) : r.value;
     for (const [name, value] of Object.entries(patch)) {
       if (value === null) delete merged[name];
       else merged[name] = value;
     }
-    const crossErrors = def.check(merged);
+    // A key holding a reference is not judged by the rules for its value (which only the backend holds).
+    const crossErrors = def.check(merged).filter((e) => !looksLikeSecretReference(merged[e.path.slice('/body/'.length)]));
     if (crossErrors.length) throw fail(crossErrors);
   }
 
@@ -503,7 +544,7 @@ export async function updateSettings(
       `INSERT INTO app_config (key, section, value, is_secret, updated_by) VALUES ($1, $2, $3::jsonb, $4, $5)
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, is_secret = EXCLUDED.is_secret,
          updated_at = now(), updated_by = EXCLUDED.updated_by`,
-      [key, section, JSON.stringify(value), isSecret, actor.triggeredBy],
+      [key, section, JSON.stringify(isSecret ? await sealSecret(tx, value, secretPlace.setting(key)) : value), isSecret, actor.triggeredBy],
     );
     // A secret is recorded as changed without comparing it, so the audit trail never hints at its value.
     if (isSecret) writeOnlyChanged.push({ key: name, change: 'set' });
