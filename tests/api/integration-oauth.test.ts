@@ -72,7 +72,8 @@ describe('integration OAuth 2.0 authorization-code flow', () => {
       });
     expect(res.status).toBe(201);
     integrationId = res.body.id as number;
-  });
+    // It starts the OIDC provider in a child process and builds the app: minutes on a loaded machine, not a hang.
+  }, 120_000);
   afterAll(async () => {
     await t.close();
     await idp.stop();
