@@ -1,7 +1,7 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { LoopbackHandler, LoopbackServer, RecordedRequest } from './loopback-server';
+import { recordingListener, type LoopbackHandler, type LoopbackServer, type RecordedRequest } from './loopback-server';
 import { createCa, issueServerCert, type Issued } from './pki';
 
 export interface HttpsLoopbackServer extends LoopbackServer {
@@ -33,24 +33,7 @@ export async function startHttpsLoopbackServer(handler: LoopbackHandler, opts: H
       cert: cert.certPem,
       ...(opts.clientCa ? { ca: [opts.clientCa.certPem], requestCert: true, rejectUnauthorized: true } : {}),
     },
-    (raw, res) => {
-      const chunks: Buffer[] = [];
-      raw.on('data', (c: Buffer) => chunks.push(c));
-      raw.on('end', () => {
-        const rec: RecordedRequest = {
-          method: raw.method ?? 'GET',
-          url: raw.url ?? '/',
-          headers: raw.headers,
-          body: Buffer.concat(chunks).toString('utf8'),
-          remotePort: raw.socket.remotePort ?? 0,
-        };
-        requests.push(rec);
-        Promise.resolve(handler(rec, res, raw)).catch((e: unknown) => {
-          res.statusCode = 500;
-          res.end(String(e));
-        });
-      });
-    },
+    recordingListener(handler, requests),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

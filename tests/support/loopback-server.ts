@@ -22,10 +22,15 @@ export interface LoopbackServer {
 
 export type LoopbackHandler = (req: RecordedRequest, res: http.ServerResponse, raw: http.IncomingMessage) => void | Promise<void>;
 
-/** Starts an HTTP server on 127.0.0.1 (a free port) that records every request, body read, before `handler` runs. */
-export async function startLoopbackServer(handler: LoopbackHandler): Promise<LoopbackServer> {
-  const requests: RecordedRequest[] = [];
-  const server = http.createServer((raw, res) => {
+/**
+ * A request listener that records every request, body read, into `requests` before `handler` runs (a handler that
+ * throws answers 500): what the HTTP and HTTPS loopback servers share.
+ */
+export function recordingListener(
+  handler: LoopbackHandler,
+  requests: RecordedRequest[],
+): (raw: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (raw, res) => {
     const chunks: Buffer[] = [];
     raw.on('data', (c: Buffer) => chunks.push(c));
     raw.on('end', () => {
@@ -42,8 +47,13 @@ export async function startLoopbackServer(handler: LoopbackHandler): Promise<Loo
         res.end(String(e));
       });
     });
-  });
-  return listen(server, requests);
+  };
+}
+
+/** Starts an HTTP server on 127.0.0.1 (a free port) that records every request, body read, before `handler` runs. */
+export async function startLoopbackServer(handler: LoopbackHandler): Promise<LoopbackServer> {
+  const requests: RecordedRequest[] = [];
+  return listen(http.createServer(recordingListener(handler, requests)), requests);
 }
 
 export async function listen(server: http.Server, requests: RecordedRequest[] = []): Promise<LoopbackServer & { server: http.Server }> {
