@@ -10,10 +10,11 @@ import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain
 import { createTestApp, type TestApp } from '../support/app';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { mintTestToken } from '../support/orders';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(90_000);
 
-const ENGINE = { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 };
+const ENGINE = TEST_ENGINE_CONFIG;
 const DAY = 24 * 60 * 60 * 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();

@@ -42,6 +42,7 @@ import {
   type FuzzOperation,
   type Mutation,
 } from '../support/spec-fuzz-requests';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 const SEED = process.env['FUZZ_SEED'] ? Number(process.env['FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
 if (!Number.isInteger(SEED)) throw new Error(`FUZZ_SEED must be an integer, not ${process.env['FUZZ_SEED']}`);
@@ -176,7 +177,7 @@ describe(`spec-driven fuzz (${testEngine})`, () => {
     const logger = captured.logger;
     secrets.add('admin key', TEST_ADMIN_KEY);
     secrets.add('hr.graph_client_state', GRAPH_CLIENT_STATE);
-    wf = createWorkflowRuntime({ db: base.db, queue: base.queue, logger, integrations: base.integrations, config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
+    wf = createWorkflowRuntime({ db: base.db, queue: base.queue, logger, integrations: base.integrations, config: TEST_ENGINE_CONFIG });
     const app = buildApp({ db: base.db, queue: base.queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, linkSigner: base.linkSigner, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, base.config);
     api = () => request.agent(app);
     server = http.createServer(app);

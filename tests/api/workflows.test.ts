@@ -14,6 +14,7 @@ import { TEST_ADMIN_KEY } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { createIntegrationRuntime } from '../../integration-model';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(60_000);
 
@@ -60,7 +61,7 @@ beforeAll(async () => {
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
   queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
-  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
+  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: TEST_ENGINE_CONFIG });
   await wf.startWorkers({ teamSize: 2 });
   const config = buildConfig({ validateResponses: true, adminKey: TEST_ADMIN_KEY });
   app = buildApp({ db: t.db, queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, config);

@@ -8,6 +8,7 @@ import { createWebhookExecutor } from '../../workflows/executors';
 import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engine';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(60_000);
 
@@ -124,7 +125,7 @@ beforeAll(async () => {
     logger,
     executors: { webhook: createWebhookExecutor({ logger, resolveSecret: () => undefined }) },
     hooks: runs.hooks,
-    config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 },
+    config: TEST_ENGINE_CONFIG,
   });
   runs.bind(engine);
   await engine.startWorkers({ teamSize: 2 });

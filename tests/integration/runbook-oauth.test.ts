@@ -8,6 +8,7 @@ import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain
 import { createTestApp, type TestApp } from '../support/app';
 import { testEngine } from '../support/db';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(60_000);
 
@@ -34,7 +35,7 @@ describe(`a runbook step's OAuth tokens are persisted (${testEngine})`, () => {
 
   /** A workflow runtime on `integrations`, its workers started, as `serve` or `provisio worker` builds it. */
   async function startWorkflows(integrations: IntegrationRuntime): Promise<WorkflowRuntime> {
-    const wf = createWorkflowRuntime({ db: t.db, queue: t.queue, logger, integrations, config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } });
+    const wf = createWorkflowRuntime({ db: t.db, queue: t.queue, logger, integrations, config: TEST_ENGINE_CONFIG });
     started.push(wf);
     await wf.startWorkers({ teamSize: 1 });
     return wf;

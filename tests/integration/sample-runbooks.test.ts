@@ -27,6 +27,7 @@ import { mintTestToken, nextRitm, snowPayload } from '../support/orders';
 import { ensureSambaAd, SEED_USER_PASSWORD, type SambaAd } from '../support/samba-ad';
 import { startVcsim, type Vcsim } from '../support/vcsim';
 import { seen } from '../support/vendor-mocks';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(60_000);
 
@@ -253,7 +254,7 @@ beforeAll(async () => {
   const logger = createLogger({ silent: !process.env['TEST_LOGS'] });
   queue = createJobQueue(t.db, { logger, schedule: false });
   await queue.start();
-  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: { pollingIntervalSeconds: 0.3, leaseMs: 2000, sweepIntervalMs: 500 } });
+  wf = createWorkflowRuntime({ db: t.db, queue, logger, integrations: createIntegrationRuntime({ db: t.db, queue, logger }), config: { ...TEST_ENGINE_CONFIG, pollingIntervalSeconds: 0.3 } });
   await wf.startWorkers({ teamSize: 3 });
   app = buildApp(
     { db: t.db, queue, logger, workflowEngine: wf.engine, integrations: wf.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) },

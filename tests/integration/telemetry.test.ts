@@ -17,10 +17,11 @@ import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/l
 import { mintTestToken } from '../support/orders';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { parseExposition, type Exposition } from '../support/prometheus';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(90_000);
 
-const ENGINE = { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 };
+const ENGINE = TEST_ENGINE_CONFIG;
 const MODEL = {
   openapi: '3.0.3',
   info: { title: 'Account Desk', version: '1.0.0' },

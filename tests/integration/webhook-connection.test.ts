@@ -9,6 +9,7 @@ import { createTestApp, type TestApp } from '../support/app';
 import { startForwardProxy, type ForwardProxy } from '../support/forward-proxy';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { createCa, issueServerCert } from '../support/pki';
+import { TEST_ENGINE_CONFIG } from '../support/engine-config';
 
 jest.setTimeout(60_000);
 
@@ -77,7 +78,7 @@ beforeAll(async () => {
       server.close(() => resolve());
     }),
   };
-  t = await createTestApp({}, { workflows: { config: { pollingIntervalSeconds: 0.5, leaseMs: 2000, sweepIntervalMs: 500 } } });
+  t = await createTestApp({}, { workflows: { config: TEST_ENGINE_CONFIG } });
   await t.workflows!.startWorkers({ teamSize: 1 });
   expect((await t.http().post('/admin/workflows').set(t.admin).send(hookWorkflow)).status).toBe(201);
 });

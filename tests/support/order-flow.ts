@@ -9,6 +9,7 @@ import { createWebhookExecutor } from '../../workflows/executors';
 import { createWorkflowEngine, type WorkflowEngine } from '../../workflows/engine';
 import { createTestDatabase, type TestDatabase } from './db';
 import { sendJson, startLoopbackServer, type LoopbackServer, type RecordedRequest } from './loopback-server';
+import { TEST_ENGINE_CONFIG } from './engine-config';
 
 /** What the provisioning service answers to one webhook delivery. */
 export type HookAnswer = { status: number; body?: unknown; delayMs?: number };
@@ -79,7 +80,7 @@ export async function startOrderFlow(): Promise<OrderFlow> {
     logger,
     executors: { webhook: createWebhookExecutor({ logger, resolveSecret: () => undefined }) },
     hooks: flow.runs.hooks,
-    config: { pollingIntervalSeconds: 0.5, leaseMs: 5000, sweepIntervalMs: 500 },
+    config: TEST_ENGINE_CONFIG,
   });
   flow.runs.bind(flow.engine);
   await flow.engine.startWorkers({ teamSize: 4 });
