@@ -128,6 +128,12 @@ export type {
   UserKey,
   UserKeyKind,
 } from './directory';
+// Entra ID as a directory, over Microsoft Graph.
+export { ClientCredentialsProvider, createGraphDirectory, DEFAULT_GRAPH_CONSUMER_ATTRIBUTES, graphToDirectoryError } from './directory/graph';
+export type { GraphDirectory, GraphDirectorySettings } from './directory/graph';
+// Kerberos tickets (keytab or password, MIT kinit into a DIR ccache collection) and GSS-SPNEGO/krb5 client contexts.
+export { createKerberosCredentials, KerberosError, KerberosErrorCode, loadKerberosAddon, toKerberosError } from './kerberos';
+export type { GssClientContext, GssClientOptions, GssMechanism, KerberosConfig, KerberosCredentials, KerberosSecret, TicketInfo } from './kerberos';
 // Outbound mail over SMTP (nodemailer).
 export {
   checkAddress,

@@ -28,6 +28,8 @@ export const QueueName = {
   OUTBOX_SEND: 'outbox.send',
   /** Every minute: outbox rows whose job went missing or whose worker died mid-send are claimed again. */
   OUTBOX_SWEEP: 'outbox-sweep-minutely',
+  /** Hourly: the Microsoft Graph subscription on users (leaver webhook) is created, renewed before expiry, or re-created. */
+  GRAPH_SUBSCRIPTION: 'graph-subscription-hourly',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 

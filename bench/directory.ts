@@ -23,6 +23,7 @@ import { mintToken } from '../server/domain/tokens/api-tokens';
 import { buildGatewayApp } from '../server/gateway';
 import { createTestDatabase } from '../tests/support/db';
 import { ensureSambaAd, markTestRun, releaseSambaAd, type SambaAd } from '../tests/support/samba-ad';
+import { benchGraph } from './directory-graph';
 
 const N = Number(process.env['BENCH_LOOKUPS'] ?? 1000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
@@ -202,6 +203,8 @@ async function main(): Promise<void> {
     console.log(`median  direct  ${fmt(d)}`);
     console.log(`gateway / direct (median of rounds) = ${(ratio * 100).toFixed(0)} % (target >= 60 %): ${ratio >= 0.6 ? 'PASS' : 'FAIL'}`);
     process.exitCode = ratio >= 0.6 ? 0 : 1;
+    // Entra ID: the Graph directory beside bare Graph client calls (bench/directory-graph.ts), same run.
+    if (!(await benchGraph())) process.exitCode = 1;
   } finally {
     await direct.close();
     agent.destroy();

@@ -40,7 +40,13 @@ describe('security schemes', () => {
     // A scheme the runtime cannot apply is listed as such, and the model says so.
     expect(byName.unused).toEqual({ name: 'unused', kind: 'unsupported', type: 'http', scheme: 'digest', parameters: [], extensions: {} });
     expect(model.warnings.map((w) => w.path)).toEqual(['/components/securitySchemes/unused/scheme', '/components/securitySchemes/unused']);
-    expect(model.warnings[0]).toMatchObject({ message: "HTTP authentication scheme 'digest' is not supported (basic and bearer are)", line: expect.any(Number) });
+    expect(model.warnings[0]).toMatchObject({ message: "HTTP authentication scheme 'digest' is not supported (basic, bearer, negotiate and ntlm are)", line: expect.any(Number) });
+  });
+
+  it('reads http negotiate and ntlm (IIS offers both) as the negotiate and ntlm authentication types', async () => {
+    const model = await loadIntegrationModel(withSchemes({ kerberos: { type: 'http', scheme: 'Negotiate' }, windows: { type: 'http', scheme: 'ntlm' } }));
+    expect(model.securitySchemes.map((s) => [s.name, s.kind])).toEqual([['kerberos', 'httpNegotiate'], ['windows', 'httpNtlm']]);
+    expect(model.warnings).toEqual([]);
   });
 
   it('reads an apiKey scheme in a cookie', async () => {

@@ -54,9 +54,12 @@ export function readSecuritySchemes(document: OpenApiDocument, resolver: SchemaR
         const scheme = String(def.scheme).toLowerCase();
         if (scheme === 'basic') schemes.push({ ...base, kind: 'httpBasic' });
         else if (scheme === 'bearer') schemes.push({ ...base, kind: 'httpBearer', ...(typeof def.bearerFormat === 'string' ? { bearerFormat: def.bearerFormat } : {}) });
+        // Windows integrated authentication (IIS offers both): the `negotiate` and `ntlm` authentication types.
+        else if (scheme === 'negotiate') schemes.push({ ...base, kind: 'httpNegotiate' });
+        else if (scheme === 'ntlm') schemes.push({ ...base, kind: 'httpNtlm' });
         else {
           schemes.push({ ...base, kind: 'unsupported', type, scheme });
-          warnings.push({ path: `${at}/scheme`, message: `HTTP authentication scheme '${scheme}' is not supported (basic and bearer are)` });
+          warnings.push({ path: `${at}/scheme`, message: `HTTP authentication scheme '${scheme}' is not supported (basic, bearer, negotiate and ntlm are)` });
         }
         break;
       }

@@ -121,6 +121,10 @@ export type SecurityScheme =
   | (SchemeBase & { kind: 'awsSigV4'; in: 'header' | 'query' | 'cookie'; parameterName: string })
   | (SchemeBase & { kind: 'httpBasic' })
   | (SchemeBase & { kind: 'httpBearer'; bearerFormat?: string })
+  /** `http` with scheme `negotiate` (RFC 4559): Kerberos, configured as authentication type `negotiate`. */
+  | (SchemeBase & { kind: 'httpNegotiate' })
+  /** `http` with scheme `ntlm` (IIS's name for it): authentication type `ntlm`. */
+  | (SchemeBase & { kind: 'httpNtlm' })
   | (SchemeBase & {
       kind: 'oauth2';
       flows: { clientCredentials?: OAuthFlow; password?: OAuthFlow; authorizationCode?: OAuthFlow; implicit?: OAuthFlow };

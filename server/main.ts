@@ -41,6 +41,7 @@ import { startScheduler } from '../workflows';
 import { createOutboxWorker, createTeamsSender } from './domain/notifications';
 import { integrationHealthAlert } from './domain/notices';
 import { registerExpiryWarnings } from './domain/orders/expiry-warnings';
+import { registerGraphSubscriptionKeeper } from './domain/identity/graph-subscription';
 import { registerApprovalClockWorkers } from './domain/approvals/reminders';
 import { createLinkSigner, loadLinkKey } from './domain/approvals/link-signer';
 
@@ -144,6 +145,8 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   await registerScimLogPurge(rt.queue, rt.db, rt.logger);
   // Hourly: requesters whose order ends within its type's `expiry_warning_days` are warned, once per end.
   await registerExpiryWarnings(rt);
+  // Hourly: the Microsoft Graph subscription feeding POST /hr/leaver/graph is created or renewed before it expires.
+  await registerGraphSubscriptionKeeper(rt);
   // Before the demo data: the demo integrations are built on these models.
   await loadIntegrationModelFiles(rt.db, rt.logger, projectPath('openapi', 'integrations'));
   if (config.demo) {

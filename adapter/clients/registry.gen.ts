@@ -3,6 +3,7 @@ import * as adGateway from './ad-gateway/sdk.gen.js';
 import * as sccmAdminservice from './sccm-adminservice/sdk.gen.js';
 import * as servicenowTable from './servicenow-table/sdk.gen.js';
 import * as vcenter from './vcenter/sdk.gen.js';
+import * as xenserver from './xenserver/sdk.gen.js';
 import type { GeneratedModel } from './types.js';
 
 /** The typed client generated from each document in openapi/integrations/, by document digest and operationId. */
@@ -28,7 +29,7 @@ export const generatedModels: readonly GeneratedModel[] = [
   {
     name: "sccm-adminservice",
     source: "openapi/integrations/sccm-adminservice.yaml",
-    digest: "1802f7588844c8b101843e5cf216185804b36f6f01b3ab67b72144230cce24dc",
+    digest: "81d65d58b37a756f566e9d87bcf62e8ff40aa24c5b6e9089e9dd26e739ed7612",
     operations: {
       "add_collection_membership_rule": { method: "POST", path: "/AdminService/wmi/SMS_Collection('{collectionId}')/AdminService.AddMembershipRule", call: sccmAdminservice.addCollectionMembershipRule },
       "delete_collection_membership_rule": { method: "POST", path: "/AdminService/wmi/SMS_Collection('{collectionId}')/AdminService.DeleteMembershipRule", call: sccmAdminservice.deleteCollectionMembershipRule },
@@ -62,7 +63,7 @@ export const generatedModels: readonly GeneratedModel[] = [
   {
     name: "vcenter",
     source: "openapi/integrations/vcenter.yaml",
-    digest: "3e2446dfb7f84dd3323dab51b29dae4e23ac447961b8a57d932267b8a83a8da2",
+    digest: "8e4ed3deb7fbdc99c132b13b7a543fa530ca4cebc13e23f3a4c1c87c8fc130fe",
     operations: {
       "api_session_create": { method: "POST", path: "/api/session", call: vcenter.apiSessionCreate },
       "api_session_delete": { method: "DELETE", path: "/api/session", call: vcenter.apiSessionDelete },
@@ -85,6 +86,46 @@ export const generatedModels: readonly GeneratedModel[] = [
       "api_vcenter_vm_power_get": { method: "GET", path: "/api/vcenter/vm/{vm}/power", call: vcenter.apiVcenterVmPowerGet },
       "rest_com_vmware_cis_session_create": { method: "POST", path: "/rest/com/vmware/cis/session", call: vcenter.restComVmwareCisSessionCreate },
       "rest_com_vmware_cis_session_delete": { method: "DELETE", path: "/rest/com/vmware/cis/session", call: vcenter.restComVmwareCisSessionDelete },
+      "vim_snapshot_remove_task": { method: "POST", path: "/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RemoveSnapshot_Task", call: vcenter.vimSnapshotRemoveTask },
+      "vim_snapshot_revert_task": { method: "POST", path: "/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RevertToSnapshot_Task", call: vcenter.vimSnapshotRevertTask },
+      "vim_task_get_info": { method: "GET", path: "/sdk/vim25/{release}/Task/{moId}/info", call: vcenter.vimTaskGetInfo },
+      "vim_vm_create_snapshot_task": { method: "POST", path: "/sdk/vim25/{release}/VirtualMachine/{moId}/CreateSnapshot_Task", call: vcenter.vimVmCreateSnapshotTask },
+      "vim_vm_get_snapshot": { method: "GET", path: "/sdk/vim25/{release}/VirtualMachine/{moId}/snapshot", call: vcenter.vimVmGetSnapshot },
+    },
+  },
+  {
+    name: "xenserver",
+    source: "openapi/integrations/xenserver.yaml",
+    digest: "2642de96ca36c051c9e8a58daa46e3aac8790a16bef6fb4513f0de4aaf7e4d63",
+    operations: {
+      "Async_VM_clean_shutdown": { method: "POST", path: "/jsonrpc/Async.VM.clean_shutdown", call: xenserver.asyncVmCleanShutdown },
+      "Async_VM_clone": { method: "POST", path: "/jsonrpc/Async.VM.clone", call: xenserver.asyncVmClone },
+      "Async_VM_provision": { method: "POST", path: "/jsonrpc/Async.VM.provision", call: xenserver.asyncVmProvision },
+      "Async_VM_snapshot": { method: "POST", path: "/jsonrpc/Async.VM.snapshot", call: xenserver.asyncVmSnapshot },
+      "Async_VM_start": { method: "POST", path: "/jsonrpc/Async.VM.start", call: xenserver.asyncVmStart },
+      "VBD_get_VDI": { method: "POST", path: "/jsonrpc/VBD.get_VDI", call: xenserver.vbdGetVdi },
+      "VDI_destroy": { method: "POST", path: "/jsonrpc/VDI.destroy", call: xenserver.vdiDestroy },
+      "VM_clean_shutdown": { method: "POST", path: "/jsonrpc/VM.clean_shutdown", call: xenserver.vmCleanShutdown },
+      "VM_clone": { method: "POST", path: "/jsonrpc/VM.clone", call: xenserver.vmClone },
+      "VM_destroy": { method: "POST", path: "/jsonrpc/VM.destroy", call: xenserver.vmDestroy },
+      "VM_get_VBDs": { method: "POST", path: "/jsonrpc/VM.get_VBDs", call: xenserver.vmGetVbds },
+      "VM_get_by_name_label": { method: "POST", path: "/jsonrpc/VM.get_by_name_label", call: xenserver.vmGetByNameLabel },
+      "VM_get_by_uuid": { method: "POST", path: "/jsonrpc/VM.get_by_uuid", call: xenserver.vmGetByUuid },
+      "VM_get_power_state": { method: "POST", path: "/jsonrpc/VM.get_power_state", call: xenserver.vmGetPowerState },
+      "VM_get_record": { method: "POST", path: "/jsonrpc/VM.get_record", call: xenserver.vmGetRecord },
+      "VM_hard_shutdown": { method: "POST", path: "/jsonrpc/VM.hard_shutdown", call: xenserver.vmHardShutdown },
+      "VM_provision": { method: "POST", path: "/jsonrpc/VM.provision", call: xenserver.vmProvision },
+      "VM_revert": { method: "POST", path: "/jsonrpc/VM.revert", call: xenserver.vmRevert },
+      "VM_set_is_a_template": { method: "POST", path: "/jsonrpc/VM.set_is_a_template", call: xenserver.vmSetIsATemplate },
+      "VM_snapshot": { method: "POST", path: "/jsonrpc/VM.snapshot", call: xenserver.vmSnapshot },
+      "VM_start": { method: "POST", path: "/jsonrpc/VM.start", call: xenserver.vmStart },
+      "session_login_with_password": { method: "POST", path: "/jsonrpc/session.login_with_password", call: xenserver.sessionLoginWithPassword },
+      "session_logout": { method: "POST", path: "/jsonrpc/session.logout", call: xenserver.sessionLogout },
+      "task_destroy": { method: "POST", path: "/jsonrpc/task.destroy", call: xenserver.taskDestroy },
+      "task_get_error_info": { method: "POST", path: "/jsonrpc/task.get_error_info", call: xenserver.taskGetErrorInfo },
+      "task_get_record": { method: "POST", path: "/jsonrpc/task.get_record", call: xenserver.taskGetRecord },
+      "task_get_result": { method: "POST", path: "/jsonrpc/task.get_result", call: xenserver.taskGetResult },
+      "task_get_status": { method: "POST", path: "/jsonrpc/task.get_status", call: xenserver.taskGetStatus },
     },
   },
 ];

@@ -50,6 +50,12 @@ export interface DirectoryErrorDetails {
   key?: { kind: string; value: string };
   /** The offending attribute, for ATTRIBUTE_NOT_ALLOWED. */
   attribute?: string;
+  /** Microsoft Graph / identity platform: the error code it answered (Authorization_RequestDenied, invalid_client ...). */
+  graphCode?: string;
+  /** Microsoft Graph / identity platform: the HTTP status it answered. */
+  httpStatus?: number;
+  /** The identity platform's AADSTS error number(s), comma-separated. */
+  aadsts?: string;
 }
 
 /**

@@ -18,6 +18,8 @@ export const AUTH_TYPES = [
   'oauth2_authorization_code',
   'openid_connect',
   'ntlm',
+  'xenapi_session',
+  'negotiate',
 ] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
@@ -33,6 +35,10 @@ const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const httpUrl = { type: 'string', pattern: '^https?://[^\\s/]+' } as const;
 // PEM material arrives as a data URL (what a browser file input produces); the payload is base64 or URL-encoded text.
 const pemDataUrl = { type: 'string', pattern: '^data:[^,]*,' } as const;
+/** A Kerberos principal with its realm: `name@REALM` or `service/host@REALM` (what kinit takes). */
+const KERBEROS_PRINCIPAL = '^[^\\s@/]+(/[^\\s@]+)?@[A-Za-z0-9.-]+$';
+/** A service principal name without realm, as Windows writes it: `HTTP/host` (setspn's form). */
+const SERVICE_PRINCIPAL_NAME = '^[^\\s/@]+/[^\\s/@]+$';
 
 // Fields shared by every OAuth 2.0 flavour; OIDC drops token_url (it is discovered).
 const oauthClientFields = {
@@ -183,6 +189,39 @@ export const integrationConfigSchema = {
             workstation: { type: 'string' },
           },
         },
+        {
+          // XenServer / XCP-ng: a XenAPI session bought with session.login_with_password and put into every
+          // JSON-RPC call's first parameter (adapter/http/auth/xenapi-session.ts).
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'username', 'password'],
+          properties: {
+            type: { const: 'xenapi_session' },
+            username: nonEmpty,
+            password: { type: 'string' },
+            login_path: { type: 'string', pattern: '^/' },
+            originator: { type: 'string' },
+          },
+        },
+        {
+          // Kerberos through HTTP Negotiate (SPNEGO, RFC 4559), e.g. ConfigMgr AdminService or WinRM in a domain:
+          // a ticket for `principal` from a keytab or a password (adapter/http/auth/negotiate.ts). Exactly one of
+          // keytab and password; checked in validateIntegrationConfig, where the message can say so plainly.
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'principal'],
+          properties: {
+            type: { const: 'negotiate' },
+            principal: { type: 'string', pattern: KERBEROS_PRINCIPAL },
+            // The keytab file's bytes in base64 (or a secret reference); a secret like a password.
+            keytab: nonEmpty,
+            password: { type: 'string' },
+            // Default `HTTP/<host of the request URL>`; set it when the server is reached by another name (an
+            // alias, an IP address) than the one its SPN was registered under.
+            spn: { type: 'string', pattern: SERVICE_PRINCIPAL_NAME },
+            mech: { enum: ['spnego', 'krb5'], default: 'spnego' },
+          },
+        },
       ],
     },
     mtls: {
@@ -312,7 +351,20 @@ export type AuthenticationConfig =
       redirect_uri?: string;
     } & OAuthClientFields)
   | ({ type: 'openid_connect'; issuer?: string; discovery_url?: string } & OAuthClientFields)
-  | { type: 'ntlm'; username: string; password: string; domain?: string; workstation?: string };
+  | { type: 'ntlm'; username: string; password: string; domain?: string; workstation?: string }
+  | { type: 'xenapi_session'; username: string; password: string; login_path?: string; originator?: string }
+  | {
+      type: 'negotiate';
+      /** `name@REALM`. */
+      principal: string;
+      /** Base64 of a keytab file holding the principal's keys; or `password`. */
+      keytab?: string;
+      password?: string;
+      /** `HTTP/host`; default `HTTP/<host of the request URL>`. */
+      spn?: string;
+      /** The GSS mechanism of the token: SPNEGO-wrapped (what IIS and WinRM expect) or a raw Kerberos token. */
+      mech: 'spnego' | 'krb5';
+    };
 
 export type OAuthConfig = Extract<AuthenticationConfig, { client_id: string }>;
 
@@ -358,7 +410,7 @@ type Defaulted<T, K extends PropertyKey> = T extends unknown ? Omit<T, K & keyof
 /** What an operator writes: the same shape with every defaulted field optional. */
 export interface IntegrationConfigInput {
   server: Defaulted<ServerConfig, 'protocol'>;
-  authentication?: Defaulted<AuthenticationConfig, 'auth_method' | 'in'>;
+  authentication?: Defaulted<AuthenticationConfig, 'auth_method' | 'in' | 'mech'>;
   mtls?: MtlsConfig;
   tls?: DeepPartial<IntegrationConfig['tls']>;
   timeout?: number;
@@ -405,7 +457,29 @@ export function validateIntegrationConfig(input: unknown): ConfigValidation {
   if (auth.type === 'openid_connect' && auth.issuer === undefined && auth.discovery_url === undefined) {
     errors.push({ path: '/authentication/issuer', message: 'is required unless discovery_url names the discovery document' });
   }
+  if (auth.type === 'negotiate') errors.push(...negotiateIssues(auth));
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/**
+ * Exactly one credential, and a keytab that is one: MIT keytab files start with the version bytes 0x05 0x02. A
+ * value that is not plain base64 (a secret reference such as `vault://…`, or a sealed value) is checked where it is
+ * opened instead.
+ */
+function negotiateIssues(auth: Extract<AuthenticationConfig, { type: 'negotiate' }>): ConfigIssue[] {
+  if (auth.keytab === undefined && auth.password === undefined) {
+    return [{ path: '/authentication/keytab', message: 'or password is required (the credential the Kerberos ticket is obtained with)' }];
+  }
+  if (auth.keytab !== undefined && auth.password !== undefined) {
+    return [{ path: '/authentication/password', message: 'cannot be combined with a keytab; give one of them' }];
+  }
+  if (auth.keytab !== undefined && !auth.keytab.includes(':')) {
+    const bytes = /^[A-Za-z0-9+/=\s]+$/.test(auth.keytab) ? Buffer.from(auth.keytab, 'base64') : Buffer.alloc(0);
+    if (bytes.length < 4 || bytes[0] !== 5 || bytes[1] !== 2) {
+      return [{ path: '/authentication/keytab', message: 'must be a keytab file in base64 (an MIT keytab, format 0x0502), or a secret reference' }];
+    }
+  }
+  return [];
 }
 
 function toIssue(e: ErrorObject): ConfigIssue[] {
@@ -448,6 +522,8 @@ function patternText(schemaPath: string): string {
   if (/url\/pattern$/.test(schemaPath)) return 'must be an http(s) URL';
   if (schemaPath.includes('base_path')) return 'must start with /';
   if (schemaPath.includes('response_pointer')) return 'must be a JSON pointer (RFC 6901) starting with /';
+  if (schemaPath.includes('/principal/')) return 'must be a Kerberos principal name@REALM (or service/host@REALM)';
+  if (schemaPath.includes('/spn/')) return 'must be a service principal name service/host (e.g. HTTP/sccm.corp.example), without realm';
   return 'has the wrong format';
 }
 
@@ -478,6 +554,7 @@ export const SECRET_CONFIG_PATHS: readonly string[] = Object.freeze([
   '/authentication/access_token',
   '/authentication/refresh_token',
   '/authentication/expires_at',
+  '/authentication/keytab',
   '/mtls/key',
   '/proxy/auth/password',
 ]);

@@ -89,6 +89,12 @@ export const CallNotMadeCode = {
   CONNECTION_RESET: 'CONNECTION_RESET',
   PROXY_FAILURE: 'PROXY_FAILURE',
   KEY_RETRIEVAL: 'KEY_RETRIEVAL',
+  /**
+   * A handshake-based scheme (Kerberos through HTTP Negotiate) could not authenticate: the KDC refused the
+   * credentials or knows no such service, the server refused the ticket, or its mutual-authentication token did not
+   * verify. The message names the Kerberos error where one is known.
+   */
+  AUTHENTICATION_FAILED: 'AUTHENTICATION_FAILED',
   /** The caller's signal (a step's timeout or cancel) aborted the call before a response arrived. */
   ABORTED: 'ABORTED',
   /** The response body was longer than the caller would read (`maxResponseBytes`); it was not kept. */

@@ -7,10 +7,12 @@ import { looksLikeSecretReference } from '../secrets/references';
 import { endSpan, observeIntegrationCall, startClientSpan, type OpenSpan } from '../telemetry';
 import { createDynamicApiKeyAuth } from './auth/dynamic-api-key';
 import { createOAuthAuth, type OAuthProvider, type OAuthTokens } from './auth/oauth2';
+import { createNegotiateAuth } from './auth/negotiate';
 import { createNtlmAuth } from './auth/ntlm';
 import { createSigV4Auth } from './auth/sigv4';
 import { createBasicAuth, createBearerAuth, createNoAuth, createStaticApiKeyAuth } from './auth/static';
 import type { AuthContext, AuthProvider, SideRequest } from './auth/types';
+import { createXenApiSessionAuth } from './auth/xenapi-session';
 import { LOG_LEVELS, REDACTED, validateIntegrationConfig, type IntegrationConfig, type LogLevel } from './config';
 import {
   CallNotMadeCode,
@@ -250,10 +252,21 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     return c;
   });
 
+  /** The scheme's own look at a response (a Negotiate server's token); when it fails the call, the response is still logged. */
+  async function inspect(res: AxiosResponse): Promise<void> {
+    if (!auth.inspectResponse) return;
+    try {
+      await auth.inspectResponse(res);
+    } catch (e) {
+      logResponse(log, res, fullUrl, now);
+      throw e;
+    }
+  }
+
   async function retryOn401(res: AxiosResponse): Promise<AxiosResponse | undefined> {
     const c = res.config as MetaConfig;
-    if (res.status !== 401 || !auth.refresh || c.provisioMeta?.retried) return undefined;
-    log.log('info', 'integration got 401; refreshing credentials and retrying once', () => ({ url: log.redactUrl(fullUrl(c)) }));
+    if ((res.status !== 401 && !auth.credentialsRejected?.(res)) || !auth.refresh || c.provisioMeta?.retried) return undefined;
+    log.log('info', `integration got ${res.status === 401 ? '401' : 'its credentials rejected'}; refreshing credentials and retrying once`, () => ({ url: log.redactUrl(fullUrl(c)) }));
     await auth.refresh(c);
     return instance.request({ ...c, provisioMeta: { retried: true } } as MetaConfig);
   }
@@ -271,6 +284,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
   instance.interceptors.response.use(
     async (res) => {
       callEnded(res.config as MetaConfig, res.status);
+      await inspect(res);
       const retried = await retryOn401(res);
       if (retried) return retried;
       logResponse(log, res, fullUrl, now);
@@ -279,6 +293,7 @@ export function createIntegrationClient(input: unknown, deps: IntegrationClientD
     async (err: unknown) => {
       if (axios.isAxiosError(err)) callEnded(err.config as MetaConfig | undefined, err.response?.status, err);
       if (axios.isAxiosError(err) && err.response) {
+        await inspect(err.response);
         const retried = await retryOn401(err.response);
         if (retried) return retried;
         logResponse(log, err.response, fullUrl, now);
@@ -416,6 +431,11 @@ function buildAuth(
     }
     case 'ntlm':
       return { auth: createNtlmAuth(a, ctx, transport) };
+    case 'xenapi_session':
+      ctx.addSecret(a.password);
+      return { auth: createXenApiSessionAuth(a, ctx) };
+    case 'negotiate':
+      return { auth: createNegotiateAuth(a, ctx) };
   }
 }
 

@@ -87,6 +87,9 @@ import type {
   GetAssetTypeData,
   GetAssetTypeResponses,
   GetAssetTypeErrors,
+  GetGraphSubscriptionData,
+  GetGraphSubscriptionResponses,
+  GetGraphSubscriptionErrors,
   GetHealthData,
   GetHealthResponses,
   GetIntegrationData,
@@ -356,6 +359,7 @@ export interface Operations {
   getApprovalLink: { data: GetApprovalLinkData; responses: GetApprovalLinkResponses & GetApprovalLinkErrors };
   getAsset: { data: GetAssetData; responses: GetAssetResponses & GetAssetErrors };
   getAssetType: { data: GetAssetTypeData; responses: GetAssetTypeResponses & GetAssetTypeErrors };
+  getGraphSubscription: { data: GetGraphSubscriptionData; responses: GetGraphSubscriptionResponses & GetGraphSubscriptionErrors };
   getHealth: { data: GetHealthData; responses: GetHealthResponses };
   getIntegration: { data: GetIntegrationData; responses: GetIntegrationResponses & GetIntegrationErrors };
   getIntegrationConfig: { data: GetIntegrationConfigData; responses: GetIntegrationConfigResponses & GetIntegrationConfigErrors };
@@ -469,6 +473,7 @@ export const operationIds: readonly OperationId[] = [
   'getApprovalLink',
   'getAsset',
   'getAssetType',
+  'getGraphSubscription',
   'getHealth',
   'getIntegration',
   'getIntegrationConfig',

@@ -1,6 +1,7 @@
 import type { Logger } from '../../adapter';
 import type { RouteModule } from './route-module';
-import type { GraphChangeNotification, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
+import type { GraphChangeNotification, GraphChangeNotificationCollection, HrLeaverResult, LeaverEvent } from '../api/gen/types.gen';
+import type { RequesterDirectory } from '../domain/identity/requester-directory';
 import type { Principal } from '../auth/principal';
 import { badRequest, unauthenticated } from '../errors';
 import { listLeaverEvents, processLeaverEvent, type LeaverDeps, type LeaverEventView } from '../domain/identity/leaver';
@@ -87,7 +88,26 @@ const toLeaverEvent = (e: LeaverEventView): LeaverEvent => ({
  * or, for Microsoft Graph's notifications and handshake only, the subscription's clientState: server/auth);
  * `POST /hr/leaver/graph` is public and authenticated here by the clientState.
  */
-export const hrHandlers: RouteModule = ({ db, logger, leaver: deps }) => {
+/**
+ * Graph's basic change notifications for users carry the object id only: an `updated` one cannot say whether the
+ * account was disabled. With a directory that knows object ids (Entra ID), the account is read to find out; a
+ * disabled one becomes the leaver signal (accountEnabled false) with its UPN and mail for matching.
+ */
+async function withAccountState(body: GraphChangeNotificationCollection, directory: RequesterDirectory | undefined): Promise<GraphChangeNotificationCollection> {
+  if (!directory?.accountById) return body;
+  const value = await Promise.all(
+    body.value.map(async (n) => {
+      const d = n.resourceData;
+      if (n.changeType !== 'updated' || d.accountEnabled !== undefined || typeof d.id !== 'string') return n;
+      const account = await directory.accountById!(d.id);
+      if (!account) return n;
+      return { ...n, resourceData: { ...d, accountEnabled: account.enabled, ...(account.mail ? { mail: account.mail } : {}), ...(account.userPrincipalName ? { userPrincipalName: account.userPrincipalName } : {}) } };
+    }),
+  );
+  return { ...body, value };
+}
+
+export const hrHandlers: RouteModule = ({ db, logger, leaver: deps, requesterDirectory }) => {
   return {
     receiveHrLeaver: async ({ body, query, principal, requestId, req }) => {
       if (!principal) throw unauthenticated('credentials required');
@@ -105,7 +125,7 @@ export const hrHandlers: RouteModule = ({ db, logger, leaver: deps }) => {
       if (query.validationToken !== undefined) return handshake(query.validationToken);
       if (!body || !Array.isArray(body.value)) throw badRequest('expected Graph change notifications (a JSON object with `value`)');
       await checkGraph(deps, logger, body.value, req.ip);
-      const results = await runItems(deps, graphItems(body), credentialOf(undefined), requestId);
+      const results = await runItems(deps, graphItems(await withAccountState(body, requesterDirectory)), credentialOf(undefined), requestId);
       return { status: 202, body: { results } };
     },
 

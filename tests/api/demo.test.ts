@@ -110,6 +110,8 @@ describe('DEMO=1 data (loadDemoData)', () => {
       'Standard VDI - deprovision',
       'Standard VDI - provision',
       'Standard VDI - reinstall',
+      'XenServer VM - deprovision',
+      'XenServer VM - provision',
     ]);
     expect(mem.lines.find((l) => l['message'] === 'sample workflows loaded')).toMatchObject({ workflows: expect.arrayContaining(result.loaded) });
     // Loading again stores nothing new.
@@ -173,6 +175,8 @@ describe('DEMO=1 samples waiting for integrations', () => {
       'Standard VDI - deprovision': ['integration:vcenter'],
       'Standard VDI - provision': ['integration:sccm', 'integration:vcenter', 'workflow:ServiceNow - RITM work note'],
       'Standard VDI - reinstall': ['integration:sccm', 'integration:vcenter'],
+      'XenServer VM - deprovision': ['integration:xenserver'],
+      'XenServer VM - provision': ['integration:xenserver'],
     });
     const logged = mem.lines.filter((l) => l['message'] === 'sample workflow waiting: it does not compile yet');
     expect(logged.map((l) => l['workflow']).sort()).toEqual(Object.keys(waiting).sort());

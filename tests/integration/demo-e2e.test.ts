@@ -97,6 +97,8 @@ describe('DEMO=1 quick start, end to end (child process, PGlite)', () => {
       'Standard VDI - deprovision',
       'Standard VDI - provision',
       'Standard VDI - reinstall',
+      'XenServer VM - deprovision',
+      'XenServer VM - provision',
     ]);
     expect(output).not.toContain('sample workflow waiting');
   });

@@ -22,7 +22,7 @@ import {
 const DIR = path.join(__dirname, '../definitions');
 
 /** Integration name (the part of a task's `operation` before the slash) -> its model under openapi/integrations/. */
-const MODEL_FILES = { vcenter: 'vcenter.yaml', sccm: 'sccm-adminservice.yaml', servicenow: 'servicenow-table.yaml' } as const;
+const MODEL_FILES = { vcenter: 'vcenter.yaml', sccm: 'sccm-adminservice.yaml', servicenow: 'servicenow-table.yaml', xenserver: 'xenserver.yaml' } as const;
 type IntegrationName = keyof typeof MODEL_FILES;
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
@@ -142,7 +142,7 @@ function undeclaredResponseFields(wf: CompiledWorkflow): string[] {
 }
 
 describe('sample definitions', () => {
-  it('holds the Standard VDI and SaaS seat sets', () => {
+  it('holds the Standard VDI, SaaS seat and XenServer VM sets', () => {
     expect(parsed.map((p) => p.doc.name).sort()).toEqual([
       'SaaS seat - deprovision',
       'SaaS seat - provision',
@@ -150,6 +150,8 @@ describe('sample definitions', () => {
       'Standard VDI - deprovision',
       'Standard VDI - provision',
       'Standard VDI - reinstall',
+      'XenServer VM - deprovision',
+      'XenServer VM - provision',
     ]);
   });
 

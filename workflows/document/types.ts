@@ -44,6 +44,7 @@ export const STEP_ERROR_CODES = [
   'HTTP_429', // a non-accepted 429
   'HTTP_4XX', // any other non-accepted 4xx
   'HTTP_5XX', // a non-accepted 5xx
+  'RPC_ERROR', // a 2xx JSON-RPC answer with an `error` member (XenAPI: SESSION_INVALID, VM_BAD_POWER_STATE, ...)
   'WEBHOOK_REJECTED', // a provisioning webhook answered anything but PROVISIONED_USER or 204
   'SCRIPT_FAILED', // non-zero exit, or stdout that is not JSON
   'DIRECTORY', // the directory refused or failed the operation

@@ -65,6 +65,22 @@ describe('integration executor', () => {
     }
   });
 
+  test('a 2xx JSON-RPC answer with an error is RPC_ERROR naming it (XenAPI code and parameters); SESSION_INVALID hides its reference', async () => {
+    const run = async (body: unknown) => createIntegrationExecutor({ integrations: fakeRuntime(async () => envelope(200, body)) })(compiledTask(task('rpc')), {}, stepContext());
+    expect(await run({ jsonrpc: '2.0', error: { code: 1, message: 'VM_BAD_POWER_STATE', data: ['OpaqueRef:vm', 'running', 'halted'] }, id: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'RPC_ERROR', message: expect.stringMatching(/answered VM_BAD_POWER_STATE \[OpaqueRef:vm, running, halted\]$/), output: { status: 200 } },
+    });
+    expect(await run({ result: null, error: ['HANDLE_INVALID', 'VM', 'OpaqueRef:x'], id: 1 })).toMatchObject({ ok: false, error: { code: 'RPC_ERROR', message: expect.stringContaining('HANDLE_INVALID VM OpaqueRef:x') } });
+    const secret = await run({ jsonrpc: '2.0', error: { code: 1, message: 'SESSION_INVALID', data: ['OpaqueRef:session-secret'] }, id: 1 });
+    expect(secret).toMatchObject({ ok: false, error: { code: 'RPC_ERROR' } });
+    expect(JSON.stringify(secret)).not.toContain('session-secret');
+    // Not JSON-RPC responses: a body that merely has an `error` field, or a JSON-RPC success, stays a success.
+    expect(await run({ error: 'none', value: 1 })).toMatchObject({ ok: true });
+    expect(await run({ jsonrpc: '2.0', result: 'OpaqueRef:vm', id: 1 })).toMatchObject({ ok: true });
+    expect(await run({ jsonrpc: '2.0', result: 'x', error: null, id: 1 })).toMatchObject({ ok: true });
+  });
+
   test('a string result is NETWORK; one that says "timed out", or any after the step was aborted, is TIMEOUT', async () => {
     const refused = createIntegrationExecutor({ integrations: fakeRuntime(async () => 'The API call could not be made: GET x: the server refused the connection') });
     expect(await refused(compiledTask(task('vm_list')), {}, stepContext())).toMatchObject({ ok: false, error: { code: 'NETWORK', message: expect.stringContaining('refused') } });

@@ -10,6 +10,7 @@
  * | 429                                           | HTTP_429, output = envelope                         |
  * | other 4xx, and 1xx/3xx (redirects not followed)| HTTP_4XX, output = envelope                        |
  * | 5xx                                           | HTTP_5XX, output = envelope                         |
+ * | 2xx JSON-RPC answer with an `error` member    | RPC_ERROR naming the error, output = envelope       |
  * | no response, ctx.signal aborted or timed out  | TIMEOUT                                             |
  * | no response otherwise (refused, DNS, TLS ...) | NETWORK                                             |
  * | unknown integration/operation, invalid input  | INVALID_INPUT, never retried                        |
@@ -56,6 +57,14 @@ export function createIntegrationExecutor(deps: IntegrationExecutorDeps): TaskEx
       throw e;
     }
     if (typeof result === 'string') return stringError(result, ctx);
+    const rpcError = result.ok ? jsonRpcErrorOf(result.body) : undefined;
+    // JSON-RPC servers (XenAPI) answer failures with HTTP 200: the step fails with the server's own error code.
+    if (rpcError) {
+      // XenAPI's SESSION_INVALID names the session reference, a credential: neither the message nor the stored
+      // output may carry it.
+      const secret = rpcError.startsWith('SESSION_INVALID');
+      return failed('RPC_ERROR', `${result.method} ${result.url} answered ${secret ? 'SESSION_INVALID' : rpcError}`, secret ? {} : { output: result });
+    }
     const accepted = result.ok || (task.acceptStatuses ?? []).includes(result.status);
     if (accepted) return succeeded(result);
     const detail = result.text !== undefined ? head(result.text) : result.body !== undefined && result.body !== null ? head(JSON.stringify(result.body)) : '';
@@ -65,4 +74,25 @@ export function createIntegrationExecutor(deps: IntegrationExecutorDeps): TaskEx
       { output: result },
     );
   };
+}
+
+/**
+ * The error of a JSON-RPC response body, as text (`SESSION_INVALID [OpaqueRef:...]`), or undefined for anything
+ * else. Only bodies that are JSON-RPC responses count: `jsonrpc: "2.0"` with a non-null `error` object, or the 1.0
+ * form (`result: null` beside a non-null `error`). XenAPI puts its code in `message` and its parameters in `data`.
+ */
+function jsonRpcErrorOf(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  const err = b['error'];
+  if (err === null || err === undefined || !('id' in b)) return undefined;
+  if (b['jsonrpc'] === '2.0' && typeof err === 'object' && !Array.isArray(err)) {
+    const { message, code, data } = err as Record<string, unknown>;
+    const params = Array.isArray(data) && data.length > 0 ? ` [${data.map(String).join(', ')}]` : '';
+    return `${typeof message === 'string' ? message : `JSON-RPC error ${String(code)}`}${params}`;
+  }
+  if (b['jsonrpc'] === undefined && 'result' in b && b['result'] === null) {
+    return Array.isArray(err) ? `${err.map(String).join(' ')}` : JSON.stringify(err);
+  }
+  return undefined;
 }

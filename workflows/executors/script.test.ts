@@ -1,11 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledTask, stepContext } from '../../tests/support/executors';
 import { createTestDatabase, type TestDatabase } from '../../tests/support/db';
 import type { ScriptTask } from '../document';
 import type { TaskExecutor } from '../engine/executor';
-import { createScriptExecutor } from './script';
+import { createScriptExecutor, defaultScriptRuntimes } from './script';
 import { createScriptModuleVersion, type ScriptRuntime } from './script-modules';
 
 let t: TestDatabase;
@@ -171,5 +171,58 @@ describe('script executor (bash, node, python3 subprocesses)', () => {
     const dir = (result as { output: { dir: string } }).output.dir;
     expect(dir).toContain('provisio-script-');
     expect(existsSync(dir)).toBe(false);
+  });
+});
+
+/**
+ * PowerShell 7 is not in Debian's repositories, so a real pwsh is not run here. A `pwsh` shim on PATH (a bash script:
+ * NOT PowerShell) stands in for the executable, to prove what the executor hands it: the command line, the script file
+ * with the module's body and a .ps1 name, the parameters in the environment, and that its JSON stdout is the output.
+ * Whether PowerShell itself then reads `$env:PARAM_x` and prints JSON is PowerShell's behaviour and is not verified.
+ */
+describe('script executor (pwsh)', () => {
+  let shimDir: string;
+  beforeAll(() => {
+    shimDir = mkdtempSync(join(tmpdir(), 'pwsh-shim-'));
+    const shim = join(shimDir, 'pwsh');
+    writeFileSync(
+      shim,
+      `#!/bin/bash
+# argv, the script file's name and body, one parameter: as JSON on stdout
+file="\${@: -1}"
+printf '{"argv":"%s","file":"%s","body64":"%s","user":"%s","params":%s}\n' "$*" "$(basename "$file")" "$(base64 -w0 "$file")" "$PARAM_user" "$PROVISIO_PARAMS"
+`,
+    );
+    chmodSync(shim, 0o755);
+  });
+  afterAll(() => rmSync(shimDir, { recursive: true, force: true }));
+
+  test('pwsh is found on PATH and started with -NoLogo -NoProfile -NonInteractive -File <module>.ps1; parameters in the environment', async () => {
+    const before = process.env['PATH'];
+    process.env['PATH'] = `${shimDir}:${before ?? ''}`;
+    let found: string | null;
+    try {
+      found = defaultScriptRuntimes().pwsh;
+    } finally {
+      process.env['PATH'] = before;
+    }
+    expect(found).toBe(join(shimDir, 'pwsh'));
+    const withPwsh = createScriptExecutor({ db: t.db, runtimes: { pwsh: found } });
+    const { result } = await exec('ps', { user: 'alice' }, { executor: withPwsh });
+    expect(result).toMatchObject({ ok: true, output: { user: 'alice', params: { user: 'alice' }, file: 'ps.ps1' } });
+    expect(Buffer.from((result as { output: { body64: string } }).output.body64, 'base64').toString()).toBe(`Write-Output '{"ok":true}'`);
+    const argv = (result as { output: { argv: string } }).output.argv.split(' ');
+    expect(argv.slice(0, 4)).toEqual(['-NoLogo', '-NoProfile', '-NonInteractive', '-File']);
+    expect(argv).toHaveLength(5);
+  });
+
+  test('without pwsh on PATH the runtime is reported missing, and a pwsh step names it', async () => {
+    const before = process.env['PATH'];
+    process.env['PATH'] = '/nonexistent-dir';
+    try {
+      expect(defaultScriptRuntimes().pwsh).toBeNull();
+    } finally {
+      process.env['PATH'] = before;
+    }
   });
 });

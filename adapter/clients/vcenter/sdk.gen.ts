@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from '../runtime/client/index.js';
-import type { ApiSessionCreateData, ApiSessionCreateErrors, ApiSessionCreateResponses, ApiSessionDeleteData, ApiSessionDeleteErrors, ApiSessionDeleteResponses, ApiSessionGetData, ApiSessionGetErrors, ApiSessionGetResponses, ApiVcenterClusterListData, ApiVcenterClusterListErrors, ApiVcenterClusterListResponses, ApiVcenterDatacenterListData, ApiVcenterDatacenterListErrors, ApiVcenterDatacenterListResponses, ApiVcenterDatastoreListData, ApiVcenterDatastoreListErrors, ApiVcenterDatastoreListResponses, ApiVcenterFolderListData, ApiVcenterFolderListErrors, ApiVcenterFolderListResponses, ApiVcenterNetworkListData, ApiVcenterNetworkListErrors, ApiVcenterNetworkListResponses, ApiVcenterResourcePoolListData, ApiVcenterResourcePoolListErrors, ApiVcenterResourcePoolListResponses, ApiVcenterVmCreateData, ApiVcenterVmCreateErrors, ApiVcenterVmCreateResponses, ApiVcenterVmDeleteData, ApiVcenterVmDeleteErrors, ApiVcenterVmDeleteResponses, ApiVcenterVmGetData, ApiVcenterVmGetErrors, ApiVcenterVmGetResponses, ApiVcenterVmGuestCustomizationSetData, ApiVcenterVmGuestCustomizationSetErrors, ApiVcenterVmGuestCustomizationSetResponses, ApiVcenterVmGuestIdentityGetData, ApiVcenterVmGuestIdentityGetErrors, ApiVcenterVmGuestIdentityGetResponses, ApiVcenterVmGuestPowerActionData, ApiVcenterVmGuestPowerActionErrors, ApiVcenterVmGuestPowerActionResponses, ApiVcenterVmGuestPowerGetData, ApiVcenterVmGuestPowerGetErrors, ApiVcenterVmGuestPowerGetResponses, ApiVcenterVmListData, ApiVcenterVmListErrors, ApiVcenterVmListResponses, ApiVcenterVmPowerActionData, ApiVcenterVmPowerActionErrors, ApiVcenterVmPowerActionResponses, ApiVcenterVmPowerGetData, ApiVcenterVmPowerGetErrors, ApiVcenterVmPowerGetResponses, RestComVmwareCisSessionCreateData, RestComVmwareCisSessionCreateErrors, RestComVmwareCisSessionCreateResponses, RestComVmwareCisSessionDeleteData, RestComVmwareCisSessionDeleteErrors, RestComVmwareCisSessionDeleteResponses } from './types.gen.js';
+import type { ApiSessionCreateData, ApiSessionCreateErrors, ApiSessionCreateResponses, ApiSessionDeleteData, ApiSessionDeleteErrors, ApiSessionDeleteResponses, ApiSessionGetData, ApiSessionGetErrors, ApiSessionGetResponses, ApiVcenterClusterListData, ApiVcenterClusterListErrors, ApiVcenterClusterListResponses, ApiVcenterDatacenterListData, ApiVcenterDatacenterListErrors, ApiVcenterDatacenterListResponses, ApiVcenterDatastoreListData, ApiVcenterDatastoreListErrors, ApiVcenterDatastoreListResponses, ApiVcenterFolderListData, ApiVcenterFolderListErrors, ApiVcenterFolderListResponses, ApiVcenterNetworkListData, ApiVcenterNetworkListErrors, ApiVcenterNetworkListResponses, ApiVcenterResourcePoolListData, ApiVcenterResourcePoolListErrors, ApiVcenterResourcePoolListResponses, ApiVcenterVmCreateData, ApiVcenterVmCreateErrors, ApiVcenterVmCreateResponses, ApiVcenterVmDeleteData, ApiVcenterVmDeleteErrors, ApiVcenterVmDeleteResponses, ApiVcenterVmGetData, ApiVcenterVmGetErrors, ApiVcenterVmGetResponses, ApiVcenterVmGuestCustomizationSetData, ApiVcenterVmGuestCustomizationSetErrors, ApiVcenterVmGuestCustomizationSetResponses, ApiVcenterVmGuestIdentityGetData, ApiVcenterVmGuestIdentityGetErrors, ApiVcenterVmGuestIdentityGetResponses, ApiVcenterVmGuestPowerActionData, ApiVcenterVmGuestPowerActionErrors, ApiVcenterVmGuestPowerActionResponses, ApiVcenterVmGuestPowerGetData, ApiVcenterVmGuestPowerGetErrors, ApiVcenterVmGuestPowerGetResponses, ApiVcenterVmListData, ApiVcenterVmListErrors, ApiVcenterVmListResponses, ApiVcenterVmPowerActionData, ApiVcenterVmPowerActionErrors, ApiVcenterVmPowerActionResponses, ApiVcenterVmPowerGetData, ApiVcenterVmPowerGetErrors, ApiVcenterVmPowerGetResponses, RestComVmwareCisSessionCreateData, RestComVmwareCisSessionCreateErrors, RestComVmwareCisSessionCreateResponses, RestComVmwareCisSessionDeleteData, RestComVmwareCisSessionDeleteErrors, RestComVmwareCisSessionDeleteResponses, VimSnapshotRemoveTaskData, VimSnapshotRemoveTaskErrors, VimSnapshotRemoveTaskResponses, VimSnapshotRevertTaskData, VimSnapshotRevertTaskErrors, VimSnapshotRevertTaskResponses, VimTaskGetInfoData, VimTaskGetInfoErrors, VimTaskGetInfoResponses, VimVmCreateSnapshotTaskData, VimVmCreateSnapshotTaskErrors, VimVmCreateSnapshotTaskResponses, VimVmGetSnapshotData, VimVmGetSnapshotErrors, VimVmGetSnapshotResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -236,5 +236,67 @@ export const apiVcenterNetworkList = <ThrowOnError extends boolean = false>(opti
     responseType: 'json',
     security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
     url: '/api/vcenter/network',
+    ...options
+});
+
+/**
+ * Take a snapshot of a virtual machine (VI/JSON API); answers the task to poll
+ */
+export const vimVmCreateSnapshotTask = <ThrowOnError extends boolean = false>(options: Options<VimVmCreateSnapshotTaskData, ThrowOnError>) => (options.client ?? client).post<VimVmCreateSnapshotTaskResponses, VimVmCreateSnapshotTaskErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
+    url: '/sdk/vim25/{release}/VirtualMachine/{moId}/CreateSnapshot_Task',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The snapshot tree of a virtual machine and its current snapshot (VI/JSON API); empty when it has none
+ */
+export const vimVmGetSnapshot = <ThrowOnError extends boolean = false>(options: Options<VimVmGetSnapshotData, ThrowOnError>) => (options.client ?? client).get<VimVmGetSnapshotResponses, VimVmGetSnapshotErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
+    url: '/sdk/vim25/{release}/VirtualMachine/{moId}/snapshot',
+    ...options
+});
+
+/**
+ * Revert the virtual machine to this snapshot (VI/JSON API); answers the task to poll
+ */
+export const vimSnapshotRevertTask = <ThrowOnError extends boolean = false>(options: Options<VimSnapshotRevertTaskData, ThrowOnError>) => (options.client ?? client).post<VimSnapshotRevertTaskResponses, VimSnapshotRevertTaskErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
+    url: '/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RevertToSnapshot_Task',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete this snapshot and its storage (VI/JSON API); answers the task to poll
+ */
+export const vimSnapshotRemoveTask = <ThrowOnError extends boolean = false>(options: Options<VimSnapshotRemoveTaskData, ThrowOnError>) => (options.client ?? client).post<VimSnapshotRemoveTaskResponses, VimSnapshotRemoveTaskErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
+    url: '/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RemoveSnapshot_Task',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * State, progress, result and error of a task (VI/JSON API)
+ */
+export const vimTaskGetInfo = <ThrowOnError extends boolean = false>(options: Options<VimTaskGetInfoData, ThrowOnError>) => (options.client ?? client).get<VimTaskGetInfoResponses, VimTaskGetInfoErrors, ThrowOnError>({
+    responseType: 'json',
+    security: [{ name: 'vmware-api-session-id', type: 'apiKey' }],
+    url: '/sdk/vim25/{release}/Task/{moId}/info',
     ...options
 });

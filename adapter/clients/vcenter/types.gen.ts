@@ -5,6 +5,121 @@ export type ClientOptions = {
 };
 
 /**
+ * A ManagedObjectReference
+ */
+export type VimMoRef = {
+    _typeName?: string;
+    /**
+     * Managed object type (Task, VirtualMachine, VirtualMachineSnapshot, ...)
+     */
+    type: string;
+    /**
+     * Managed object id
+     */
+    value: string;
+};
+
+/**
+ * CreateSnapshotRequestType
+ */
+export type VimCreateSnapshotRequest = {
+    /**
+     * Need not be unique for the virtual machine
+     */
+    name: string;
+    description?: string;
+    /**
+     * Include the memory state; false gives a powered-off snapshot
+     */
+    memory: boolean;
+    /**
+     * Quiesce the guest file systems through VMware Tools when powered on
+     */
+    quiesce: boolean;
+};
+
+/**
+ * RevertToSnapshotRequestType
+ */
+export type VimRevertToSnapshotRequest = {
+    host?: VimMoRef;
+    /**
+     * Leave the virtual machine off even if the snapshot was taken powered on
+     */
+    suppressPowerOn?: boolean;
+};
+
+/**
+ * RemoveSnapshotRequestType
+ */
+export type VimRemoveSnapshotRequest = {
+    /**
+     * Remove the snapshots taken after this one too
+     */
+    removeChildren: boolean;
+    /**
+     * Consolidate the disks after removal (default true)
+     */
+    consolidate?: boolean;
+};
+
+/**
+ * VirtualMachineSnapshotTree
+ */
+export type VimSnapshotTree = {
+    _typeName?: string;
+    snapshot: VimMoRef;
+    vm?: VimMoRef;
+    name: string;
+    description?: string;
+    id: number;
+    createTime: string;
+    state: 'poweredOff' | 'poweredOn' | 'suspended';
+    quiesced: boolean;
+    childSnapshotList?: Array<VimSnapshotTree>;
+};
+
+/**
+ * VirtualMachineSnapshotInfo
+ */
+export type VimSnapshotInfo = {
+    _typeName?: string;
+    currentSnapshot?: VimMoRef;
+    rootSnapshotList?: Array<VimSnapshotTree>;
+};
+
+/**
+ * TaskInfo
+ */
+export type VimTaskInfo = {
+    _typeName?: string;
+    key: string;
+    task: VimMoRef;
+    descriptionId?: string;
+    entityName?: string;
+    state: 'queued' | 'running' | 'success' | 'error';
+    progress?: number;
+    cancelled?: boolean;
+    cancelable?: boolean;
+    /**
+     * The operation's result; CreateSnapshot_Task's is the new snapshot's reference
+     */
+    result?: unknown;
+    error?: VimFault;
+};
+
+/**
+ * A vSphere MethodFault; _typeName names it
+ */
+export type VimFault = {
+    _typeName: string;
+    faultMessage?: Array<{
+        [key: string]: unknown;
+    }>;
+    [key: string]: unknown;
+};
+
+/**
  * An opaque session id; send it as the vmware-api-session-id header
  */
 export type SessionId = string;
@@ -283,6 +398,21 @@ export type NetworkSummary = {
 };
 
 export type NetworkSummaryList = Array<NetworkSummary>;
+
+/**
+ * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+ */
+export type VimRelease = string;
+
+/**
+ * Managed object id of the virtual machine (the vm of the /api calls, for example vm-42)
+ */
+export type VimMoId = string;
+
+/**
+ * Managed object id of the snapshot (for example snapshot-101)
+ */
+export type VimSnapshotMoId = string;
 
 /**
  * Virtual machine identifier (for example vm-42)
@@ -1301,3 +1431,193 @@ export type ApiVcenterNetworkListResponses = {
 };
 
 export type ApiVcenterNetworkListResponse = ApiVcenterNetworkListResponses[keyof ApiVcenterNetworkListResponses];
+
+export type VimVmCreateSnapshotTaskData = {
+    body: VimCreateSnapshotRequest;
+    path: {
+        /**
+         * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+         */
+        release: string;
+        /**
+         * Managed object id of the virtual machine (the vm of the /api calls, for example vm-42)
+         */
+        moId: string;
+    };
+    query?: never;
+    url: '/sdk/vim25/{release}/VirtualMachine/{moId}/CreateSnapshot_Task';
+};
+
+export type VimVmCreateSnapshotTaskErrors = {
+    /**
+     * No session, or it expired (NotAuthenticated)
+     */
+    401: VimFault;
+    /**
+     * A vSphere fault (InvalidState, ManagedObjectNotFound, InvalidArgument, ...); its type is _typeName
+     */
+    default: VimFault;
+};
+
+export type VimVmCreateSnapshotTaskError = VimVmCreateSnapshotTaskErrors[keyof VimVmCreateSnapshotTaskErrors];
+
+export type VimVmCreateSnapshotTaskResponses = {
+    /**
+     * The task running the operation; poll it with vim_task_get_info
+     */
+    200: VimMoRef;
+};
+
+export type VimVmCreateSnapshotTaskResponse = VimVmCreateSnapshotTaskResponses[keyof VimVmCreateSnapshotTaskResponses];
+
+export type VimVmGetSnapshotData = {
+    body?: never;
+    path: {
+        /**
+         * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+         */
+        release: string;
+        /**
+         * Managed object id of the virtual machine (the vm of the /api calls, for example vm-42)
+         */
+        moId: string;
+    };
+    query?: never;
+    url: '/sdk/vim25/{release}/VirtualMachine/{moId}/snapshot';
+};
+
+export type VimVmGetSnapshotErrors = {
+    /**
+     * No session, or it expired (NotAuthenticated)
+     */
+    401: VimFault;
+    /**
+     * A vSphere fault (InvalidState, ManagedObjectNotFound, InvalidArgument, ...); its type is _typeName
+     */
+    default: VimFault;
+};
+
+export type VimVmGetSnapshotError = VimVmGetSnapshotErrors[keyof VimVmGetSnapshotErrors];
+
+export type VimVmGetSnapshotResponses = {
+    /**
+     * The VirtualMachineSnapshotInfo; a virtual machine without snapshots answers an empty body
+     */
+    200: VimSnapshotInfo;
+};
+
+export type VimVmGetSnapshotResponse = VimVmGetSnapshotResponses[keyof VimVmGetSnapshotResponses];
+
+export type VimSnapshotRevertTaskData = {
+    body: VimRevertToSnapshotRequest;
+    path: {
+        /**
+         * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+         */
+        release: string;
+        /**
+         * Managed object id of the snapshot (for example snapshot-101)
+         */
+        moId: string;
+    };
+    query?: never;
+    url: '/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RevertToSnapshot_Task';
+};
+
+export type VimSnapshotRevertTaskErrors = {
+    /**
+     * No session, or it expired (NotAuthenticated)
+     */
+    401: VimFault;
+    /**
+     * A vSphere fault (InvalidState, ManagedObjectNotFound, InvalidArgument, ...); its type is _typeName
+     */
+    default: VimFault;
+};
+
+export type VimSnapshotRevertTaskError = VimSnapshotRevertTaskErrors[keyof VimSnapshotRevertTaskErrors];
+
+export type VimSnapshotRevertTaskResponses = {
+    /**
+     * The task running the operation; poll it with vim_task_get_info
+     */
+    200: VimMoRef;
+};
+
+export type VimSnapshotRevertTaskResponse = VimSnapshotRevertTaskResponses[keyof VimSnapshotRevertTaskResponses];
+
+export type VimSnapshotRemoveTaskData = {
+    body: VimRemoveSnapshotRequest;
+    path: {
+        /**
+         * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+         */
+        release: string;
+        /**
+         * Managed object id of the snapshot (for example snapshot-101)
+         */
+        moId: string;
+    };
+    query?: never;
+    url: '/sdk/vim25/{release}/VirtualMachineSnapshot/{moId}/RemoveSnapshot_Task';
+};
+
+export type VimSnapshotRemoveTaskErrors = {
+    /**
+     * No session, or it expired (NotAuthenticated)
+     */
+    401: VimFault;
+    /**
+     * A vSphere fault (InvalidState, ManagedObjectNotFound, InvalidArgument, ...); its type is _typeName
+     */
+    default: VimFault;
+};
+
+export type VimSnapshotRemoveTaskError = VimSnapshotRemoveTaskErrors[keyof VimSnapshotRemoveTaskErrors];
+
+export type VimSnapshotRemoveTaskResponses = {
+    /**
+     * The task running the operation; poll it with vim_task_get_info
+     */
+    200: VimMoRef;
+};
+
+export type VimSnapshotRemoveTaskResponse = VimSnapshotRemoveTaskResponses[keyof VimSnapshotRemoveTaskResponses];
+
+export type VimTaskGetInfoData = {
+    body?: never;
+    path: {
+        /**
+         * vSphere API release the VI/JSON call is made against (8.0.1.0 is the first with the VI/JSON API)
+         */
+        release: string;
+        /**
+         * Managed object id of the task (for example task-1234)
+         */
+        moId: string;
+    };
+    query?: never;
+    url: '/sdk/vim25/{release}/Task/{moId}/info';
+};
+
+export type VimTaskGetInfoErrors = {
+    /**
+     * No session, or it expired (NotAuthenticated)
+     */
+    401: VimFault;
+    /**
+     * A vSphere fault (InvalidState, ManagedObjectNotFound, InvalidArgument, ...); its type is _typeName
+     */
+    default: VimFault;
+};
+
+export type VimTaskGetInfoError = VimTaskGetInfoErrors[keyof VimTaskGetInfoErrors];
+
+export type VimTaskGetInfoResponses = {
+    /**
+     * The TaskInfo
+     */
+    200: VimTaskInfo;
+};
+
+export type VimTaskGetInfoResponse = VimTaskGetInfoResponses[keyof VimTaskGetInfoResponses];

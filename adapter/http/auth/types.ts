@@ -1,4 +1,4 @@
-import type { InternalAxiosRequestConfig } from 'axios';
+import type { AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { IntegrationEnvelope } from '../envelope';
 
 /** A request made on behalf of an auth scheme (token, key or discovery endpoint), outside the auth pipeline. */
@@ -38,6 +38,18 @@ export interface AuthProvider {
    * Absent for schemes with nothing to refresh.
    */
   refresh?(failed: InternalAxiosRequestConfig): Promise<boolean>;
+  /**
+   * For schemes whose server rejects credentials without a 401 (XenAPI answers SESSION_INVALID inside a 200): true
+   * when `res` says the credentials are no longer good, so the transport refreshes and retries once as after a 401.
+   */
+  credentialsRejected?(res: { status: number; data: unknown }): boolean;
+  /**
+   * Sees each response before it is retried, logged or returned. For schemes whose server answers with a token of
+   * its own (HTTP Negotiate's mutual authentication): the token is verified here, and may be taken out of the
+   * response headers so that logs and envelopes never carry it. Throws CallNotMadeError to make the call fail
+   * instead (a server token that does not verify, a ticket the server refused).
+   */
+  inspectResponse?(res: AxiosResponse): Promise<void>;
   /** Query parameter names and header names that carry secrets, so logs and envelopes can redact them. */
   readonly secretQueryParams?: readonly string[];
   readonly secretHeaders?: readonly string[];

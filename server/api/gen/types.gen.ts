@@ -127,6 +127,25 @@ export type SettingsSection = {
     updated_by: string | null;
 };
 
+export type GraphSubscriptionState = {
+    resource: string;
+    /**
+     * `never_checked` until the hourly job first ran.
+     */
+    status: 'active' | 'not_configured' | 'failed' | 'never_checked';
+    subscription_id: string | null;
+    change_type: string;
+    notification_url: string | null;
+    expires_at: string | null;
+    /**
+     * Why the last attempt failed, or what is not configured.
+     */
+    last_error: string | null;
+    created_at: string | null;
+    renewed_at: string | null;
+    checked_at: string | null;
+};
+
 /**
  * Keys to set, each validated against the section's schema; `null` deletes the key.
  */
@@ -1729,7 +1748,7 @@ export type ModelIssue = {
 
 export type IntegrationModelSecurityScheme = {
     name: string;
-    kind: 'apiKey' | 'awsSigV4' | 'httpBasic' | 'httpBearer' | 'oauth2' | 'openIdConnect' | 'mutualTLS' | 'unsupported';
+    kind: 'apiKey' | 'awsSigV4' | 'httpBasic' | 'httpBearer' | 'httpNegotiate' | 'httpNtlm' | 'oauth2' | 'openIdConnect' | 'mutualTLS' | 'unsupported';
 };
 
 /**
@@ -1789,7 +1808,9 @@ export type IntegrationModelList = {
  * An integration's configuration (the advanced view), checked against the integration configuration
  * schema: `server` {protocol http|https (default http), host (required), port 1-65535, base_path, version};
  * `authentication` {type none|api_key|basic|bearer|aws_sigv4|oauth2_client_credentials|oauth2_password|
- * oauth2_authorization_code|openid_connect, and that type's fields}; `mtls` {cert, key, ca as PEM data
+ * oauth2_authorization_code|openid_connect|ntlm|xenapi_session|negotiate, and that type's fields; negotiate is
+ * Kerberos through HTTP Negotiate: principal (name@REALM), keytab (base64 of a keytab file) or password, spn
+ * (default HTTP/<host>), mech spnego|krb5 (default spnego)}; `mtls` {cert, key, ca as PEM data
  * URLs}; `tls` {enabled (default false), reject_unauthorized (default true)}; `timeout` (milliseconds);
  * `cluster` {override, cluster_id}; `proxy` {override, mode direct|cluster_no_proxy|proxy, host, port,
  * auth {mode none|basic|secrets_manager, username, password; in secrets_manager mode both are secret references
@@ -2743,6 +2764,39 @@ export type GetApiTokenResponses = {
 
 export type GetApiTokenResponse = GetApiTokenResponses[keyof GetApiTokenResponses];
 
+export type GetGraphSubscriptionData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/admin/entra/subscription';
+};
+
+export type GetGraphSubscriptionErrors = {
+    /**
+     * Missing or invalid credentials.
+     */
+    401: Problem;
+    /**
+     * The credentials lack the scope or role this operation needs.
+     */
+    403: Problem;
+    /**
+     * `TOO_MANY_ATTEMPTS`: too many failed authentications came from the client's address; it is refused, its credentials unchecked, until `Retry-After` has passed.
+     */
+    429: Problem;
+};
+
+export type GetGraphSubscriptionError = GetGraphSubscriptionErrors[keyof GetGraphSubscriptionErrors];
+
+export type GetGraphSubscriptionResponses = {
+    /**
+     * The subscription's state.
+     */
+    200: GraphSubscriptionState;
+};
+
+export type GetGraphSubscriptionResponse = GetGraphSubscriptionResponses[keyof GetGraphSubscriptionResponses];
+
 export type ListSettingsSectionsData = {
     body?: never;
     path?: never;
@@ -2780,7 +2834,7 @@ export type GetSettingsData = {
     body?: never;
     path: {
         /**
-         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `smtp`.
+         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `entra_id`, `smtp`.
          */
         section: string;
     };
@@ -2822,7 +2876,7 @@ export type UpdateSettingsData = {
     body: SettingsUpdate;
     path: {
         /**
-         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `smtp`.
+         * A settings section, e.g. `servicenow`, `api_tokens`, `active_directory`, `entra_id`, `smtp`.
          */
         section: string;
     };

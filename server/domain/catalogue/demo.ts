@@ -82,6 +82,13 @@ export const DEMO_INTEGRATIONS: readonly DemoIntegration[] = [
     host: 'demo.service-now.example.com',
     stubResponses: { updateTableRecord: { body: { result: { sys_id: '9d385017c611228701d22104cc95c371', number: 'RITM0010001' } } } },
   },
+  {
+    // The XenServer VM samples: the start task they poll has finished at the first probe.
+    name: 'xenserver',
+    modelFile: 'xenserver.yaml',
+    host: 'xenserver.demo.example.com',
+    stubResponses: { task_get_record: { body: { jsonrpc: '2.0', id: 'wait_started', result: { status: 'success', progress: 1 } } } },
+  },
 ];
 
 /**

@@ -1,6 +1,7 @@
-import { createDirectory, DirectoryError, DirectoryErrorCode, normalizeDn, parseDn, type Database, type Directory, type Logger } from '../../../adapter';
+import { createDirectory, createGraphDirectory, DirectoryError, DirectoryErrorCode, normalizeDn, parseDn, type Database, type Directory, type DirectorySettings, type GraphDirectorySettings, type Logger } from '../../../adapter';
 import type * as Api from '../../api/gen/types.gen';
 import { CodedError, ErrorCode } from '../../errors';
+import { readEntraDirectorySettings } from '../../gateway/entra-settings';
 import { readDirectorySettings } from '../../gateway/settings';
 import { onSettingsChanged } from '../settings/settings';
 
@@ -49,6 +50,11 @@ export interface RequesterDirectory {
    *   not silently shrink because the DC was rebooting.
    */
   membersOf?(group: string): Promise<GroupMembers>;
+  /**
+   * The account behind a directory object id (Entra ID: a change notification names the user by id only), best
+   * effort like `lookup`: undefined when unknown, not an Entra object id, or the directory cannot be asked.
+   */
+  accountById?(id: string): Promise<{ enabled: boolean; mail: string | null; userPrincipalName: string | null } | undefined>;
 }
 
 /** The groups of a directory user as entitlement rules name them: sAMAccountName, cn or DN, all lower-cased. */
@@ -119,9 +125,12 @@ export function createDirectoryProvider(db: Database, logger: Logger, opts: { fa
       unconfigured = true;
       return undefined;
     };
-    return readDirectorySettings(db).then((s) => {
+    // Entra ID, when chosen (entra_id.use_as_directory), answers instead of active_directory: the same Directory.
+    type Chosen = { graph: GraphDirectorySettings } | { ldap: DirectorySettings };
+    const settings = readEntraDirectorySettings(db).then((graph): Chosen | Promise<Chosen> => (graph ? { graph } : readDirectorySettings(db).then((ldap) => ({ ldap }))));
+    return settings.then((s) => {
       try {
-        const d = createDirectory(s, { logger });
+        const d = 'graph' in s ? createGraphDirectory(s.graph, { logger }) : createDirectory(s.ldap, { logger });
         reported = undefined;
         unconfigured = false;
         return d;
@@ -136,7 +145,7 @@ export function createDirectoryProvider(db: Database, logger: Logger, opts: { fa
   // Saved in this process: read again at once (queued before any later request's transaction), and the old
   // connection closed once the new one is in place.
   const unsubscribe = onSettingsChanged((section) => {
-    if (section !== 'active_directory') return;
+    if (section !== 'active_directory' && section !== 'entra_id') return;
     const previous = directory;
     directory = open();
     void directory.then(async () => {
@@ -214,6 +223,14 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
         }
         return m?.mail ?? undefined;
       }),
+    accountById: (id) =>
+      // Only object ids (GUIDs) name an account this way; an AD directory is not asked about them.
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+        ? ask('account lookup', id, async (d) => {
+            const u = await d.findUser({ by: 'dn', value: id });
+            return { enabled: u.enabled, mail: u.mail, userPrincipalName: u.userPrincipalName };
+          })
+        : Promise.resolve(undefined),
     membersOf: async (group) => {
       let d: Directory | undefined;
       try {

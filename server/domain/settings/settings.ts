@@ -61,6 +61,8 @@ const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Z
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 // An LDAP attribute description (RFC 4512 descr): letters, digits and hyphens, starting with a letter.
 const ldapAttribute = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9-]{0,63}$' };
+// A Graph user property, or one level into an object property (employeeOrgData.costCenter, onPremisesExtensionAttributes.extensionAttribute1).
+const graphProperty = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,119}(\\.[A-Za-z][A-Za-z0-9_]{0,119})?$' };
 
 /** How long SCIM request log entries are kept while `scim.request_log_retention_days` is unset. */
 export const SCIM_LOG_RETENTION_DEFAULT_DAYS = 30;
@@ -218,6 +220,44 @@ export const SETTINGS_SECTIONS = {
     },
     // Knowing the clientState is all POST /hr/leaver/graph asks before it runs the leaver flow.
     credentials: { graph_client_state: ['hr:leaver'] },
+  },
+  entra_id: {
+    description:
+      'Microsoft Entra ID over Microsoft Graph (an app registration with client credentials): the directory for cloud-only ' +
+      'tenants when use_as_directory is true (instead of active_directory), and the Graph subscription on users that feeds ' +
+      'the leaver webhook (POST /hr/leaver/graph) when subscription_notification_url is set.',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        use_as_directory: { type: 'boolean', description: 'Entra ID answers the directory questions (requester, manager, groups, runbook directory tasks) instead of active_directory.' },
+        tenant_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9.-]+$', description: 'Directory (tenant) id or verified domain.' },
+        client_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9-]+$', description: 'Application (client) id of the app registration.' },
+        client_secret: { type: 'string', minLength: 1, maxLength: 1024, writeOnly: true, description: 'Client secret of the app registration.' },
+        authority_host: { type: 'string', format: 'uri', pattern: '^https://', maxLength: 1024, description: 'Unset: https://login.microsoftonline.com (another for national clouds).' },
+        graph_base_url: { type: 'string', format: 'uri', pattern: '^https://', maxLength: 1024, description: 'Unset: https://graph.microsoft.com/v1.0.' },
+        ca_cert_pem: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 65536,
+          pattern: '-----BEGIN CERTIFICATE-----',
+          description: 'PEM of the CA(s) to trust for the authority and Graph (a TLS-inspecting proxy); default: the system trust store.',
+        },
+        department_property: { ...graphProperty, description: 'Graph user property of the department. Unset: department.' },
+        cost_center_property: { ...graphProperty, description: 'Graph user property of the cost center, e.g. employeeOrgData.costCenter (the default) or an extension attribute.' },
+        company_property: { ...graphProperty, description: 'Unset: companyName.' },
+        employee_id_property: { ...graphProperty, description: 'Unset: employeeId.' },
+        title_property: { ...graphProperty, description: 'Unset: jobTitle.' },
+        subscription_notification_url: {
+          type: 'string',
+          format: 'uri',
+          // Graph itself accepts https only; http is left for a loopback rehearsal against a test Graph.
+          pattern: '^https?://',
+          maxLength: 2048,
+          description: 'The public URL of POST /hr/leaver/graph: set, the service keeps a Graph subscription on users alive (clientState: hr.graph_client_state). Graph accepts https only.',
+        },
+      },
+    },
   },
   approvals: {
     description:

@@ -1,0 +1,110 @@
+/**
+ * GSS-API initiator contexts through the `kerberos` npm addon (mongodb-js/kerberos: a maintained N-API binding
+ * over the system's MIT libgssapi_krb5, the one MongoDB's drivers ship). It is an optional dependency and a
+ * native build, so it is loaded on first use and its absence is a precise configuration error, not a crash at
+ * import time for deployments that never use Kerberos.
+ */
+import { createRequire } from 'node:module';
+import { KerberosError, KerberosErrorCode, toKerberosError } from './errors';
+
+export type GssMechanism = 'spnego' | 'krb5';
+
+/** The part of the addon's API we use (it ships no type declarations). */
+interface AddonClient {
+  contextComplete: boolean;
+  response: string;
+  step(challenge: string): Promise<string>;
+  wrap(challenge: string, options?: { user?: string; protect?: boolean }): Promise<string>;
+  unwrap(challenge: string): Promise<string>;
+}
+interface AddonServer {
+  contextComplete: boolean;
+  username: string;
+  response: string;
+  targetName: string;
+  step(challenge: string): Promise<string>;
+}
+interface KerberosAddon {
+  initializeClient(service: string, options: { principal?: string; mechOID?: number; flags?: number }): Promise<AddonClient>;
+  initializeServer(service: string): Promise<AddonServer>;
+  GSS_MECH_OID_KRB5: number;
+  GSS_MECH_OID_SPNEGO: number;
+  GSS_C_MUTUAL_FLAG: number;
+  GSS_C_INTEG_FLAG: number;
+  GSS_C_CONF_FLAG: number;
+  GSS_C_SEQUENCE_FLAG: number;
+  GSS_C_DELEG_FLAG: number;
+}
+
+let addon: KerberosAddon | undefined;
+
+/**
+ * The loaded addon.
+ * @throws KerberosError KERBEROS_CONFIG when it is not installed or did not build
+ */
+export function loadKerberosAddon(): KerberosAddon {
+  if (addon) return addon;
+  try {
+    addon = createRequire(__filename)('kerberos') as KerberosAddon;
+    return addon;
+  } catch (e) {
+    throw new KerberosError(KerberosErrorCode.KERBEROS_CONFIG,
+      'kerberos: the `kerberos` native addon is not available (install libkrb5-dev, then `npm rebuild kerberos`; see README)',
+      undefined, e);
+  }
+}
+
+/** One GSS security context as the initiator. Tokens are base64 strings; they are credentials: never log them. */
+export interface GssClientContext {
+  readonly service: string;
+  readonly principal: string;
+  readonly mechanism: GssMechanism;
+  /** True once the context is established (the server's last token was accepted). */
+  readonly complete: boolean;
+  /** Produces the next token from the server's (empty for the first). Failures map as in errors.ts. */
+  step(serverToken: string): Promise<string>;
+  /** GSS wrap of a base64 message (`confidential` asks for sealing, else integrity only). */
+  wrap(message: string, confidential: boolean): Promise<string>;
+  /** GSS unwrap of a base64 token. */
+  unwrap(token: string): Promise<string>;
+}
+
+export interface GssFlags { mutual?: boolean; integrity?: boolean; confidentiality?: boolean; delegate?: boolean }
+
+export async function gssClient(service: string, principal: string, mechanism: GssMechanism, flags: GssFlags): Promise<GssClientContext> {
+  const k = loadKerberosAddon();
+  let bits = k.GSS_C_SEQUENCE_FLAG;
+  if (flags.mutual ?? true) bits |= k.GSS_C_MUTUAL_FLAG;
+  if (flags.integrity) bits |= k.GSS_C_INTEG_FLAG;
+  if (flags.confidentiality) bits |= k.GSS_C_CONF_FLAG;
+  if (flags.delegate) bits |= k.GSS_C_DELEG_FLAG;
+  const ctx = `GSS ${mechanism} context for ${principal} to ${service}`;
+  let client: AddonClient;
+  try {
+    client = await k.initializeClient(service, {
+      principal,
+      mechOID: mechanism === 'spnego' ? k.GSS_MECH_OID_SPNEGO : k.GSS_MECH_OID_KRB5,
+      flags: bits,
+    });
+  } catch (e) {
+    throw toKerberosError(ctx, e instanceof Error ? e.message : String(e), [], e);
+  }
+  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toKerberosError(`${ctx}: ${what}`, e instanceof Error ? e.message : String(e), [], e);
+    }
+  };
+  return {
+    service,
+    principal,
+    mechanism,
+    get complete() {
+      return client.contextComplete;
+    },
+    step: (token) => call('step', () => client.step(token)).then((r) => r ?? ''),
+    wrap: (message, confidential) => call('wrap', () => client.wrap(message, { protect: confidential })),
+    unwrap: (token) => call('unwrap', () => client.unwrap(token)),
+  };
+}
