@@ -30,8 +30,8 @@ describe('DEMO=1 data (loadDemoData)', () => {
     // Two starts racing on one database: exactly one loads.
     const loaded = await Promise.all([loadDemoData(t.db, logger), loadDemoData(t.db, logger)]);
     expect(loaded.sort()).toEqual([false, true]);
-    // 2 types + 5 desktops + 3 integrations + 1 settings change.
-    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 3, audit: 11 });
+    // 2 types + 5 desktops + 4 integrations (vcenter, sccm, servicenow, xenserver) + 1 settings change.
+    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 4, audit: 12 });
 
     const types = await t.http().get('/admin/asset-types').set(t.admin);
     expect(types.status).toBe(200);
@@ -73,6 +73,7 @@ describe('DEMO=1 data (loadDemoData)', () => {
       ['sccm', true, 'system:demo'],
       ['servicenow', true, 'system:demo'],
       ['vcenter', true, 'system:demo'],
+      ['xenserver', true, 'system:demo'],
     ]);
     const sccm = integrations.body.items.find((i: { name: string }) => i.name === 'sccm');
     expect(sccm.config.stub.responses.list_deployment_asset_details).toEqual({
@@ -131,7 +132,7 @@ describe('DEMO=1 data (loadDemoData)', () => {
 
   test('is idempotent: a second call changes nothing', async () => {
     expect(await loadDemoData(t.db, logger)).toBe(false);
-    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 3, audit: 11 });
+    expect(await counts()).toEqual({ types: 2, assets: 5, integrations: 4, audit: 12 });
   });
 
   test('leaves a database that already has a catalogue alone', async () => {
