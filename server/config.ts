@@ -8,6 +8,11 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL instead of PGlite when set. */
   databaseUrl: string | undefined;
+  /**
+   * PGlite's shared_buffers (PostgreSQL units: `32MB`, `8192kB`). PGlite's own default, 160 MB, is most of a bare
+   * process's resident memory; the OS page cache still holds the data files beneath a smaller one.
+   */
+  pgliteSharedBuffers: string;
   /** The legacy X-Admin-Key; when unset one is generated on first start, printed once, stored hashed. */
   adminKey: string | undefined;
   /** HMAC secret for the ServiceNow and HR webhooks; the settings section can also hold one. */
@@ -61,6 +66,7 @@ export const defaultConfig: Readonly<Config> = Object.freeze({
   host: '127.0.0.1',
   dataDir: './data',
   databaseUrl: undefined,
+  pgliteSharedBuffers: '32MB',
   adminKey: undefined,
   webhookSecretToken: undefined,
   demo: false,
@@ -88,6 +94,7 @@ const configSchema = {
     host: { type: 'string', minLength: 1 },
     dataDir: { type: 'string', minLength: 1 },
     databaseUrl: { type: 'string', pattern: '^postgres(ql)?://' },
+    pgliteSharedBuffers: { type: 'string', pattern: '^[1-9][0-9]*(kB|MB|GB)$' },
     adminKey: { type: 'string', minLength: 16 },
     webhookSecretToken: { type: 'string', minLength: 1 },
     demo: { type: 'boolean' },
@@ -150,6 +157,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Readonly<Co
     host: env['HOST'] || undefined,
     dataDir: env['DATA_DIR'] || undefined,
     databaseUrl: env['DATABASE_URL'] || undefined,
+    pgliteSharedBuffers: env['PGLITE_SHARED_BUFFERS'] || undefined,
     adminKey: env['ADMIN_KEY'] || undefined,
     webhookSecretToken: env['WEBHOOK_SECRET_TOKEN'] || undefined,
     demo: env['DEMO'] === '1' || env['DEMO'] === 'true',

@@ -67,7 +67,7 @@ export type EmbeddedAccess = Pick<OpenDatabaseOptions, 'command' | 'serveToOther
  */
 export async function openRuntime(config: Readonly<Config>, opts: { schedule?: boolean; embedded?: EmbeddedAccess } = {}): Promise<Runtime> {
   const logger = createLogger({ level: config.logLevel });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...opts.embedded, logger });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteSharedBuffers: config.pgliteSharedBuffers, ...opts.embedded, logger });
   const applied = await migrate(db);
   if (applied.length) logger.info('migrations applied', { versions: applied });
   // The master key is checked against the stored data keys before anything reads or writes a secret: a wrong key

@@ -13,6 +13,8 @@ export interface OpenDatabaseOptions {
   /** Where PGlite keeps its files (`<dataDir>/pglite`); `memory` keeps it in memory. */
   dataDir: string;
   poolSize?: number;
+  /** PGlite's shared_buffers (`32MB`); default PGlite's own. Ignored with `databaseUrl`. */
+  pgliteSharedBuffers?: string;
   /** What this process runs (`provisio serve`), written into DATA_DIR's lock file; default its argv. */
   command?: string;
   /**
@@ -74,6 +76,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
     try {
       return await createPgliteDatabase({
         dataDir: pgliteDir,
+        ...(opts.pgliteSharedBuffers ? { sharedBuffers: opts.pgliteSharedBuffers } : {}),
         command: opts.command ?? commandOfThisProcess(),
         ...(opts.serveToOthers ? { socketPath: embeddedSocketPath(opts.dataDir) } : {}),
         onStaleLock: (stale) =>

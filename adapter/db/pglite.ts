@@ -7,6 +7,8 @@ import { PgliteSession, serveWire, type WireServer } from './pglite-wire-server'
 export interface PgliteOptions {
   /** Directory for the data files; undefined keeps the database in memory (tests). */
   dataDir?: string;
+  /** shared_buffers in PostgreSQL units (`32MB`); default PGlite's own (160 MB). */
+  sharedBuffers?: string;
   /** What this process runs, recorded in the lock file and named to a process that is refused; default its argv. */
   command?: string;
   /**
@@ -38,6 +40,16 @@ export function commandOfThisProcess(): string {
  * with EmbeddedDatabaseLockedError naming the holder. With `socketPath` the holder serves the database to the other
  * processes of the machine, which open it through `openDatabase` and `pg`.
  */
+/**
+ * PGlite's start parameters with shared_buffers set. Not PGlite's `postgresqlconf` option: that replaces the whole
+ * postgresql.conf initdb wrote (timezone, datestyle, text search config, ...). Only `<n>kB|MB|GB` is accepted.
+ */
+function sharedBuffersStart(size: string | undefined): { startParams?: string[] } {
+  if (size === undefined) return {};
+  if (!/^[1-9][0-9]*(kB|MB|GB)$/.test(size)) throw new Error(`PGlite shared_buffers: expected a size such as 32MB, got '${size}'`);
+  return { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${size}`] };
+}
+
 export async function createPgliteDatabase(opts: PgliteOptions = {}): Promise<Database> {
   let lock: DataDirLock | undefined;
   if (opts.dataDir) {
@@ -53,7 +65,7 @@ export async function createPgliteDatabase(opts: PgliteOptions = {}): Promise<Da
   // PGlite is one session; this lock is held by whoever uses it: a query, a transaction, or a wire client.
   const session = new PgliteSession();
   try {
-    pg = await PGlite.create(opts.dataDir, { parsers });
+    pg = await PGlite.create(opts.dataDir, { parsers, ...sharedBuffersStart(opts.sharedBuffers) });
     if (opts.socketPath) {
       wire = await serveWire(pg, session, opts.socketPath, opts.onClientError ? { onClientError: opts.onClientError } : {});
     }

@@ -26,7 +26,7 @@ export function gatewayConfigFromEnv(base: Readonly<Config>, env: NodeJS.Process
 export async function serveGateway(config: Readonly<Config>, env: NodeJS.ProcessEnv = process.env): Promise<Server> {
   const logger = createLogger({ level: config.logLevel });
   // On the embedded database it works through a running `serve`'s socket, or holds DATA_DIR and serves it itself.
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, command: 'provisio ad-gateway', serveToOthers: true, logger });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, pgliteSharedBuffers: config.pgliteSharedBuffers, command: 'provisio ad-gateway', serveToOthers: true, logger });
   try {
     await migrate(db);
     // The bind password is stored sealed: the gateway needs the service's master key (SECRETS_KEY or the key file).
