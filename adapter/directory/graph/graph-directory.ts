@@ -224,7 +224,9 @@ export function createGraphDirectory(s: GraphDirectorySettings, deps: { logger?:
   async function lookupUser(key: UserKey): Promise<GraphUser> {
     const { value, k } = keyValue(key.value, key.by);
     const notFound = () => new DirectoryError(DirectoryErrorCode.NOT_FOUND, `no user with ${key.by} "${value}"`, { key: k });
-    if (key.by === 'dn' || (key.by === 'userPrincipalName' && !value.includes('/'))) {
+    // An object id is looked up as one whatever key it came as, as groups are: a runbook that passes a found user's
+    // `dn` on as `user` reaches the executor as a sAMAccountName (it is not DN-shaped), and AD names are never GUIDs.
+    if (key.by === 'dn' || GUID.test(value) || (key.by === 'userPrincipalName' && !value.includes('/'))) {
       if (key.by === 'dn' && !GUID.test(value)) throw invalid(`"${value}" is not an Entra object id`, k);
       try {
         return (await client.api(`/users/${encodeURIComponent(value)}`).select(userSelect).get()) as GraphUser;
