@@ -27,6 +27,8 @@ let g: GraphServer;
 let t: TestApp;
 let provider: DirectoryProvider;
 let web: LoopbackServer;
+/** The clientState the service generated (set by the test that makes it do so). */
+let generated: string | undefined;
 let typeId: number;
 const deps = () => ({ db: t.db, logger: mem.logger });
 
@@ -159,8 +161,41 @@ describe(`Graph subscription for the leaver webhook (${testEngine})`, () => {
     expect(await statusesOf(t.db, ids)).toEqual({ [ids[0]!]: 'provisioned' });
   });
 
+  test('without hr.graph_client_state one is generated, stored sealed, audited as set, and is what Graph and the webhook use', async () => {
+    expect((await t.http().put('/admin/settings/hr').set(t.admin).send({ graph_client_state: null })).status).toBe(200);
+    g.dropSubscription((await keepGraphSubscription(deps())).subscription_id!);
+    const st = await keepGraphSubscription(deps(), new Date(Date.now() + GRAPH_SUBSCRIPTION_LIFETIME_MS - 3600_000));
+    expect(st.status).toBe('active');
+    generated = g.subscriptions.get(st.subscription_id!)!.clientState as string;
+    expect(generated).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(generated).not.toBe(CLIENT_STATE);
+    // Kept, not regenerated: the next run leaves the subscription and its clientState alone.
+    expect((await keepGraphSubscription(deps())).subscription_id).toBe(st.subscription_id);
+    const { rows } = await t.db.query<{ is_secret: boolean; value: unknown }>(`SELECT is_secret, value FROM app_config WHERE key = 'hr.graph_client_state'`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.is_secret).toBe(true);
+    expect(JSON.stringify(rows[0]!.value)).not.toContain(generated);
+    const audit = await t.db.query<{ triggered_by: string; text: string }>(
+      `SELECT triggered_by, diff::text AS text FROM audit_log WHERE entity = 'settings' AND entity_id = 'hr' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(audit.rows[0]!.triggered_by).toBe('system:graph-subscription');
+    expect(audit.rows[0]!.text).not.toContain(generated);
+    expect((await t.http().get('/admin/settings/hr').set(t.admin)).body.secrets).toEqual({ graph_client_state: { configured: true } });
+
+    // The webhook verifies against the generated value: Graph's notification passes, a forged one does not.
+    // stayer@ was disabled by the test before (whose forged notification was refused): now Graph's own notification counts.
+    const ids = await seedOrders(t.db, { assetTypeId: typeId, email: 'stayer@contoso.test', statuses: ['provisioned'] });
+    const [ok] = await g.notify(g.idOf('stayer@contoso.test'), 'updated');
+    expect(ok!.status).toBe(202);
+    expect(await statusesOf(t.db, ids)).toEqual({ [ids[0]!]: 'revoked' });
+    const [forged] = await g.notify(g.idOf('stayer@contoso.test'), 'updated', { clientState: CLIENT_STATE });
+    expect(forged!.status).toBe(401);
+  });
+
   test('no secret reaches the log: client secret, clientState, access tokens', () => {
     const text = mem.text();
+    expect(generated).toBeDefined();
+    expect(text).not.toContain(generated!);
     expect(text).toContain('graph subscription created');
     expect(text).not.toContain(g.clientSecret);
     expect(text).not.toContain(CLIENT_STATE);

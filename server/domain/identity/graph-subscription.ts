@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { createGraphDirectory, graphToDirectoryError, QueueName, writeAudit, type Database, type GraphDirectorySettings, type JobQueue, type Logger } from '../../../adapter';
 import { readEntraSettings } from '../../gateway/entra-settings';
-import { readSetting } from '../settings/settings';
+import { announceSettingsChanged, readSetting, updateSettings } from '../settings/settings';
 
 /** What Graph watches for the leaver flow: users updated (disabled) or deleted. */
 export const GRAPH_SUBSCRIPTION_RESOURCE = 'users';
@@ -67,7 +68,8 @@ async function save(db: Database, s: Omit<GraphSubscriptionState, 'resource' | '
  * a validationToken before it answers), renews it (PATCH expirationDateTime) once less than
  * {@link GRAPH_SUBSCRIPTION_RENEW_BEFORE_MS} is left, creates it anew when Graph says it is gone (404) or the
  * notification URL changed, and records the outcome (failures too: an admin sees why). The clientState is the secret
- * setting `hr.graph_client_state`, the one POST /hr/leaver/graph verifies.
+ * setting `hr.graph_client_state`, the one POST /hr/leaver/graph verifies; when Graph is configured and it is not set,
+ * one is generated and stored (audited as set, never shown), so nobody has to invent and paste a shared secret.
  *
  * Never throws for a Graph or settings problem: it is a scheduled job, and the state row says what went wrong.
  */
@@ -75,7 +77,7 @@ export async function keepGraphSubscription(deps: GraphSubscriptionDeps, now = n
   const before = await readGraphSubscriptionState(deps.db);
   const keep = { subscription_id: before?.subscription_id ?? null, expires_at: before?.expires_at ?? null, created_at: before?.created_at ?? null, renewed_at: before?.renewed_at ?? null };
   const entra = await readEntraSettings(deps.db);
-  const clientState = await readSetting(deps.db, 'hr', 'graph_client_state');
+  const clientState = entra.graph && entra.notificationUrl ? await ensureClientState(deps.db) : await readSetting(deps.db, 'hr', 'graph_client_state');
   const missing = [
     !entra.notificationUrl && 'entra_id.subscription_notification_url',
     !entra.graph && 'entra_id.tenant_id, client_id and client_secret',
@@ -134,6 +136,25 @@ export async function keepGraphSubscription(deps: GraphSubscriptionDeps, now = n
     deps.logger.warn('graph subscription could not be kept', { code: err.code, graphCode: err.details.graphCode, httpStatus: err.details.httpStatus, error: err.message });
     return save(deps.db, { ...keep, status: 'failed', notification_url: url, last_error: `${err.code}${err.details.graphCode ? ` (${err.details.graphCode})` : ''}: ${err.message}`.slice(0, 1000) }, now);
   }
+}
+
+/**
+ * `hr.graph_client_state`, generated (32 random bytes, base64url: 43 characters, inside Graph's 128) and stored when it
+ * is unset. Under the settings section's lock, so two processes keeping the subscription at once store one value.
+ */
+async function ensureClientState(db: Database): Promise<unknown> {
+  const existing = await readSetting(db, 'hr', 'graph_client_state');
+  if (existing !== undefined && existing !== null && existing !== '') return existing;
+  const stored = await db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, ['app_config:hr']);
+    const again = await readSetting(tx, 'hr', 'graph_client_state');
+    if (again !== undefined && again !== null && again !== '') return { value: again, generated: false };
+    const value = randomBytes(32).toString('base64url');
+    await updateSettings(tx, 'hr', { graph_client_state: value }, { triggeredBy: 'system:graph-subscription' });
+    return { value, generated: true };
+  });
+  if (stored.generated) announceSettingsChanged('hr');
+  return stored.value;
 }
 
 /** Schedules {@link keepGraphSubscription} hourly across all processes (pg-boss cron), worked in this process. */

@@ -214,7 +214,7 @@ export const SETTINGS_SECTIONS = {
           minLength: 16,
           maxLength: 128,
           writeOnly: true,
-          description: 'The clientState given when creating the Graph subscription (Graph allows at most 128 characters).',
+          description: 'The clientState given when creating the Graph subscription (Graph allows at most 128 characters); generated and stored by the service when unset while the subscription is configured.',
         },
       },
     },
