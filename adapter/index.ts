@@ -134,6 +134,9 @@ export type { GraphDirectory, GraphDirectorySettings } from './directory/graph';
 // Kerberos tickets (keytab or password, MIT kinit into a DIR ccache collection) and GSS-SPNEGO/krb5 client contexts.
 export { createKerberosCredentials, KerberosError, KerberosErrorCode, loadKerberosAddon, toKerberosError } from './kerberos';
 export type { GssClientContext, GssClientOptions, GssMechanism, KerberosConfig, KerberosCredentials, KerberosSecret, TicketInfo } from './kerberos';
+// WS-Management (WinRM) Invoke of the ConfigMgr client's WMI methods, over an integration's client.
+export { executeProgram, invokeWsmanMethod, triggerClientSchedule, MACHINE_POLICY_RETRIEVAL, WsmanError, WsmanErrorCode } from './wsman';
+export type { WsmanFault, WsmanResult } from './wsman';
 // Outbound mail over SMTP (nodemailer).
 export {
   checkAddress,

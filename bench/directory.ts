@@ -24,6 +24,7 @@ import { buildGatewayApp } from '../server/gateway';
 import { createTestDatabase } from '../tests/support/db';
 import { ensureSambaAd, markTestRun, releaseSambaAd, type SambaAd } from '../tests/support/samba-ad';
 import { benchGraph } from './directory-graph';
+import { benchKerberos } from './directory-kerberos';
 
 const N = Number(process.env['BENCH_LOOKUPS'] ?? 1000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
@@ -71,7 +72,7 @@ async function directSide(ad: SambaAd): Promise<{ lookup: (sam: string) => Promi
   const clients: Client[] = [];
   for (let i = 0; i < POOL_SIZE; i++) {
     const c = new Client({ url: ad.ldapsUrl, tlsOptions: { ca: s.caCertPem, minVersion: 'TLSv1.2' }, timeout: 10_000 });
-    await c.bind(s.bindDn, s.bindPassword);
+    await c.bind(s.bindDn ?? "", s.bindPassword ?? "");
     clients.push(c);
   }
   const idle = [...clients];
@@ -205,6 +206,8 @@ async function main(): Promise<void> {
     process.exitCode = ratio >= 0.6 ? 0 : 1;
     // Entra ID: the Graph directory beside bare Graph client calls (bench/directory-graph.ts), same run.
     if (!(await benchGraph())) process.exitCode = 1;
+    // Kerberos (sealed/signed SASL layer) and NTLM binds beside simple bind (bench/directory-kerberos.ts), same run.
+    if (!(await benchKerberos(ad))) process.exitCode = 1;
   } finally {
     await direct.close();
     agent.destroy();

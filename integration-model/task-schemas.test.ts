@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020';
+import { strictSchemaValidator } from '../tests/support/strict-task-schemas';
 import { projectPath } from '../adapter';
 import { getOperation, loadIntegrationModel, operationInputSchema, operationOutputSchema, responseEnvelopeSchema, type IntegrationModel, type JsonSchema } from './index';
 
 const fixture = (name: string) => readFileSync(projectPath('tests', 'fixtures', 'integration-models', name), 'utf8');
 
 // Strict mode (less its style lints for types, required and tuples) proves the schemas carry no OpenAPI-only keywords (nullable, discriminator, example, …).
-const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, strictTuples: false, validateFormats: false, allErrors: true });
+const ajv = strictSchemaValidator({ allErrors: true });
 const compile = (schema: JsonSchema) => ajv.compile(schema as object);
 
 describe('task input and output schemas', () => {

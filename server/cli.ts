@@ -34,7 +34,9 @@ started beside a running serve work through its socket (DATA_DIR/.s.PGSQL.5432);
 environment: PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_KEY, WEBHOOK_SECRET_TOKEN, DEMO, LOG_LEVEL,
   SECRETS_KEY, SECRETS_KEY_FILE (the master key secrets at rest are sealed under; default DATA_DIR/secrets.key)
   ad-gateway: AD_GATEWAY_PORT, and AD_SERVER, AD_PORT, AD_SECURITY, AD_BIND_DN, AD_BIND_PASSWORD, AD_BASE_DN,
-              AD_CA_CERT_FILE, AD_TLS_SERVER_NAME over the active_directory settings`;
+              AD_CA_CERT_FILE, AD_TLS_SERVER_NAME, AD_AUTH_TYPE, AD_KERBEROS_PRINCIPAL,
+              AD_KERBEROS_KEYTAB_FILE, AD_KERBEROS_SPN_HOST, AD_KRB5_CONF, AD_SASL_PROTECTION over the
+              active_directory settings`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);

@@ -17,7 +17,7 @@
  * - Codes that rooms share by name with another meaning (the directory's NOT_FOUND, CONFIG, TLS ...) are answered
  *   with a code of this table and keep their own as a member of the body (`directory_code`).
  */
-import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, MailErrorCode, SecretBackendErrorCode, TokenRequestError } from '../adapter';
+import type { CallNotMadeCode, DirectoryErrorCode, GenericErrorCode, KerberosErrorCode, MailErrorCode, SecretBackendErrorCode, TokenRequestError } from '../adapter';
 import type { IntegrationModelErrorCode } from '../integration-model';
 import type {
   EngineErrorCode,
@@ -112,7 +112,7 @@ export const ErrorCode = {
   SMTP_FAILED: 'SMTP_FAILED',
   /** The far system (the directory) is unavailable or busy; try again later (503). */
   INTEGRATION_UNAVAILABLE: 'INTEGRATION_UNAVAILABLE',
-  /** `active_directory` is configured but did not answer a check an order or the catalogue needs; nothing placed (503). */
+  /** The directory (`active_directory`, or `entra_id` as the directory) is configured but did not answer a check an order or the catalogue needs; nothing placed (503). */
   DIRECTORY_UNAVAILABLE: 'DIRECTORY_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -260,6 +260,24 @@ export const SECRET_BACKEND_CODES = {
   SECRET_BACKEND_NOT_CONFIGURED: 'INTEGRATION_CALL_FAILED',
   SECRET_BACKEND_READ_ONLY: 'CONFLICT',
 } as const satisfies Record<SecretBackendErrorCode, ErrorCode>;
+
+/**
+ * Kerberos (`adapter/kerberos`), answered with `kerberos_code` and, where the KDC or GSS library named one,
+ * `krb_error`. A KDC that does not answer is unavailable (retry later); every other failure (refused or unknown
+ * principal, missing SPN, clock skew, expired ticket, disabled account, bad settings) is a bad gateway an admin
+ * must act on.
+ */
+export const KERBEROS_CODES = {
+  KERBEROS_KDC_UNREACHABLE: 'INTEGRATION_UNAVAILABLE',
+  KERBEROS_CONFIG: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_BAD_CREDENTIALS: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_UNKNOWN_PRINCIPAL: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_UNKNOWN_SERVICE: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_CLOCK_SKEW: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_TICKET_EXPIRED: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_ACCOUNT_DISABLED: 'INTEGRATION_CALL_FAILED',
+  KERBEROS_FAILED: 'INTEGRATION_CALL_FAILED',
+} as const satisfies Record<KerberosErrorCode, ErrorCode>;
 
 /**
  * The directory (`adapter/directory`), answered with `directory_code`. The caller's input problems keep the

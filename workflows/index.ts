@@ -49,6 +49,7 @@ export type {
 // Task executors.
 export {
   createDirectoryExecutor,
+  createWinrmExecutor,
   createIntegrationExecutor,
   createScriptExecutor,
   createScriptModuleVersion,

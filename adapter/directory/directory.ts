@@ -3,8 +3,10 @@ import type { Logger } from '../log';
 import { DirectoryError, DirectoryErrorCode, toDirectoryError } from './errors';
 import { escapeFilterValue, isAttributeName, isDnWithin, normalizeDn, parseDn } from './ldap-text';
 import { BoundClientPool, openBoundClient } from './pool';
+import { createSaslBinder, type SaslDeps } from './sasl/index';
 import {
   CONSUMER_ATTRIBUTES,
+  directorySecrets,
   PROTECTED_ATTRIBUTES,
   resolveDirectorySettings,
   type ConsumerAttribute,
@@ -117,6 +119,8 @@ export interface Directory {
 
 export interface DirectoryDeps {
   logger?: Logger;
+  /** Kerberos binds: tuning of the ticket store (kinit timeout, test hooks); never secrets. */
+  kerberos?: SaslDeps['kerberos'];
 }
 
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
@@ -146,7 +150,8 @@ function invalid(message: string, key?: { kind: string; value: string }): Direct
  */
 export function createDirectory(input: DirectorySettings, deps: DirectoryDeps = {}): Directory {
   const s: ResolvedDirectorySettings = resolveDirectorySettings(input);
-  const pool = new BoundClientPool(s);
+  const pool = new BoundClientPool(s, deps.kerberos ? { kerberos: deps.kerberos } : {});
+  const sasl = s.authType === 'simple' ? undefined : createSaslBinder(s, deps.kerberos ? { kerberos: deps.kerberos } : {});
   const consumerNames = CONSUMER_ATTRIBUTES.map((c) => s.consumerAttributes[c]);
   const userAttributes = ['sAMAccountName', 'userPrincipalName', 'mail', 'displayName', 'userAccountControl', 'manager', ...consumerNames];
 
@@ -157,7 +162,7 @@ export function createDirectory(input: DirectorySettings, deps: DirectoryDeps = 
       deps.logger?.debug('directory operation', { op, ms: Date.now() - started, outcome: 'ok' });
       return r;
     } catch (e) {
-      const err = toDirectoryError(e, op, [s.bindPassword]);
+      const err = toDirectoryError(e, op, directorySecrets(s));
       deps.logger?.debug('directory operation', { op, ms: Date.now() - started, outcome: err.code });
       throw err;
     }
@@ -445,13 +450,13 @@ export function createDirectory(input: DirectorySettings, deps: DirectoryDeps = 
 
     testConnection: () =>
       timed('test connection', async () => {
-        const c = await openBoundClient(s);
+        const c = await openBoundClient(s, sasl);
         try {
           const r = await c.search('', { scope: 'base', attributes: ['defaultNamingContext'] });
           const e = r.searchEntries[0];
           return { defaultNamingContext: e ? str(e, 'defaultNamingContext') : null };
         } catch (e) {
-          throw toDirectoryError(e, 'test connection', [s.bindPassword]);
+          throw toDirectoryError(e, 'test connection', directorySecrets(s));
         } finally {
           await c.unbind().catch(() => undefined);
         }

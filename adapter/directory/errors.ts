@@ -56,6 +56,8 @@ export interface DirectoryErrorDetails {
   httpStatus?: number;
   /** The identity platform's AADSTS error number(s), comma-separated. */
   aadsts?: string;
+  /** Kerberos binds: the Kerberos error name (`KDC_ERR_PREAUTH_FAILED` ...) when the KDC or GSS gave one. */
+  krbError?: string;
 }
 
 /**

@@ -29,4 +29,4 @@ export {
   PROTECTED_ATTRIBUTES,
   resolveDirectorySettings,
 } from './settings';
-export type { ConsumerAttribute, DirectoryAuthType, DirectorySecurity, DirectorySettings, ResolvedDirectorySettings } from './settings';
+export type { ConsumerAttribute, DirectoryAuthType, DirectorySecurity, DirectorySettings, ResolvedDirectorySettings, SaslProtection } from './settings';

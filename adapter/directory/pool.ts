@@ -2,7 +2,27 @@ import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Client } from 'ldapts';
 import { DirectoryError, DirectoryErrorCode, toDirectoryError } from './errors';
-import type { ResolvedDirectorySettings } from './settings';
+import { createSaslBinder, type SaslBinder, type SaslDeps } from './sasl/index';
+import { SaslSocket } from './sasl/transport';
+import { directorySecrets, type ResolvedDirectorySettings } from './settings';
+
+/** The SASL socket under each SASL-bound client: ldapts's own `isBound` only knows its simple/SASL-PLAIN binds. */
+const saslSockets = new WeakMap<Client, SaslSocket>();
+
+/**
+ * True while `client` holds the connection it was bound on. With the one-socket rule below, a connected client
+ * is still on its first (bound) socket; a SASL socket also reports its own state.
+ */
+export function isSessionBound(client: Client): boolean {
+  if (!client.isConnected) return false;
+  const sasl = saslSockets.get(client);
+  return sasl ? sasl.bound && !sasl.destroyed : client.isBound;
+}
+
+/** The negotiated SASL protection of a client's session (`undefined` for simple binds). */
+export function saslProtectionOf(client: Client): 'sign' | 'seal' | 'none' | undefined {
+  return saslSockets.get(client)?.protection;
+}
 
 function tlsOptionsFor(s: ResolvedDirectorySettings): ConnectionOptions {
   const o: ConnectionOptions = { rejectUnauthorized: true, minVersion: 'TLSv1.2', host: s.server };
@@ -26,7 +46,8 @@ function urlFor(s: ResolvedDirectorySettings): string {
  * a second attempt fails as UNAVAILABLE and the pool replaces the client.
  * @throws DirectoryError INVALID_CREDENTIALS, TLS, UNAVAILABLE, STRONG_AUTH_REQUIRED.
  */
-export async function openBoundClient(s: ResolvedDirectorySettings): Promise<Client> {
+export async function openBoundClient(s: ResolvedDirectorySettings, sasl?: SaslBinder): Promise<Client> {
+  if (s.authType !== 'simple') return openSaslClient(s, sasl ?? createSaslBinder(s));
   const tlsOptions = tlsOptionsFor(s);
   let opened = false;
   const once = (): void => {
@@ -60,7 +81,47 @@ export async function openBoundClient(s: ResolvedDirectorySettings): Promise<Cli
     return client;
   } catch (e) {
     await client.unbind().catch(() => undefined);
-    throw toDirectoryError(e, what, [s.bindPassword]);
+    throw toDirectoryError(e, what, directorySecrets(s));
+  }
+}
+
+/**
+ * The SASL (Kerberos/NTLM) variant: ldapts's connection hook returns a SaslSocket that connects, does StartTLS
+ * when configured, binds and installs the security layer before ldapts sees it connected. A root DSE read then
+ * opens it and proves the layer works both ways. Same one-socket-per-client rule as simple binds.
+ */
+async function openSaslClient(s: ResolvedDirectorySettings, binder: SaslBinder): Promise<Client> {
+  const what = `${binder.describe} to ${urlFor(s)}`;
+  const secrets = directorySecrets(s);
+  // Ticket acquisition (kinit) happens here, before the connect timer starts.
+  const mechanism = await binder.mechanism().catch((e: unknown) => { throw toDirectoryError(e, what, secrets); });
+  const tlsOptions = tlsOptionsFor(s);
+  let socket: SaslSocket | undefined;
+  const open = (): SaslSocket => {
+    if (socket) throw new DirectoryError(DirectoryErrorCode.UNAVAILABLE, 'LDAP connection was closed; not re-opening it without its SASL bind');
+    socket = new SaslSocket({
+      host: s.server, port: s.port, security: s.security, tls: tlsOptions, mechanism,
+      connectTimeoutMs: s.connectTimeoutMs, timeoutMs: s.timeoutMs, context: what, secrets,
+    });
+    return socket;
+  };
+  const client = new Client({
+    url: urlFor(s),
+    timeout: s.timeoutMs,
+    // An outer bound only: the socket bounds connect and each bind round itself, with precise messages.
+    connectTimeout: s.connectTimeoutMs + 4 * s.timeoutMs,
+    ...(s.security === 'ldaps'
+      ? { tlsOptions, createSecureConnection: (() => open()) as unknown as typeof tlsConnect }
+      : { createConnection: (() => open()) as unknown as typeof netConnect }),
+  });
+  try {
+    await client.search('', { scope: 'base', attributes: ['1.1'] });
+    if (!socket) throw new DirectoryError(DirectoryErrorCode.UNAVAILABLE, `${what}: no connection was opened`);
+    saslSockets.set(client, socket);
+    return client;
+  } catch (e) {
+    await client.unbind().catch(() => undefined);
+    throw toDirectoryError(e, what, secrets);
   }
 }
 
@@ -77,13 +138,16 @@ interface Waiter {
  */
 export class BoundClientPool {
   readonly #s: ResolvedDirectorySettings;
+  readonly #sasl: SaslBinder | undefined;
   readonly #idle: { client: Client; timer: NodeJS.Timeout }[] = [];
   readonly #waiters: Waiter[] = [];
   #open = 0;
   #closed = false;
 
-  constructor(settings: ResolvedDirectorySettings) {
+  constructor(settings: ResolvedDirectorySettings, saslDeps: SaslDeps = {}) {
     this.#s = settings;
+    // One binder per pool: its Kerberos ticket is acquired by the first connection and shared by the others.
+    this.#sasl = settings.authType === 'simple' ? undefined : createSaslBinder(settings, saslDeps);
   }
 
   /** Connections currently open (idle or in use). */
@@ -97,13 +161,13 @@ export class BoundClientPool {
       const idle = this.#idle.pop();
       if (!idle) break;
       clearTimeout(idle.timer);
-      if (idle.client.isConnected && idle.client.isBound) return { client: idle.client, reused: true };
+      if (isSessionBound(idle.client)) return { client: idle.client, reused: true };
       this.#discard(idle.client);
     }
     if (this.#open < this.#s.poolSize) {
       this.#open += 1;
       try {
-        return { client: await openBoundClient(this.#s), reused: false };
+        return { client: await openBoundClient(this.#s, this.#sasl), reused: false };
       } catch (e) {
         this.#open -= 1;
         this.#wakeOne();
@@ -162,7 +226,7 @@ export class BoundClientPool {
         this.#release(client);
         return result;
       } catch (e) {
-        const err = toDirectoryError(e, context, [this.#s.bindPassword]);
+        const err = toDirectoryError(e, context, directorySecrets(this.#s));
         const connectionLost = err.code === DirectoryErrorCode.UNAVAILABLE && err.details.ldapCode === undefined;
         if (connectionLost || !client.isConnected) this.#discard(client);
         else this.#release(client);

@@ -34,9 +34,20 @@ describe('resolveDirectorySettings', () => {
     expect(s.writableAttributes.has('departmentnumber')).toBe(false);
   });
 
-  it('refuses NTLM and Kerberos, naming what they would need', () => {
-    expect(configMessage({ authType: 'ntlm' })).toMatch(/not supported.*GSS-SPNEGO/);
-    expect(configMessage({ authType: 'kerberos' })).toMatch(/not supported/);
+  it('takes NTLM and Kerberos with their own fields, sealing by default on plain LDAP and none over TLS', () => {
+    const keytab = Buffer.from([5, 2, 0, 0, 0, 1]).toString('base64');
+    const krb = resolveDirectorySettings({ server: '10.0.0.5', security: 'none', authType: 'kerberos', kerberosPrincipal: 'svc@CORP.EXAMPLE',
+      kerberosKeytab: keytab, kerberosSpnHost: 'dc1.corp.example', baseDn: 'DC=corp,DC=example' });
+    expect(krb).toMatchObject({ authType: 'kerberos', saslProtection: 'seal', bindDn: 'svc@CORP.EXAMPLE', bindPassword: '',
+      kerberos: { principal: 'svc@CORP.EXAMPLE', spnHost: 'dc1.corp.example', keytabBase64: keytab } });
+    expect(resolveDirectorySettings({ ...base, authType: 'ntlm', bindDn: 'CORP\\svc' })).toMatchObject({ authType: 'ntlm', saslProtection: 'none' });
+    expect(resolveDirectorySettings({ ...base, authType: 'ntlm', bindDn: 'CORP\\svc', security: 'none', saslProtection: 'sign' }).saslProtection).toBe('sign');
+    expect(configMessage({ authType: 'ntlm', bindDn: 'CN=svc,DC=corp,DC=example' })).toMatch(/DOMAIN\\user or user@domain/);
+    expect(configMessage({ authType: 'ntlm', security: 'none', saslProtection: 'none' })).toMatch(/in clear/);
+    expect(configMessage({ authType: 'kerberos' })).toMatch(/principal is required/);
+    expect(configMessage({ authType: 'kerberos', kerberosPrincipal: 'svc@CORP.EXAMPLE', server: '10.0.0.5' })).toMatch(/SPN host/);
+    expect(configMessage({ saslProtection: 'seal' })).toMatch(/ntlm and kerberos binds only/);
+    expect(configMessage({ authType: 'digest' as never })).toMatch(/use simple, ntlm or kerberos/);
   });
 
   it.each<[string, Record<string, unknown>]>([

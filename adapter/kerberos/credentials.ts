@@ -95,16 +95,29 @@ const DEFAULTS = Object.freeze({
 
 const PRINCIPAL = /^[^\s@/]+(\/[^\s@]+)?@[A-Za-z0-9.-]+$/;
 
+/**
+ * What this process's libkrb5 reads, fixed by the first `createKerberosCredentials`: the krb5.conf (the path it
+ * asked for, else the KRB5_CONFIG it found in the environment, else undefined for the system default) and the
+ * ccache collection.
+ */
 let processWide: { krb5Conf: string | undefined; collection: string } | undefined;
 
 function configError(message: string): KerberosError {
   return new KerberosError(KerberosErrorCode.KERBEROS_CONFIG, `kerberos: ${message}`);
 }
 
+const describeConf = (path: string | undefined): string => path ?? 'the system default (/etc/krb5.conf; KRB5_CONFIG unset)';
+
 function setProcessWide(krb5Conf: string | undefined, ccacheDir: string | undefined): string {
   if (processWide) {
+    // A store that names no krb5.conf or cache directory shares what the process has; one that names a different
+    // one would silently get the first one's realm and KDCs (libkrb5 reads KRB5_CONFIG process-wide): refused.
     if (krb5Conf !== undefined && processWide.krb5Conf !== krb5Conf) {
-      throw configError(`this process already uses krb5.conf ${processWide.krb5Conf ?? '(system default)'}; KRB5_CONFIG is process-wide`);
+      throw configError(`krb5.conf ${krb5Conf} was asked for, but this process already uses ${describeConf(processWide.krb5Conf)}; ` +
+        'KRB5_CONFIG is process-wide, so all Kerberos settings of one process must name the same krb5.conf (or none)');
+    }
+    if (ccacheDir !== undefined && processWide.collection !== `DIR:${ccacheDir}`) {
+      throw configError(`ccache directory ${ccacheDir} was asked for, but this process already uses ${processWide.collection}; KRB5CCNAME is process-wide`);
     }
     return processWide.collection;
   }
@@ -112,7 +125,7 @@ function setProcessWide(krb5Conf: string | undefined, ccacheDir: string | undefi
   // change what the native library reads, so such a host sets KRB5CCNAME/KRB5_CONFIG before the process starts.
   const inherited = process.env['KRB5CCNAME']?.startsWith('DIR:') ? process.env['KRB5CCNAME'].slice('DIR:'.length) : undefined;
   if (krb5Conf !== undefined && process.env['KRB5_CONFIG'] !== undefined && process.env['KRB5_CONFIG'] !== krb5Conf && inherited) {
-    throw configError(`KRB5_CONFIG is already ${process.env['KRB5_CONFIG']} in this process's environment`);
+    throw configError(`krb5.conf ${krb5Conf} was asked for, but KRB5_CONFIG is already ${process.env['KRB5_CONFIG']} in this process's environment`);
   }
   const dir = ccacheDir ?? inherited ?? mkdtempSync(join(tmpdir(), 'provisio-krb5cc-'));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -120,8 +133,14 @@ function setProcessWide(krb5Conf: string | undefined, ccacheDir: string | undefi
   const collection = `DIR:${dir}`;
   if (krb5Conf !== undefined) process.env['KRB5_CONFIG'] = krb5Conf;
   process.env['KRB5CCNAME'] = collection;
-  processWide = { krb5Conf, collection };
+  // Recorded as libkrb5 will read it: without a path of its own, the environment's KRB5_CONFIG, if any.
+  processWide = { krb5Conf: krb5Conf ?? process.env['KRB5_CONFIG'], collection };
   return collection;
+}
+
+/** The krb5.conf and ccache collection this process's Kerberos uses, once a store was created (else undefined). */
+export function kerberosProcessConfig(): { krb5Conf: string | undefined; collection: string } | undefined {
+  return processWide ? { ...processWide } : undefined;
 }
 
 /** A file-name-safe rendering of a principal, for its cache and keytab file names. */

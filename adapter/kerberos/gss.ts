@@ -39,13 +39,49 @@ interface KerberosAddon {
 let addon: KerberosAddon | undefined;
 
 /**
+ * The package's lib/index.js replaces `KerberosClient.prototype.step` (and `wrap`, `unwrap`, `KerberosServer`'s
+ * `step`) on the native classes with promise wrappers around the methods it finds there. Node loads the native
+ * binding once per process, but a host that evaluates modules once per sandbox (jest: once per test file in a worker)
+ * runs index.js again, and that evaluation wraps the previous wrappers: `promisify` of an async function that never
+ * calls its callback, so every GSS step of the second test file hung. The native methods are kept under a
+ * process-wide symbol (the `Symbol.for` registry is shared by all V8 contexts) and put back before the package is
+ * evaluated. A plain process evaluates it once, and this changes nothing there.
+ */
+const NATIVE_METHODS = Symbol.for('provisio.kerberos.native-methods');
+const PATCHED: readonly (readonly [string, string])[] = [
+  ['KerberosClient', 'step'],
+  ['KerberosClient', 'wrap'],
+  ['KerberosClient', 'unwrap'],
+  ['KerberosServer', 'step'],
+];
+
+function restoreNativeMethods(load: NodeRequire): void {
+  const { loadBindings } = load('kerberos/lib/util') as { loadBindings(): Record<string | symbol, unknown> };
+  const bindings = loadBindings();
+  const proto = (cls: string): Record<string, unknown> | undefined => (bindings[cls] as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  let saved = bindings[NATIVE_METHODS] as Map<string, unknown> | undefined;
+  if (!saved) {
+    saved = new Map(PATCHED.map(([cls, method]) => [`${cls}.${method}`, proto(cls)?.[method]]));
+    bindings[NATIVE_METHODS] = saved;
+    return;
+  }
+  for (const [cls, method] of PATCHED) {
+    const p = proto(cls);
+    const original = saved.get(`${cls}.${method}`);
+    if (p && original !== undefined) p[method] = original;
+  }
+}
+
+/**
  * The loaded addon.
  * @throws KerberosError KERBEROS_CONFIG when it is not installed or did not build
  */
 export function loadKerberosAddon(): KerberosAddon {
   if (addon) return addon;
   try {
-    addon = createRequire(__filename)('kerberos') as KerberosAddon;
+    const load = createRequire(__filename);
+    restoreNativeMethods(load);
+    addon = load('kerberos') as KerberosAddon;
     return addon;
   } catch (e) {
     throw new KerberosError(KerberosErrorCode.KERBEROS_CONFIG,

@@ -4,6 +4,15 @@
  * as to every other outbound call. One POST to `/wsman` per call: SOAP 1.2, `application/soap+xml`, the method's
  * `<Method>_INPUT` body; the answer is its `<Method>_OUTPUT` body or a SOAP fault, read into a coded error.
  *
+ * Authentication is the client's: NTLM (connection-bound handshake) or Negotiate (Kerberos SPNEGO through
+ * adapter/kerberos, one AP-REQ per request, the server's AP-REP verified). Over HTTPS (WinRM's 5986 listener) TLS
+ * protects the message and nothing more is needed. WinRM over plain HTTP (5985) with Negotiate or NTLM, as Windows
+ * configures it by default (`AllowUnencrypted=false`), also demands WinRM's own message encryption: the body sent
+ * as `multipart/encrypted` (`application/HTTP-SPNEGO-session-encrypted`), each part wrapped with GSS_Wrap under the
+ * context's session key. That is NOT implemented here: use the HTTPS listener, or a listener configured with
+ * `AllowUnencrypted=true` (test set-ups only). A plain-HTTP listener that insists on encryption answers 400/401 and
+ * the call fails with WSMAN_HTTP_ERROR or WSMAN_AUTH_FAILED.
+ *
  * ConfigMgr client calls (root\ccm and root\ccm\ClientSDK WMI namespaces on the device):
  * - `SMS_Client.TriggerSchedule(sScheduleID)`: runs a client schedule; `{00000000-0000-0000-0000-000000000021}` is
  *   machine policy retrieval, which makes the client fetch a newly targeted task sequence deployment at once.
@@ -12,7 +21,7 @@
  *   what public scripts use; Microsoft's page does not say it.
  */
 import { randomUUID } from 'node:crypto';
-import type { IntegrationClient, IntegrationEnvelope } from '../http';
+import { CallNotMadeCode, type IntegrationClient, type IntegrationEnvelope } from '../http';
 import { escapeXml, findPath, readXml, XmlReadError, type XmlElement } from './xml';
 
 export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
@@ -29,7 +38,7 @@ export const MACHINE_POLICY_RETRIEVAL = '{00000000-0000-0000-0000-000000000021}'
 export const MAX_ENVELOPE_BYTES = 512_000;
 
 export enum WsmanErrorCode {
-  /** The server refused the credentials (HTTP 401 after the authentication exchange). */
+  /** The credentials were refused: HTTP 401 after the exchange, or (Kerberos) the KDC or the server refused the ticket. */
   AUTH_FAILED = 'WSMAN_AUTH_FAILED',
   /** The server answered with a SOAP fault: subcode, reason and the WS-Man/WMI error code are carried. */
   SOAP_FAULT = 'WSMAN_SOAP_FAULT',
@@ -173,7 +182,12 @@ export async function invokeWsmanMethod(client: IntegrationClient, req: WsmanInv
     maxResponseBytes: MAX_ENVELOPE_BYTES,
     ...(req.signal ? { signal: req.signal } : {}),
   });
-  if (!('status' in res)) throw new WsmanError(WsmanErrorCode.NOT_REACHED, `${target}: ${res.message}`);
+  if (!('status' in res)) {
+    // Negotiate (Kerberos) fails before the request (the KDC refused the credentials, no such SPN) or refuses the
+    // server's 401 itself: the transport's AUTHENTICATION_FAILED, the same refusal as NTLM's 401 below.
+    const code = res.code === CallNotMadeCode.AUTHENTICATION_FAILED ? WsmanErrorCode.AUTH_FAILED : WsmanErrorCode.NOT_REACHED;
+    throw new WsmanError(code, `${target}: ${res.message}`);
+  }
   const envelope = envelopeOf(res);
   const fault = envelope && readFault(envelope);
   if (fault) throw new WsmanError(WsmanErrorCode.SOAP_FAULT, `${target}: ${describeFault(fault)}`, res.status, fault);

@@ -4,6 +4,7 @@ import {
   conflict,
   createIntegrationClient,
   isEnvelope,
+  isRecord,
   modelDocumentDigest,
   notFound,
   looksLikeSecretReference,
@@ -95,6 +96,8 @@ export class IntegrationRuntime {
   /** Whoever stores a health check's result calls it (health.ts `storeHealthResult`). */
   readonly onHealthWorsened: HealthWorsenedHook | undefined;
   readonly #clients = new Map<number, CachedClient>();
+  /** Clients of other endpoints with an integration's connection ({@link endpointClient}), least recently used first. */
+  readonly #endpoints = new Map<string, BuiltClient>();
   /** Clients being built (their secrets being opened), so concurrent first calls build one client, not several. */
   readonly #building = new Map<number, { revision: number; client: Promise<BuiltClient> }>();
   readonly #byName = new Map<string, { version: string; resolved: Promise<ResolvedIntegration> }>();
@@ -263,6 +266,70 @@ export class IntegrationRuntime {
     }
   }
 
+  /**
+   * A client with the connection of the integration named `name` (authentication, TLS trust, proxy, timeout, logging,
+   * secrets opened and resolved as for its own calls) aimed at another server: a `winrm` step reaches each device
+   * with the credentials of the integration it names (the SCCM one, say), so no credential is ever written into a
+   * runbook. A Negotiate authentication's SPN is `spn` when given, else the default `HTTP/<device host>` (the
+   * integration's own SPN names its server).
+   * The runtime owns the client (callers never close it): the most recently used {@link MAX_ENDPOINT_CLIENTS} are
+   * kept per integration revision, endpoint and SPN, checked against their referenced secrets as {@link clientFor}'s
+   * are. Keeping them is not only about connections: a Kerberos or NTLM refusal is remembered by the client that got
+   * it (negotiate.ts holds a refused password for minutes), so a retried step does not ask the KDC again and count
+   * toward the service account's lockout.
+   * Resolves undefined when there is no such integration; `{integration}` without a client when it is in stub mode
+   * (nothing may be called); a string saying why no client could be built (a cluster-routed integration: its
+   * network segment may not be reachable from here; a secret reference that does not resolve).
+   */
+  async endpointClient(
+    name: string,
+    server: { protocol: 'http' | 'https'; host: string; port: number },
+    opts: { spn?: string | undefined } = {},
+  ): Promise<{ integration: IntegrationRecord; client?: IntegrationClient } | string | undefined> {
+    const resolved = await this.resolve(name);
+    if (!resolved) return undefined;
+    const record = resolved.integration;
+    if (record.stub_mode) return { integration: record };
+    if (clusterOf(record) !== undefined) {
+      return `${NOT_MADE}: integration '${record.name}' is routed to gateway cluster '${String(clusterOf(record))}'; calls to other endpoints with its connection are made from this process only`;
+    }
+    const key = `${record.id}/${record.config_revision}/${server.protocol}://${server.host}:${server.port}/${opts.spn ?? ''}`;
+    const hit = this.#endpoints.get(key);
+    if (hit && (hit.references === undefined || (await sameReferencedValues(this.#db, hit.references)))) {
+      // Most recently used last: the first entry is the one to evict.
+      this.#endpoints.delete(key);
+      this.#endpoints.set(key, hit);
+      if (hit.client.getLogLevel() !== record.log_level) hit.client.setLogLevel(record.log_level);
+      return { integration: record, client: hit.client };
+    }
+    let built: BuiltClient;
+    try {
+      const opened = await openIntegrationSecrets(this.#db, record);
+      const secrets = await resolveSecretValues(this.#db, opened);
+      const config = fullConfig(record, secrets);
+      // The integration's base path and API version belong to its own server, not the endpoint's.
+      config['server'] = { ...server };
+      const auth = config['authentication'];
+      if (isRecord(auth) && auth['type'] === 'negotiate') {
+        if (opts.spn !== undefined) auth['spn'] = opts.spn;
+        else delete auth['spn'];
+      }
+      built = { client: createIntegrationClient(config, { logger: this.#logger, name: record.name }), references: referencesOf(opened, secrets) };
+    } catch (e) {
+      if (e instanceof SecretBackendError) return `${NOT_MADE}: a secret of integration '${record.name}' could not be resolved: ${e.message}`;
+      throw e;
+    }
+    if (hit) retireClient(hit.client);
+    this.#endpoints.delete(key);
+    this.#endpoints.set(key, built);
+    for (const [k, old] of this.#endpoints) {
+      if (this.#endpoints.size <= MAX_ENDPOINT_CLIENTS) break;
+      this.#endpoints.delete(k);
+      retireClient(old.client);
+    }
+    return { integration: record, client: built.client };
+  }
+
   async #buildClient(integration: IntegrationRecord): Promise<BuiltClient> {
     const opened = await openIntegrationSecrets(this.#db, integration);
     const secrets = await resolveSecretValues(this.#db, opened);
@@ -350,6 +417,8 @@ export class IntegrationRuntime {
   close(): void {
     for (const { client } of this.#clients.values()) client.close();
     this.#clients.clear();
+    for (const { client } of this.#endpoints.values()) client.close();
+    this.#endpoints.clear();
     this.#byName.clear();
   }
 
@@ -382,6 +451,15 @@ export class IntegrationRuntime {
 interface ReferencedSecrets {
   references: string[];
   digest: string;
+}
+
+/** Endpoint clients kept by {@link IntegrationRuntime.endpointClient} (devices a runbook reaches with a connection). */
+export const MAX_ENDPOINT_CLIENTS = 64;
+/** An evicted endpoint client may still be in a step's call: it is closed this long after. Milliseconds. */
+const RETIRED_CLIENT_GRACE_MS = 5 * 60_000;
+
+function retireClient(client: IntegrationClient): void {
+  setTimeout(() => client.close(), RETIRED_CLIENT_GRACE_MS).unref();
 }
 
 interface BuiltClient {

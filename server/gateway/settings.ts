@@ -16,7 +16,12 @@ export const DIRECTORY_ENV = {
   AD_BASE_DN: 'search root for users and groups',
   AD_CA_CERT_FILE: 'PEM file of the CA that issued the DC certificate',
   AD_TLS_SERVER_NAME: 'name to verify the certificate against, when it differs from the server',
-  AD_AUTH_TYPE: 'simple (the only bind implemented)',
+  AD_AUTH_TYPE: 'simple | ntlm | kerberos',
+  AD_KERBEROS_PRINCIPAL: 'kerberos: service account principal (svc@CORP.EXAMPLE)',
+  AD_KERBEROS_KEYTAB_FILE: "kerberos: keytab file of the principal (else AD_BIND_PASSWORD is the principal's password)",
+  AD_KERBEROS_SPN_HOST: 'kerberos: host in the SPN ldap/<host>, when it differs from the server',
+  AD_KRB5_CONF: 'kerberos: krb5.conf path',
+  AD_SASL_PROTECTION: 'ntlm/kerberos: seal | sign | none (none only over LDAPS/StartTLS)',
 } as const;
 
 const CONSUMER_KEYS: Record<ConsumerAttribute, string> = {
@@ -47,15 +52,44 @@ export async function readDirectorySettings(q: Queryable, env: NodeJS.ProcessEnv
     if (v === undefined) missing.push(`${setting} (${envName})`);
     return v ?? '';
   };
+  const authType = envText('AD_AUTH_TYPE') ?? text('auth_type');
   const server = required('server', 'AD_SERVER');
-  const bindDn = required('bind_dn', 'AD_BIND_DN');
-  const bindPassword = required('bind_password', 'AD_BIND_PASSWORD');
+  const account: Partial<DirectorySettings> = {};
+  if (authType === 'kerberos') {
+    // Kerberos: the principal names the account; its keytab (sealed like bind_password) or its password.
+    const principal = required('kerberos_principal', 'AD_KERBEROS_PRINCIPAL');
+    if (principal) account.kerberosPrincipal = principal;
+    const keytabFile = envText('AD_KERBEROS_KEYTAB_FILE');
+    if (keytabFile !== undefined) {
+      try {
+        account.kerberosKeytab = readFileSync(keytabFile).toString('base64');
+      } catch (e) {
+        throw new ConfigError(`AD gateway: cannot read AD_KERBEROS_KEYTAB_FILE ${keytabFile}: ${(e as Error).message}`);
+      }
+    } else if (text('kerberos_keytab')) {
+      account.kerberosKeytab = text('kerberos_keytab');
+    }
+    const password = envText('AD_BIND_PASSWORD') ?? text('bind_password');
+    if (password !== undefined) account.bindPassword = password;
+    if (account.kerberosKeytab === undefined && password === undefined) missing.push('kerberos_keytab (AD_KERBEROS_KEYTAB_FILE) or bind_password (AD_BIND_PASSWORD)');
+    const spnHost = envText('AD_KERBEROS_SPN_HOST') ?? text('kerberos_spn_host');
+    if (spnHost) account.kerberosSpnHost = spnHost;
+    const krb5Conf = envText('AD_KRB5_CONF') ?? text('krb5_conf_path');
+    if (krb5Conf) account.krb5ConfPath = krb5Conf;
+  } else {
+    account.bindDn = required('bind_dn', 'AD_BIND_DN');
+    account.bindPassword = required('bind_password', 'AD_BIND_PASSWORD');
+  }
   const baseDn = required('base_dn', 'AD_BASE_DN');
   if (missing.length > 0) {
     throw new ConfigError(`AD gateway: the directory is not configured: set ${missing.join(', ')} in Admin → Settings → active_directory or the environment`);
   }
-
-  const settings: DirectorySettings = { server, bindDn, bindPassword, baseDn };
+  const settings: DirectorySettings = { server, ...account, baseDn };
+  const saslProtection = envText('AD_SASL_PROTECTION') ?? text('sasl_protection');
+  if (saslProtection !== undefined) {
+    if (!['seal', 'sign', 'none'].includes(saslProtection)) throw new ConfigError(`AD gateway: AD_SASL_PROTECTION must be seal, sign or none, got '${saslProtection}'`);
+    settings.saslProtection = saslProtection as DirectorySettings['saslProtection'];
+  }
 
   const portRaw = envText('AD_PORT') ?? stored.get('port');
   if (portRaw !== undefined) {
@@ -90,8 +124,7 @@ export async function readDirectorySettings(q: Queryable, env: NodeJS.ProcessEnv
   const tlsServerName = envText('AD_TLS_SERVER_NAME');
   if (tlsServerName) settings.tlsServerName = tlsServerName;
 
-  // Stored auth_type may say ntlm or kerberos (the seed's choices); the module refuses those with a clear CONFIG error.
-  const authType = envText('AD_AUTH_TYPE') ?? text('auth_type');
+  // Unknown values reach the module, which refuses them with a precise CONFIG error.
   if (authType !== undefined) settings.authType = authType as DirectorySettings['authType'];
 
   const consumerAttributes: Partial<Record<ConsumerAttribute, string>> = {};

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { CallNotMadeError, CodedError, currentLogContext, DirectoryError, DirectoryErrorCode, SecretBackendError, TokenRequestError, type Logger } from '../../adapter';
+import { CallNotMadeError, CodedError, currentLogContext, DirectoryError, DirectoryErrorCode, KerberosError, SecretBackendError, TokenRequestError, type Logger } from '../../adapter';
 import { IntegrationModelError } from '../../integration-model';
 import {
   ConcurrencyLimitError,
@@ -24,6 +24,7 @@ import {
   ERROR_STATUS,
   EXECUTOR_CODES,
   HTTP_CALL_CODES,
+  KERBEROS_CODES,
   SECRET_BACKEND_CODES,
   INTEGRATION_MODEL_CODES,
   SCHEDULE_CODES,
@@ -153,6 +154,10 @@ function fromRoomError(err: unknown): Problem | undefined {
   // A secret reference that could not be resolved: the message names the reference and the cause, never a value.
   if (err instanceof SecretBackendError) {
     return problem(SECRET_BACKEND_CODES[err.code], err.message, { extra: { secret_backend_code: err.code, ...(err.reference !== undefined ? { reference: err.reference } : {}) } });
+  }
+  // Kerberos: the message names the principal or service and the Kerberos error, never a password or keytab.
+  if (err instanceof KerberosError) {
+    return problem(KERBEROS_CODES[err.code], err.message, { extra: { kerberos_code: err.code, ...(err.krbError !== undefined ? { krb_error: err.krbError } : {}) } });
   }
   // SCIM, and every other coded error: its code is one of the table's.
   if (err instanceof ScimError) return problem(err.code, err.message, { scimType: err.scimType });

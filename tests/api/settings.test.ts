@@ -34,7 +34,7 @@ describe('settings', () => {
     expect(Object.keys(bySection)).toEqual(expect.arrayContaining(['servicenow', 'api_tokens', 'active_directory', 'smtp']));
     expect(bySection.servicenow.secret_keys).toEqual(['webhook_secret']);
     expect(bySection.smtp.secret_keys).toEqual(['password']);
-    expect(bySection.active_directory.secret_keys).toEqual(['bind_password']);
+    expect(bySection.active_directory.secret_keys).toEqual(['bind_password', 'kerberos_keytab']);
     expect(bySection.api_tokens.schema.properties.purge_after_days).toMatchObject({ type: 'integer', minimum: 0 });
     expect(Object.keys(bySection.active_directory.schema.properties)).toEqual(
       expect.arrayContaining(['server', 'port', 'bind_dn', 'bind_password', 'base_dn', 'auth_type', 'use_tls', 'start_tls',

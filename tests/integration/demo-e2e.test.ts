@@ -130,6 +130,9 @@ describe('DEMO=1 quick start, end to end (child process, PGlite)', () => {
       ['Grant RDP access', 'succeeded'],
       ['Find the SCCM device', 'succeeded'],
       ['Add to task sequence collection', 'succeeded'],
+      // The WinRM steps: the demo's sccm integration is in stub mode, so they answer ReturnValue 0 and call nothing.
+      ["Refresh the device's machine policy", 'succeeded'],
+      ['Start the task sequence on the device', 'succeeded'],
       ['Wait for the task sequence', 'succeeded'],
       // An evaluate step whose condition does not hold takes its `error` transition: not ordered through ServiceNow.
       ['Ordered through ServiceNow?', 'failed'],

@@ -313,6 +313,10 @@ describe(`orders with Entra ID as the directory (${testEngine})`, () => {
     expect(r.status === 'found' ? r.emails.sort() : r).toEqual(['q1@contoso.test', 'q2@contoso.test', 'q3@contoso.test']);
   });
 
+  test('the provider names entra_id as the directory\'s settings section (what DIRECTORY_UNAVAILABLE points to)', () => {
+    expect(provider.section?.()).toBe('entra_id');
+  });
+
   test('the client secret and access tokens never reach a log line', () => {
     const text = mem.text();
     expect(text.length).toBeGreaterThan(0);

@@ -3,13 +3,15 @@
 // vCenter session comes from vcsim (the dynamic-key flow); vcsim has no /api/vcenter/vm REST calls and Prism answers
 // them with examples unrelated to the allocated VM, so those, SCCM's AdminService, ServiceNow's Table API and the SaaS
 // provisioning service are loopback servers implementing the paths the samples call (the VM calls accept only a
-// session vcsim says is live). The directory is the real Samba AD. PGlite and PostgreSQL.
+// session vcsim says is live). The desktops' WinRM listener is the loopback WS-Man endpoint of wsman-server.ts over
+// HTTPS, reached by name (`<asset>.winrm.test`, routed to loopback in this process) with the sccm integration's
+// credentials. The directory is the real Samba AD. PGlite and PostgreSQL.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
 import { Attribute, Change, Client } from 'ldapts';
-import { createJobQueue, createLogger, type JobQueue } from '../../adapter';
+import { createJobQueue, createLogger, pemToDataUrl, type JobQueue } from '../../adapter';
 import { projectPath } from '../../adapter/paths';
 import { createIntegrationRuntime, loadIntegrationModelFile, loadIntegrationModelFiles } from '../../integration-model';
 import { buildApp } from '../../server/app';
@@ -22,12 +24,15 @@ import { createWorkflowRuntime, type WorkflowRuntime } from '../../server/domain
 import { signWebhookBody } from '../../workflows/executors';
 import { TEST_ADMIN_KEY } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/db';
+import { startHttpsLoopbackServer, type HttpsLoopbackServer } from '../support/https-loopback';
+import { routeNamesToLoopback } from '../support/loopback-names';
 import { sendJson, startLoopbackServer, type LoopbackServer } from '../support/loopback-server';
 import { mintTestToken, nextRitm, snowPayload } from '../support/orders';
 import { ensureSambaAd, SEED_USER_PASSWORD, type SambaAd } from '../support/samba-ad';
 import { startVcsim, type Vcsim } from '../support/vcsim';
 import { seen } from '../support/vendor-mocks';
 import { TEST_ENGINE_CONFIG } from '../support/engine-config';
+import { createWsmanHandler, type WsmanState } from '../support/wsman-server';
 
 jest.setTimeout(60_000);
 
@@ -50,6 +55,9 @@ let vc: LoopbackServer;
 let sccm: LoopbackServer;
 let snow: LoopbackServer;
 let saas: LoopbackServer;
+let winrm: HttpsLoopbackServer;
+let restoreNames: (() => void) | undefined;
+const wsman: WsmanState = { calls: [], schedules: new Map(), rejections: [] };
 let snowBearer: string;
 const http = () => request(app);
 const groupDn = () => `CN=${RDP_GROUP},${ad.seed.ou}`;
@@ -143,7 +151,7 @@ function snowHandler(req: Parameters<Parameters<typeof startLoopbackServer>[0]>[
 }
 
 /** Saves one sample through the API; `inputs` replaces input defaults (a deployment's own endpoints). */
-async function saveSample(file: string, inputs: Record<string, string> = {}): Promise<void> {
+async function saveSample(file: string, inputs: Record<string, unknown> = {}): Promise<void> {
   const doc = JSON.parse(await readFile(join(SAMPLES, file), 'utf8')) as { inputSchema: { properties: Record<string, { default?: unknown }> } };
   for (const [k, v] of Object.entries(inputs)) doc.inputSchema.properties[k]!.default = v;
   const res = await http().post('/admin/workflows').set(admin).send(doc);
@@ -235,7 +243,9 @@ async function waitForAsset(name: string, state: string, timeoutMs = 30_000): Pr
 }
 
 beforeAll(async () => {
-  [ad, sim, vc, sccm, snow, saas] = await Promise.all([
+  restoreNames = routeNamesToLoopback(/\.winrm\.test$/i);
+  const handleWsman = createWsmanHandler(wsman);
+  [ad, sim, vc, sccm, snow, saas, winrm] = await Promise.all([
     ensureSambaAd(),
     startVcsim(),
     startLoopbackServer(vcenterHandler),
@@ -246,6 +256,7 @@ beforeAll(async () => {
       res.statusCode = req.url === '/webhooks/deprovision' ? 204 : 404;
       res.end();
     }),
+    startHttpsLoopbackServer((req, res) => handleWsman(req, res), { dnsNames: ['*.winrm.test'] }),
   ]);
   await prepareGroup();
   for (const [i, name] of DEMO_ASSET_TYPES[0]!.poolAssets.entries()) vms.set(name, { vm: `vm-${101 + i}`, power_state: 'POWERED_OFF' });
@@ -288,7 +299,8 @@ beforeAll(async () => {
     const res = await http()
       .post('/admin/integrations')
       .set(admin)
-      .send({ name, model_id: await modelId(file), config: { server: { host: '127.0.0.1', port: server.port }, authentication, timeout: 5000 } });
+      // The sccm integration's connection also reaches the desktops' WinRM listeners: it trusts their CA.
+      .send({ name, model_id: await modelId(file), config: { server: { host: '127.0.0.1', port: server.port }, authentication, timeout: 5000, ...(name === 'sccm' ? { mtls: { ca: pemToDataUrl(winrm.serverCa.certPem) } } : {}) } });
     if (res.status !== 201) throw new Error(`integration ${name}: ${res.status} ${JSON.stringify(res.body)}`);
   }
 
@@ -304,7 +316,7 @@ beforeAll(async () => {
 
   // Children first: the provision runbooks run the RITM note as a child workflow.
   await saveSample('servicenow-ritm-note.json');
-  await saveSample('standard-vdi-provision.json');
+  await saveSample('standard-vdi-provision.json', { deviceDnsSuffix: '.winrm.test', winrmPort: winrm.port });
   await saveSample('standard-vdi-deprovision.json');
   await saveSample('standard-vdi-reinstall.json');
   await saveSample('saas-seat-provision.json', { provisionUrl: `${saas.url}/webhooks/provision` });
@@ -323,7 +335,8 @@ afterAll(async () => {
   await wf?.stop();
   await queue?.stop({ graceful: false, timeoutMs: 2000 });
   await t?.drop();
-  await Promise.all([vc, sccm, snow, saas].map((s) => s?.close()));
+  await Promise.all([vc, sccm, snow, saas, winrm].map((s) => s?.close()));
+  restoreNames?.();
   await sim?.stop();
 });
 
@@ -359,6 +372,8 @@ describe('Standard VDI (pooled)', () => {
       add_rdp_group: 'succeeded',
       find_device: 'succeeded',
       start_task_sequence: 'succeeded',
+      refresh_policy: 'succeeded',
+      run_task_sequence: 'succeeded',
       wait_task_sequence: 'succeeded',
       from_servicenow: 'succeeded',
       note_ritm: 'succeeded',
@@ -388,6 +403,15 @@ describe('Standard VDI (pooled)', () => {
     expect(probes).toHaveLength(3);
     expect(probes[0]!.query).toEqual({ $filter: `DeploymentID eq 'PS120001' and DeviceID eq ${resourceId}` });
     expect(sc.every((c) => c.authorization === `Basic ${Buffer.from('CORP\\svc-sccm:sccm-pass').toString('base64')}`)).toBe(true);
+
+    // WinRM: machine policy, then the task sequence started on the desktop, with the sccm integration's credentials.
+    const device = `${assetName.toLowerCase()}.winrm.test`;
+    expect(wsman.rejections).toEqual([]);
+    expect(wsman.calls.map((c) => [c.device, c.method, c.params])).toEqual([
+      [device, 'TriggerSchedule', { sScheduleID: '{00000000-0000-0000-0000-000000000021}' }],
+      [device, 'ExecuteProgram', { ProgramID: '*', PackageID: 'PS100020' }],
+    ]);
+    expect(winrm.requests.every((r) => r.headers.authorization === `Basic ${Buffer.from('CORP\\svc-sccm:sccm-pass').toString('base64')}`)).toBe(true);
 
     // AD: the user is now a member of the RDP group (read back from Samba).
     expect(await groupMembers()).toContain(await userDn(AD_USER));

@@ -12,6 +12,7 @@ import {
 import { closedPort } from '../support/loopback-server';
 import { createMemoryLogger, type MemoryLogger } from '../support/memory-logger';
 import { startWsmanServer, type WsmanServer } from '../support/wsman-server';
+import { rejectionOf } from '../support/rejection';
 
 const PASSWORD = 'Winrm-S3cret!pw';
 let server: WsmanServer;
@@ -24,15 +25,7 @@ function client(password: string, log: MemoryLogger): IntegrationClient {
   );
 }
 
-async function failure(p: Promise<unknown>): Promise<WsmanError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof WsmanError) return e;
-    throw e;
-  }
-  throw new Error('expected a WsmanError');
-}
+const failure = (p: Promise<unknown>): Promise<WsmanError> => rejectionOf(p, WsmanError);
 
 beforeAll(async () => {
   server = await startWsmanServer({ domain: 'CORP', accounts: { 'CORP\\svc-sccm': PASSWORD } });

@@ -3,6 +3,7 @@
 // The control server answers GET /log with every request the proxy saw: plain HTTP (absolute URI) and CONNECT tunnels.
 import http from 'node:http';
 import { createProxy } from 'proxy';
+import { exitWithParent } from './exit-with-parent.mjs';
 
 const log = [];
 const user = process.env.PROXY_USER;
@@ -27,14 +28,6 @@ const control = http.createServer((req, res) => {
 await new Promise((resolve) => control.listen(0, '127.0.0.1', resolve));
 
 process.stdout.write(`${JSON.stringify({ port: server.address().port, controlPort: control.address().port })}\n`);
-// Exit with the test process even when it dies without stopping us (an orphan's ppid changes, so keep the first).
-const parentPid = process.ppid;
-setInterval(() => {
-  try {
-    if (process.ppid !== parentPid) throw new Error('orphaned');
-    process.kill(parentPid, 0);
-  } catch {
-    process.exit(0);
-  }
-}, 1000).unref();
+// Exit with the test process even when it dies without stopping us.
+exitWithParent();
 process.on('SIGTERM', () => process.exit(0));

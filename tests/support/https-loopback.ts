@@ -14,6 +14,8 @@ export interface HttpsLoopbackServer extends LoopbackServer {
 export interface HttpsLoopbackOptions {
   /** Demand a client certificate issued by this CA: the TLS handshake refuses any other (and none). */
   clientCa?: Issued;
+  /** Further DNS names (wildcards allowed) the server's certificate carries beside 127.0.0.1 and localhost. */
+  dnsNames?: string[];
 }
 
 let caCount = 0;
@@ -25,7 +27,7 @@ let caCount = 0;
 export async function startHttpsLoopbackServer(handler: LoopbackHandler, opts: HttpsLoopbackOptions = {}): Promise<HttpsLoopbackServer> {
   // A distinct subject per CA: a client trusting two of them (one bundle for two endpoints) picks the issuer by subject.
   const serverCa = createCa(`Test Backend Server CA ${++caCount}`);
-  const cert = issueServerCert(serverCa);
+  const cert = issueServerCert(serverCa, 'localhost', opts.dnsNames ?? []);
   const requests: RecordedRequest[] = [];
   const server = https.createServer(
     {

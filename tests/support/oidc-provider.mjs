@@ -9,6 +9,7 @@
 //   POST /_test/revoke-all     destroys every access token the resource has accepted (server-side expiry, on demand)
 import http from 'node:http';
 import Provider from 'oidc-provider';
+import { exitWithParent } from './exit-with-parent.mjs';
 
 const TOKEN_TTL = Number(process.env.OIDC_TOKEN_TTL ?? '600'); // seconds
 const events = [];
@@ -152,14 +153,6 @@ server.on('request', async (req, res) => {
 });
 
 process.stdout.write(`${JSON.stringify({ port })}\n`);
-// Exit with the test process even when it dies without stopping us (an orphan's ppid changes, so keep the first).
-const parentPid = process.ppid;
-setInterval(() => {
-  try {
-    if (process.ppid !== parentPid) throw new Error('orphaned');
-    process.kill(parentPid, 0);
-  } catch {
-    process.exit(0);
-  }
-}, 1000).unref();
+// Exit with the test process even when it dies without stopping us.
+exitWithParent();
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -34,6 +34,8 @@ function build(opts: {
   issuer?: Issued;
   isCa?: boolean;
   server?: boolean;
+  /** Further DNS names in a server certificate's SAN, beside 127.0.0.1 and localhost. */
+  dnsNames?: string[];
   notBefore?: Date;
   notAfter?: Date;
 }): Issued {
@@ -52,7 +54,7 @@ function build(opts: {
   } else {
     extensions.push({ name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true });
     extensions.push({ name: 'extKeyUsage', serverAuth: opts.server === true, clientAuth: opts.server !== true });
-    if (opts.server) extensions.push({ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] });
+    if (opts.server) extensions.push({ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }, ...(opts.dnsNames ?? []).map((value) => ({ type: 2, value }))] });
   }
   cert.setExtensions(extensions);
   cert.sign(nativeSigner(opts.issuer ? opts.issuer.key : keys.privateKey), forge.md.sha256.create());
@@ -63,8 +65,8 @@ export function createCa(cn: string): Issued {
   return build({ cn, isCa: true });
 }
 
-export function issueServerCert(ca: Issued, cn = 'localhost'): Issued {
-  return build({ cn, issuer: ca, server: true });
+export function issueServerCert(ca: Issued, cn = 'localhost', dnsNames: string[] = []): Issued {
+  return build({ cn, issuer: ca, server: true, dnsNames });
 }
 
 export function issueClientCert(ca: Issued, cn: string, validity: { notBefore?: Date; notAfter?: Date } = {}): Issued {

@@ -8,9 +8,15 @@
 //   SPNEGO_MECHS    accepted token mechanisms, comma separated: spnego (default), krb5
 //   SPNEGO_MUTUAL   valid (default) | tampered (one byte of the server's token changed) | omit
 //   TLS_CERT, TLS_KEY  PEM
+//   SPNEGO_UPSTREAM  optional http://127.0.0.1:<port>: requests under SPNEGO_UPSTREAM_PATHS (comma separated prefixes,
+//                    default /wsman) are, once their token verified, forwarded there with `x-authenticated-user` and
+//                    `x-authenticated-mech`, and the upstream's answer is relayed (with the mutual-authentication
+//                    token): how a handler written in the test process (the WS-Man listener) sits behind Kerberos.
 // Prints {"port": N} when ready. GET /__events (no authentication) answers what the server saw, in order.
+import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
+import { exitWithParent } from './exit-with-parent.mjs';
 
 const require = createRequire(import.meta.url);
 const kerberos = require('kerberos');
@@ -19,6 +25,8 @@ const service = process.env.SPNEGO_SERVICE;
 const mechs = (process.env.SPNEGO_MECHS || 'spnego').split(',');
 const mutual = process.env.SPNEGO_MUTUAL || 'valid';
 const events = [];
+const upstream = process.env.SPNEGO_UPSTREAM || '';
+const upstreamPaths = (process.env.SPNEGO_UPSTREAM_PATHS || '/wsman').split(',');
 
 // DER of the mechanism OIDs a GSS initial-context token names (RFC 2743 3.1): SPNEGO 1.3.6.1.5.5.2, Kerberos 5
 // 1.2.840.113554.1.2.2. NTLM messages start with their own signature instead.
@@ -51,17 +59,39 @@ function route(method, url, body) {
   const path = decodeURIComponent(u.pathname);
   if (method === 'GET' && path === '/AdminService/wmi/SMS_R_System') {
     const filter = u.searchParams.get('$filter');
-    return [200, odata('SMS_R_System', filter === null || filter === "Name eq 'VDI-JDOE-01'" ? [system] : [])];
+    // Any one device by name is known (the same resource id); no filter lists the one device.
+    const named = filter === null ? undefined : /^Name eq '([^']+)'$/.exec(filter)?.[1];
+    return [200, odata('SMS_R_System', filter === null ? [system] : named ? [{ ...system, Name: named, NetbiosName: named.split('.')[0].toUpperCase() }] : [])];
   }
   if (method === 'GET' && path === '/AdminService/wmi/SMS_R_System(16777220)') return [200, odata('SMS_R_System', [system])];
   if (method === 'GET' && path === '/AdminService/v1.0/Device') return [200, odata('Device', [{ MachineId: 16777220, Name: 'VDI-JDOE-01' }])];
   if (method === 'POST' && path === '/AdminService/wmi/SMS_Site.ImportMachineEntry') {
     return [200, { ReturnValue: 0, ResourceID: 16777230, MachineExists: false, echo: body === '' ? null : JSON.parse(body) }];
   }
+  const rule = /^\/AdminService\/wmi\/SMS_Collection\('([^']+)'\)\/AdminService\.(Add|Delete)MembershipRule$/.exec(path);
+  if (method === 'POST' && rule) return [200, { ReturnValue: 0, CollectionID: rule[1], echo: body === '' ? null : JSON.parse(body) }];
   if (method === 'GET' && path === '/AdminService/wmi/SMS_ClassicDeploymentAssetDetails') {
     return [200, odata('SMS_ClassicDeploymentAssetDetails', [{ DeploymentID: 'PS120034', DeviceName: 'VDI-JDOE-01', StatusType: 1, StatusDescription: 'Success' }])];
   }
   return [404, { error: { code: '404', message: `no route ${method} ${path}` } }];
+}
+
+function forward(req, body, user, mech) {
+  return new Promise((resolve, reject) => {
+    const headers = { 'x-authenticated-user': user, 'x-authenticated-mech': mech, 'content-length': Buffer.byteLength(body) };
+    if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
+    const out = http.request(`${upstream}${req.url}`, { method: req.method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const kept = {};
+        if (res.headers['content-type']) kept['content-type'] = res.headers['content-type'];
+        resolve({ status: res.statusCode ?? 502, headers: kept, body: Buffer.concat(chunks) });
+      });
+    });
+    out.on('error', reject);
+    out.end(body);
+  });
 }
 
 function challenge(res, reason, detail) {
@@ -87,10 +117,19 @@ async function handle(req, res, body) {
     return challenge(res, 'token not accepted', e instanceof Error ? e.message : String(e));
   }
   if (!server.contextComplete) return challenge(res, 'context not complete');
+  const mutualHeader = mutual !== 'omit' && server.response ? `Negotiate ${mutual === 'tampered' ? tamper(server.response) : server.response}` : undefined;
+  if (upstream && upstreamPaths.some((p) => req.url.startsWith(p))) {
+    const answer = await forward(req, body, server.username, mech);
+    events.push({ kind: 'accepted', user: server.username, mech, method: req.method, url: req.url, remotePort: req.socket.remotePort, hadBody: body !== '', status: answer.status });
+    const headers = { ...answer.headers, 'x-authenticated-user': server.username };
+    if (mutualHeader) headers['www-authenticate'] = mutualHeader;
+    res.writeHead(answer.status, headers);
+    return res.end(answer.body);
+  }
   const [status, payload] = route(req.method, req.url, body);
   events.push({ kind: 'accepted', user: server.username, mech, method: req.method, url: req.url, remotePort: req.socket.remotePort, hadBody: body !== '' });
   const headers = { 'content-type': 'application/json', 'x-authenticated-user': server.username };
-  if (mutual !== 'omit' && server.response) headers['www-authenticate'] = `Negotiate ${mutual === 'tampered' ? tamper(server.response) : server.response}`;
+  if (mutualHeader) headers['www-authenticate'] = mutualHeader;
   res.writeHead(status, headers);
   res.end(JSON.stringify(payload));
 }
@@ -108,14 +147,6 @@ const server = https.createServer({ cert: process.env.TLS_CERT, key: process.env
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
 
-// Exit with the test process even when it dies without stopping us (an orphan's ppid changes, so keep the first).
-const parentPid = process.ppid;
-setInterval(() => {
-  try {
-    if (process.ppid !== parentPid) throw new Error('orphaned');
-    process.kill(parentPid, 0);
-  } catch {
-    process.exit(0);
-  }
-}, 1000).unref();
+// Exit with the test process even when it dies without stopping us.
+exitWithParent();
 process.on('SIGTERM', () => process.exit(0));

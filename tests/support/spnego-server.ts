@@ -26,6 +26,8 @@ export interface SpnegoEvent {
   url?: string;
   remotePort?: number;
   hadBody?: boolean;
+  /** accepted and relayed upstream: the upstream's status. */
+  status?: number;
   /** refused: why (no authorization, not negotiate, mechanism ... not accepted, token not accepted). */
   reason?: string;
   /** refused: the GSS acceptor's error text. */
@@ -39,6 +41,15 @@ export interface SpnegoServerOptions {
   mechs?: ('spnego' | 'krb5')[];
   /** The mutual-authentication token sent back: as produced (default), one byte changed, or none. */
   mutual?: 'valid' | 'tampered' | 'omit';
+  /**
+   * A loopback HTTP server (`http://127.0.0.1:<port>`) that answers requests under `upstreamPaths` (default `/wsman`)
+   * once their token verified: the child relays them with `x-authenticated-user`/`x-authenticated-mech`. So a handler
+   * written in the test process (the WS-Man listener of wsman-server.ts) sits behind the same Kerberos acceptor.
+   */
+  upstream?: string;
+  upstreamPaths?: string[];
+  /** The CA that issues the server's certificate; a fresh one by default. Share one to stand for an organisation's CA. */
+  ca?: Issued;
 }
 
 export interface SpnegoServer {
@@ -52,8 +63,9 @@ export interface SpnegoServer {
 }
 
 export async function startSpnegoServer(k: SambaKerberos, opts: SpnegoServerOptions = {}): Promise<SpnegoServer> {
-  const ca = createCa('SPNEGO test server CA');
-  const cert = issueServerCert(ca);
+  const ca = opts.ca ?? createCa('SPNEGO test server CA');
+  // The KDC's service host is in the certificate too, for clients that reach the server by that name.
+  const cert = issueServerCert(ca, 'localhost', [k.httpServiceHost]);
   const child: ChildService = await startChildService('spnego-server-child.mjs', {
     SPNEGO_SERVICE: `HTTP@${k.httpServiceHost}`,
     SPNEGO_MECHS: (opts.mechs ?? ['spnego']).join(','),
@@ -64,6 +76,7 @@ export async function startSpnegoServer(k: SambaKerberos, opts: SpnegoServerOpti
     KRB5CCNAME: 'MEMORY:spnego-server',
     TLS_CERT: cert.certPem,
     TLS_KEY: cert.keyPem,
+    ...(opts.upstream ? { SPNEGO_UPSTREAM: opts.upstream, SPNEGO_UPSTREAM_PATHS: (opts.upstreamPaths ?? ['/wsman']).join(',') } : {}),
   });
   const port = child.info.port;
   return {

@@ -274,6 +274,23 @@ describe('compileWorkflow: kinds and the context', () => {
     ]);
   });
 
+  it('checks a winrm connection names an integration, and reads its output schema', async () => {
+    const winrm = (connection: string): WorkflowTask => ({ kind: 'winrm', connection, action: 'executeProgram', incoming: { host: '{{asset.name}}', packageId: 'PS100123' } });
+    expect(await rejected(withTask('ts', winrm('sccm')))).toEqual([
+      { code: 'UNKNOWN_INTEGRATION', taskId: 'ts', path: '/tasks/ts/connection', message: "unknown integration 'sccm'" },
+    ]);
+    const ok = withTask('ts', { ...winrm('vcenter'), outgoing: { messageId: { from: 'messageId' } } } as WorkflowTask);
+    expect((await compileWorkflow(ok, sampleContext)).ok).toBe(true);
+    expect(await rejected(withTask('ts', { ...winrm('vcenter'), outgoing: { rv: { from: 'ReturnValue' } } } as WorkflowTask))).toEqual([
+      {
+        code: 'UNKNOWN_VARIABLE',
+        taskId: 'ts',
+        path: '/tasks/ts/outgoing/rv/from',
+        message: "the output of task 'ts' has no 'ReturnValue' (it has device, method, resourceUri, messageId, returnValue, output)",
+      },
+    ]);
+  });
+
   it("checks incoming against the operation's input schema, templates allowed", async () => {
     expect(await rejected(withTask('x', { kind: 'integration', operation: 'vcenter/api_vcenter_vm_power_action', incoming: { path: { vm: 'host-1' }, query: { action: 'start' } } }))).toEqual([
       { code: 'INVALID_TASK_INPUT', taskId: 'x', path: '/tasks/x/incoming/path/vm', message: 'must match pattern "^vm-" (input of vcenter/api_vcenter_vm_power_action)' },

@@ -10,7 +10,7 @@ import { UNARY_OPERATORS } from './conditions';
 import { parseDuration } from './duration';
 import { escapePointerToken as escapePointer, isRecord } from '../../adapter';
 import type { WorkflowIssue, WorkflowIssueCode } from './issues';
-import { DIRECTORY_OPERATION_SCHEMAS, ENVELOPE_SCHEMA, TASK_KIND_SPECS } from './kinds';
+import { DIRECTORY_OPERATION_SCHEMAS, ENVELOPE_SCHEMA, TASK_KIND_SPECS, WINRM_ACTION_SCHEMAS } from './kinds';
 import { outgoingJobVariable, outgoingSourcePath } from './outgoing';
 import { stepsToGraph } from './steps';
 import { templatable, type JsonSchema } from './templatable';
@@ -349,6 +349,7 @@ class Compiler {
       const task = this.task(id);
       let schema: JsonSchema = TASK_KIND_SPECS[task.kind].outputSchema;
       if (task.kind === 'directory') schema = DIRECTORY_OPERATION_SCHEMAS[task.operation].outputSchema;
+      if (task.kind === 'winrm') schema = WINRM_ACTION_SCHEMAS[task.action].outputSchema;
       if (task.kind === 'integration') schema = (await this.checkOperation(id, task.operation, task.incoming, ''))?.outputSchema ?? ENVELOPE_SCHEMA;
       this.outputSchemas.set(id, schema);
     }
@@ -526,6 +527,12 @@ class Compiler {
         return;
       case 'child':
         await this.checkChild(id);
+        return;
+      case 'winrm':
+        // The connection is an integration: unknown, it is the same issue as an operation's unknown integration.
+        if (this.ctx.lookupIntegration && !(await this.ctx.lookupIntegration(task.connection))) {
+          this.issue('UNKNOWN_INTEGRATION', id, '/connection', `unknown integration '${task.connection}'`);
+        }
         return;
       default:
         return;

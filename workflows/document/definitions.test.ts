@@ -173,9 +173,11 @@ describe('sample definitions', () => {
 
   it('Standard VDI - provision powers on, customises, adds the AD group and polls the task sequence', async () => {
     const wf = await compiled('Standard VDI - provision');
-    expect(wf.order).toEqual(['find_vm', 'check_vm_found', 'customise_guest', 'power_on', 'add_rdp_group', 'find_device', 'start_task_sequence', 'wait_task_sequence', 'from_servicenow', 'note_ritm']);
+    expect(wf.order).toEqual(['find_vm', 'check_vm_found', 'customise_guest', 'power_on', 'add_rdp_group', 'find_device', 'start_task_sequence', 'refresh_policy', 'run_task_sequence', 'wait_task_sequence', 'from_servicenow', 'note_ritm']);
     const kinds = Object.fromEntries(wf.order.map((id) => [id, wf.tasks[id]?.kind]));
-    expect(kinds).toMatchObject({ power_on: 'integration', add_rdp_group: 'directory', wait_task_sequence: 'poll', note_ritm: 'child' });
+    expect(kinds).toMatchObject({ power_on: 'integration', add_rdp_group: 'directory', refresh_policy: 'winrm', run_task_sequence: 'winrm', wait_task_sequence: 'poll', note_ritm: 'child' });
+    // The WinRM trigger runs before the AdminService status poll, with the sccm integration's credentials.
+    expect(wf.tasks.run_task_sequence?.task).toMatchObject({ connection: 'sccm', action: 'executeProgram', incoming: { packageId: '{{inputs.taskSequencePackageId}}' } });
     expect(wf.tasks.power_on?.task).toMatchObject({ operation: 'vcenter/api_vcenter_vm_power_action', incoming: { query: { action: 'start' } } });
     expect(wf.tasks.find_device?.task).toMatchObject({ outgoing: { resourceId: { from: 'body.value.0.ResourceId' } } });
     expect(wf.tasks.from_servicenow?.next).toEqual({ success: ['note_ritm'], error: ['workflow_end'] });

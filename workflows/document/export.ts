@@ -10,7 +10,7 @@ import { WORKFLOW_END, WORKFLOW_START, isStepsDocument, type GraphWorkflowDocume
 const DOCUMENT_KEYS = ['name', 'version', 'description', 'inputSchema', 'canvas', 'steps', 'tasks', 'transitions'];
 const TASK_KEYS = [
   'id', 'kind', 'summary', 'description',
-  'operation', 'acceptStatuses', 'url', 'secretRef', 'script', 'workflow', 'version', 'mode', 'concurrency', 'expression',
+  'operation', 'connection', 'action', 'acceptStatuses', 'url', 'secretRef', 'script', 'workflow', 'version', 'mode', 'concurrency', 'expression',
   'task', 'until', 'failWhen', 'interval', 'maxDuration',
   'incoming', 'outgoing', 'retry', 'timeout', 'critical', 'nodeLocation',
 ];

@@ -7,6 +7,7 @@ export {
   RESERVED_TASK_IDS,
   STEP_ERROR_CODES,
   TASK_KINDS,
+  WINRM_ACTIONS,
   WORKFLOW_END,
   WORKFLOW_START,
   isStepsDocument,
@@ -37,12 +38,14 @@ export type {
   Transitions,
   WaitTask,
   WebhookTask,
+  WinrmAction,
+  WinrmTask,
   WorkflowDocument,
   WorkflowStep,
   WorkflowTask,
 } from './types';
 export { SECRET_REF_PATTERN, WORKFLOW_DOCUMENT_SCHEMA } from './schema';
-export { TASK_KIND_SPECS, DIRECTORY_OPERATION_SCHEMAS, WEBHOOK_PAYLOAD_SCHEMA, ENVELOPE_SCHEMA } from './kinds';
+export { TASK_KIND_SPECS, DIRECTORY_OPERATION_SCHEMAS, WINRM_ACTION_SCHEMAS, WEBHOOK_PAYLOAD_SCHEMA, ENVELOPE_SCHEMA } from './kinds';
 export type { TaskKindSpec } from './kinds';
 export { templatable } from './templatable';
 export type { JsonSchema } from './templatable';

@@ -7,7 +7,7 @@
 import { responseEnvelopeSchema } from '../../integration-model';
 import { DURATION_PATTERN } from './duration';
 import { STATIC_MARK, type JsonSchema } from './templatable';
-import { CONDITION_OPERATORS, DIRECTORY_OPERATIONS, type DirectoryOperation, type TaskKind } from './types';
+import { CONDITION_OPERATORS, DIRECTORY_OPERATIONS, WINRM_ACTIONS, type DirectoryOperation, type TaskKind, type WinrmAction } from './types';
 
 const nonEmpty = { type: 'string', minLength: 1 } as const;
 const anyJson = {} as const;
@@ -114,6 +114,62 @@ export const DIRECTORY_OPERATION_SCHEMAS: Record<DirectoryOperation, { descripti
   },
 };
 
+/** Where a `winrm` task reaches the device; the credentials come from the task's `connection`, never from here. */
+const WINRM_DEVICE_PROPERTIES = {
+  host: { ...nonEmpty, description: 'the device as its WinRM listener and SPN know it (FQDN, or an address with `spn` set)' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, description: 'default 5986 with https, 5985 without' },
+  https: { type: 'boolean', description: 'default true (WinRM over HTTPS, 5986)' },
+  spn: {
+    type: 'string',
+    pattern: '^[^/@\\s]+/[^/@\\s]+$',
+    description: 'Kerberos connections: the SPN to ask a ticket for; default HTTP/<host>',
+  },
+} as const;
+const WINRM_OUTPUT = {
+  type: 'object',
+  properties: {
+    device: { type: 'string', description: 'the host the call went to' },
+    method: { type: 'string', description: 'the WMI method invoked' },
+    resourceUri: { type: 'string' },
+    messageId: { type: 'string', description: 'the WS-Addressing MessageID of the request' },
+    returnValue: { type: 'integer', description: 'the method\'s ReturnValue: always 0 here (non-zero fails the task)' },
+    output: { type: 'object', additionalProperties: { type: 'string' }, description: 'every out-parameter by name' },
+  },
+  required: ['device', 'method', 'resourceUri', 'messageId', 'returnValue', 'output'],
+  additionalProperties: false,
+} as const;
+
+/** Each `winrm` action: its input (device and parameters) and output. adapter/wsman implements the calls. */
+export const WINRM_ACTION_SCHEMAS: Record<WinrmAction, { description: string; inputSchema: JsonSchema; outputSchema: JsonSchema }> = {
+  triggerSchedule: {
+    description: 'SMS_Client.TriggerSchedule on the device: run a client schedule (default machine policy retrieval, {00000000-0000-0000-0000-000000000021}).',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        ...WINRM_DEVICE_PROPERTIES,
+        scheduleId: { type: 'string', pattern: '^\\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\\}$' },
+      },
+      required: ['host'],
+      additionalProperties: false,
+    },
+    outputSchema: WINRM_OUTPUT,
+  },
+  executeProgram: {
+    description: 'CCM_ProgramsManager.ExecuteProgram on the device: run an available deployment now (a task sequence: its PackageID, program id *).',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        ...WINRM_DEVICE_PROPERTIES,
+        packageId: { type: 'string', pattern: '^[A-Za-z0-9]{3}[0-9A-Fa-f]{5}$', description: 'the package (task sequence) id, e.g. PS100123' },
+        programId: { ...nonEmpty, description: 'default * (a task sequence)' },
+      },
+      required: ['host', 'packageId'],
+      additionalProperties: false,
+    },
+    outputSchema: WINRM_OUTPUT,
+  },
+};
+
 /** The Lumos provisioning-webhook payload (../shared/seeds/lumos-provisioning-webhooks.txt). */
 export const WEBHOOK_PAYLOAD_SCHEMA = {
   type: 'object',
@@ -183,6 +239,15 @@ export const TASK_KIND_SPECS: Record<TaskKind, TaskKindSpec> = {
     description: 'An AD/LDAP operation through the directory adapter: ' + DIRECTORY_OPERATIONS.join(', ') + '.',
     inputSchema: { type: 'object' },
     outputSchema: { anyOf: DIRECTORY_OPERATIONS.map((op) => DIRECTORY_OPERATION_SCHEMAS[op].outputSchema) },
+  },
+  winrm: {
+    description:
+      'Call the ConfigMgr client on a device through WS-Management (WinRM): ' +
+      WINRM_ACTIONS.join(', ') +
+      '. `connection` names the integration whose credentials (NTLM, or Negotiate/Kerberos), TLS trust, proxy and timeout apply; ' +
+      'a non-zero ReturnValue fails with WINRM_RETURN_VALUE, a SOAP fault with WINRM_FAULT, refused credentials with WINRM_AUTH.',
+    inputSchema: { type: 'object' },
+    outputSchema: WINRM_OUTPUT,
   },
   webhook: {
     description:

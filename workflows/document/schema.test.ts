@@ -41,6 +41,12 @@ describe('validateWorkflowDocument', () => {
     ['a wait for a duration without one', { kind: 'wait', until: 'duration' }, [{ path: '/tasks/grant', message: "must have required property 'incoming'" }]],
     ['directory input missing the group', { kind: 'directory', operation: 'addGroupMember', incoming: { user: 'u' } }, [{ path: '/tasks/grant/incoming', message: "must have required property 'group'" }]],
     ['an unknown directory operation', { kind: 'directory', operation: 'deleteUser', incoming: {} }, [{ path: '/tasks/grant/operation', message: expect.stringContaining('must be one of "addGroupMember"') }]],
+    ['winrm executeProgram without a packageId', { kind: 'winrm', connection: 'sccm', action: 'executeProgram', incoming: { host: 'pc01' } }, [{ path: '/tasks/grant/incoming', message: "must have required property 'packageId'" }]],
+    ['an unknown winrm action', { kind: 'winrm', connection: 'sccm', action: 'reboot', incoming: { host: 'pc01' } }, [{ path: '/tasks/grant/action', message: expect.stringContaining('must be one of "triggerSchedule"') }]],
+    // Credentials are the connection's: a runbook cannot carry a password, nor choose the connection from order data.
+    ['a winrm password', { kind: 'winrm', connection: 'sccm', action: 'triggerSchedule', incoming: { host: 'pc01', password: 'x' } }, [{ path: '/tasks/grant/incoming/password', message: 'is not a known property here' }]],
+    ['a templated winrm connection', { kind: 'winrm', connection: '{{order.x}}', action: 'triggerSchedule', incoming: { host: 'pc01' } }, [{ path: '/tasks/grant/connection' }]],
+    ['a winrm schedule id that is no GUID', { kind: 'winrm', connection: 'sccm', action: 'triggerSchedule', incoming: { host: 'pc01', scheduleId: 'policy' } }, [{ path: '/tasks/grant/incoming/scheduleId' }]],
     ['a webhook payload without target_user', { kind: 'webhook', url: 'https://h.example/x', incoming: { application: { app_id: 'a' } } }, [{ path: '/tasks/grant/incoming', message: "must have required property 'target_user'" }]],
     // A workflow author must not sign with an inbound credential or a password: only the webhooks section.
     ['a webhook signed with a secret outside the webhooks section', { kind: 'webhook', url: 'https://h.example/x', secretRef: 'servicenow.webhook_secret', incoming: { application: { app_id: 'a' }, target_user: { email: 'e' } } }, [{ path: '/tasks/grant/secretRef' }]],

@@ -3,9 +3,9 @@
  * `compileWorkflow`, which adds the graph and reference checks a schema cannot express). Built once at load from
  * the kind specs in `kinds.ts`, frozen, and exported as a constant.
  */
-import { CONDITION_SET_SCHEMA, DIRECTORY_OPERATION_SCHEMAS, DURATION_SCHEMA, TASK_KIND_SPECS, WEBHOOK_PAYLOAD_SCHEMA } from './kinds';
+import { CONDITION_SET_SCHEMA, DIRECTORY_OPERATION_SCHEMAS, DURATION_SCHEMA, TASK_KIND_SPECS, WEBHOOK_PAYLOAD_SCHEMA, WINRM_ACTION_SCHEMAS } from './kinds';
 import { templatable, type JsonSchema } from './templatable';
-import { DIRECTORY_OPERATIONS, RESERVED_TASK_IDS, STEP_ERROR_CODES, TASK_KINDS, type TaskKind } from './types';
+import { DIRECTORY_OPERATIONS, RESERVED_TASK_IDS, STEP_ERROR_CODES, TASK_KINDS, WINRM_ACTIONS, type TaskKind } from './types';
 
 export const TASK_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
 const VARIABLE_NAME_PATTERN = '^[A-Za-z_$][A-Za-z0-9_$-]*$';
@@ -75,6 +75,10 @@ const directoryIncomingByOperation = DIRECTORY_OPERATIONS.map((op) => ({
   if: { properties: { operation: { const: op } }, required: ['operation'] },
   then: { properties: { incoming: templatable(DIRECTORY_OPERATION_SCHEMAS[op].inputSchema) } },
 }));
+const winrmIncomingByAction = WINRM_ACTIONS.map((action) => ({
+  if: { properties: { action: { const: action } }, required: ['action'] },
+  then: { properties: { incoming: templatable(WINRM_ACTION_SCHEMAS[action].inputSchema) } },
+}));
 const conditionSet = templatable(CONDITION_SET_SCHEMA);
 
 /** Kind-specific properties of a task (beyond `kind` and the common ones), required ones, and extra keywords. */
@@ -91,6 +95,16 @@ const KIND_PROPERTIES: Record<TaskKind, { properties: SchemaObject; required: st
     properties: { operation: { enum: [...DIRECTORY_OPERATIONS] }, incoming: { type: 'object' } },
     required: ['operation', 'incoming'],
     extra: { allOf: directoryIncomingByOperation },
+  },
+  winrm: {
+    properties: {
+      // An integration name (as in `operation: <integration>/...`): its connection's credentials are used.
+      connection: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+      action: { enum: [...WINRM_ACTIONS] },
+      incoming: { type: 'object' },
+    },
+    required: ['connection', 'action', 'incoming'],
+    extra: { allOf: winrmIncomingByAction },
   },
   webhook: {
     properties: {

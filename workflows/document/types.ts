@@ -17,7 +17,7 @@
  *   `kind` (Itential's `type` means automatic/manual/operation, a different thing).
  */
 
-export const TASK_KINDS = ['integration', 'directory', 'webhook', 'script', 'poll', 'evaluate', 'transform', 'child', 'wait'] as const;
+export const TASK_KINDS = ['integration', 'directory', 'winrm', 'webhook', 'script', 'poll', 'evaluate', 'transform', 'child', 'wait'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 
 /** Pseudo-tasks of the canvas, as in Itential; they are never declared in `tasks`. */
@@ -48,6 +48,9 @@ export const STEP_ERROR_CODES = [
   'WEBHOOK_REJECTED', // a provisioning webhook answered anything but PROVISIONED_USER or 204
   'SCRIPT_FAILED', // non-zero exit, or stdout that is not JSON
   'DIRECTORY', // the directory refused or failed the operation
+  'WINRM_AUTH', // a WinRM endpoint (or the KDC for its ticket) refused the connection's credentials
+  'WINRM_FAULT', // a WinRM endpoint answered a SOAP fault (its WS-Man subcode and WMI/Win32 code are named)
+  'WINRM_RETURN_VALUE', // the WMI method ran and returned a non-zero ReturnValue (named in the message)
   'CONDITION_FALSE', // an evaluate task's conditions did not hold
   'POLL_EXHAUSTED', // a poll task's maximum duration passed, or its failWhen condition held
   'CHILD_FAILED', // a child workflow run failed
@@ -148,6 +151,28 @@ export interface DirectoryTask extends TaskCommon {
   incoming: Record<string, TemplatedValue>;
 }
 
+/**
+ * What a `winrm` task asks of the ConfigMgr client on a device, through WS-Management:
+ * - `triggerSchedule`: `SMS_Client.TriggerSchedule(scheduleId)` (root\ccm), e.g. machine policy retrieval, so the
+ *   client picks up a task sequence deployment at once;
+ * - `executeProgram`: `CCM_ProgramsManager.ExecuteProgram(programId, packageId)` (root\ccm\ClientSDK), runs an
+ *   available deployment (a task sequence: program id `*`) now.
+ */
+export const WINRM_ACTIONS = ['triggerSchedule', 'executeProgram'] as const;
+export type WinrmAction = (typeof WINRM_ACTIONS)[number];
+
+export interface WinrmTask extends TaskCommon {
+  kind: 'winrm';
+  /**
+   * The integration whose connection (authentication: NTLM or Negotiate/Kerberos, TLS trust, proxy, timeout) reaches
+   * the devices, typically the SCCM one. Static: a runbook names where the credentials live, never the credentials.
+   */
+  connection: string;
+  action: WinrmAction;
+  /** `host`, `port`, `https`, `spn` of the device, and the action's parameters (`scheduleId`, or `packageId`/`programId`). */
+  incoming: Record<string, TemplatedValue>;
+}
+
 export interface WebhookTask extends TaskCommon {
   kind: 'webhook';
   /** The receiver. Templates here may only name `inputs` (never order data), so an order cannot steer the call. */
@@ -214,7 +239,7 @@ export interface WaitTask extends TaskCommon {
   incoming?: { duration?: TemplatedValue };
 }
 
-export type WorkflowTask = IntegrationTask | DirectoryTask | WebhookTask | ScriptTask | PollTask | EvaluateTask | TransformTask | ChildTask | WaitTask;
+export type WorkflowTask = IntegrationTask | DirectoryTask | WinrmTask | WebhookTask | ScriptTask | PollTask | EvaluateTask | TransformTask | ChildTask | WaitTask;
 
 /** Itential's transition value: `{type: 'standard', state}`. `failure` is not ours: the importer maps it to `error`. */
 export interface Transition {

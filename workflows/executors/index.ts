@@ -37,3 +37,5 @@ export {
 export type { ScriptModule, ScriptModuleSummary, NewScriptModuleVersion, ScriptRuntime, ScriptPlatform } from './script-modules';
 export { createDirectoryExecutor, userKey, groupKey } from './directory';
 export type { DirectoryExecutorDeps } from './directory';
+export { createWinrmExecutor, TASK_SEQUENCE_PROGRAM_ID, WINRM_HTTP_PORT, WINRM_HTTPS_PORT } from './winrm';
+export type { WinrmExecutorDeps } from './winrm';

@@ -167,7 +167,7 @@ export const getSettings = <ThrowOnError extends boolean = false>(options: Optio
  * `receiveServiceNowOrder` and `receiveHrLeaver`, while `WEBHOOK_SECRET_TOKEN` is unset);
  * - `hr.graph_client_state`: `hr:leaver` (it authenticates `receiveGraphLeaverNotification`).
  *
- * Outbound secrets (`webhooks.*` signing secrets, `smtp.password`, `active_directory.bind_password`,
+ * Outbound secrets (`webhooks.*` signing secrets, `smtp.password`, `active_directory.bind_password`, `active_directory.kerberos_keytab`,
  * `entra_id.client_secret`) prove
  * our identity to other systems, not a caller's to us: `admin:*` writes them.
  *
@@ -664,7 +664,7 @@ export const saveWorkflow = <ThrowOnError extends boolean = false>(options: Opti
  * The canvas palette
  *
  * Every task a designer can drop on a canvas, with its input and output JSON Schema: each built-in kind
- * (`integration`, `directory`, `webhook`, `script`, `poll`, `evaluate`, `transform`, `child`, `wait`), then
+ * (`integration`, `directory`, `winrm`, `webhook`, `script`, `poll`, `evaluate`, `transform`, `child`, `wait`), then
  * each operation of each configured integration as `<integration>/<operationId>`.
  *
  */

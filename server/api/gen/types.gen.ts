@@ -2299,7 +2299,7 @@ export type Problem = {
      * - `INTEGRATION_CALL_FAILED` (502): an integration or directory call could not be made or was refused (configuration, credentials, network, TLS, envelope).
      * - `SMTP_FAILED` (502): the SMTP server could not be reached or refused the mail; `stage` says where (`connect`, `tls`, `auth`, `sender`, `recipient`, `message`), `smtp_code` and `smtp_response` what it answered.
      * - `INTEGRATION_UNAVAILABLE` (503): the directory is unavailable or busy; retry later.
-     * - `DIRECTORY_UNAVAILABLE` (503): `active_directory` is configured but could not answer a check an order or the catalogue needs (requester, department, group membership); nothing was placed; retry later. `directory_code` says what failed.
+     * - `DIRECTORY_UNAVAILABLE` (503): the directory (`active_directory`, or `entra_id` with `use_as_directory`) is configured but could not answer a check an order or the catalogue needs (requester, department, group membership); nothing was placed; retry later. `directory_code` says what failed, `settings_section` which settings configure it.
      *
      */
     code: 'BAD_REQUEST' | 'UNKNOWN_ASSET_TYPE' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_ENTITLED' | 'SEPARATION_OF_DUTIES' | 'LINK_INVALID' | 'NOT_FOUND' | 'WORKFLOW_NOT_FOUND' | 'RUN_NOT_FOUND' | 'SCHEDULE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'CONFLICT' | 'SMTP_NOT_CONFIGURED' | 'RUN_STATE_CONFLICT' | 'SCHEDULE_NAME_TAKEN' | 'ORDER_STATE_CONFLICT' | 'LINK_USED' | 'APPROVAL_CLOSED' | 'LINK_EXPIRED' | 'PRECONDITION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'VALIDATION_FAILED' | 'DELEGATION_OVERLAP' | 'REQUESTER_NOT_FOUND' | 'REQUESTER_DISABLED' | 'RUN_INPUT_INVALID' | 'CAPACITY_EXCEEDED' | 'QUOTA_EXCEEDED' | 'WORKFLOW_CONCURRENCY_LIMIT' | 'TOO_MANY_ATTEMPTS' | 'INTERNAL' | 'NOT_IMPLEMENTED' | 'INTEGRATION_CALL_FAILED' | 'SMTP_FAILED' | 'INTEGRATION_UNAVAILABLE' | 'DIRECTORY_UNAVAILABLE';
@@ -2377,6 +2377,14 @@ export type Problem = {
      * With `secret_backend_code`: the reference that could not be resolved (a reference names a secret; it is not one).
      */
     reference?: string;
+    /**
+     * A Kerberos ticket or GSS context a call needs could not be had: why (`INTEGRATION_UNAVAILABLE` for `KERBEROS_KDC_UNREACHABLE`, else `INTEGRATION_CALL_FAILED`).
+     */
+    kerberos_code?: 'KERBEROS_CONFIG' | 'KERBEROS_BAD_CREDENTIALS' | 'KERBEROS_UNKNOWN_PRINCIPAL' | 'KERBEROS_UNKNOWN_SERVICE' | 'KERBEROS_CLOCK_SKEW' | 'KERBEROS_TICKET_EXPIRED' | 'KERBEROS_ACCOUNT_DISABLED' | 'KERBEROS_KDC_UNREACHABLE' | 'KERBEROS_FAILED';
+    /**
+     * With `kerberos_code`: the Kerberos error the KDC or GSS library named, when it named one (`KDC_ERR_PREAUTH_FAILED`, `KRB_AP_ERR_SKEW`, …).
+     */
+    krb_error?: string;
 };
 
 export type FieldError = {
@@ -7278,7 +7286,7 @@ export type ListCatalogueErrors = {
      */
     429: Problem;
     /**
-     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     * The directory (`active_directory`, or `entra_id` with `use_as_directory`) is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
      */
     503: Problem;
 };
@@ -7387,7 +7395,7 @@ export type CreateOrderErrors = {
      */
     429: Problem;
     /**
-     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     * The directory (`active_directory`, or `entra_id` with `use_as_directory`) is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
      */
     503: Problem;
 };
@@ -7715,7 +7723,7 @@ export type ReceiveServiceNowOrderErrors = {
      */
     429: Problem;
     /**
-     * `active_directory` is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
+     * The directory (`active_directory`, or `entra_id` with `use_as_directory`) is configured but did not answer (`DIRECTORY_UNAVAILABLE`); nothing was placed, retry later.
      */
     503: Problem;
 };

@@ -142,6 +142,26 @@ describe('adRequesterDirectory.verify (the requester check of order placement)',
     expect((err as Error).message).not.toContain('dc01');
   });
 
+  test('with Entra ID as the directory, DIRECTORY_UNAVAILABLE names the entra_id settings, not active_directory', async () => {
+    const { logger } = createMemoryLogger();
+    const provider: DirectoryProvider = {
+      ...providerOf({
+        findUser: async () => {
+          throw new DirectoryError(DirectoryErrorCode.INVALID_CREDENTIALS, 'graph.microsoft.com said no to app 1234');
+        },
+      }),
+      section: () => 'entra_id',
+    };
+    const err = await adRequesterDirectory(provider, logger).verify!('jane@example.com').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'DIRECTORY_UNAVAILABLE', extra: { directory_code: 'INVALID_CREDENTIALS', settings_section: 'entra_id' } });
+    expect((err as Error).message).toContain('check the entra_id settings: tenant_id, client_id, client_secret');
+    expect((err as Error).message).not.toContain('active_directory');
+    expect((err as Error).message).not.toContain('1234');
+  });
+
   test('a group search that fails is DIRECTORY_UNAVAILABLE too', async () => {
     const { logger } = createMemoryLogger();
     const dir = adRequesterDirectory(

@@ -66,21 +66,31 @@ export function groupNames(groups: readonly { dn: string; sAMAccountName: string
   return names;
 }
 
+/** The settings section that configures the directory the process asks: Active Directory, or Entra ID when chosen. */
+export type DirectorySettingsSection = 'active_directory' | 'entra_id';
+
+/** What to check in each section when the directory refuses a request. */
+const SECTION_KEYS: Record<DirectorySettingsSection, string> = {
+  active_directory: 'server, bind_dn, bind_password, base_dn, TLS',
+  entra_id: 'tenant_id, client_id, client_secret, and the app\'s Graph permissions',
+};
+
 /**
  * A directory failure during a check that needs the directory's answer, as DIRECTORY_UNAVAILABLE (503). The detail
- * names the settings section to look at, never the server's own text (it may name hosts and accounts); the
- * directory's code travels as `directory_code`.
+ * names the settings section to look at (the configured directory's: `active_directory`, or `entra_id` when Entra ID
+ * is the directory), never the server's own text (it may name hosts and accounts); the directory's code travels as
+ * `directory_code`.
  */
-export function directoryUnavailable(what: string, err: unknown): CodedError {
+export function directoryUnavailable(what: string, err: unknown, section: DirectorySettingsSection = 'active_directory'): CodedError {
   const code = err instanceof DirectoryError ? err.code : undefined;
   const why =
     code === DirectoryErrorCode.AMBIGUOUS
       ? 'the email matches more than one directory account'
       : code === DirectoryErrorCode.UNAVAILABLE || code === undefined
         ? 'the directory did not answer'
-        : 'the directory refused the request (check the active_directory settings: server, bind_dn, bind_password, base_dn, TLS)';
+        : `the directory refused the request (check the ${section} settings: ${SECTION_KEYS[section]})`;
   return new CodedError(ErrorCode.DIRECTORY_UNAVAILABLE, `cannot ${what}: ${why}; try again later`, {
-    extra: { directory_code: code ?? 'UNAVAILABLE', settings_section: 'active_directory' },
+    extra: { directory_code: code ?? 'UNAVAILABLE', settings_section: section },
   });
 }
 
@@ -90,6 +100,8 @@ export interface DirectoryProvider {
   get(): Promise<Directory | undefined>;
   /** Closes the directory's pooled connections, if it was opened. */
   close(): Promise<void>;
+  /** The settings section of the directory `get` answers with (`entra_id` when Entra ID is chosen); default `active_directory`. */
+  section?(): DirectorySettingsSection;
 }
 
 /**
@@ -113,6 +125,7 @@ export function createDirectoryProvider(db: Database, logger: Logger, opts: { fa
   let unconfigured = false;
   let lastRead = 0;
   let refreshing: Promise<unknown> | undefined;
+  let chosenSection: DirectorySettingsSection = 'active_directory';
   const open = (): Promise<Directory | undefined> => {
     lastRead = Date.now();
     const notConfigured = (e: unknown): undefined => {
@@ -129,6 +142,7 @@ export function createDirectoryProvider(db: Database, logger: Logger, opts: { fa
     type Chosen = { graph: GraphDirectorySettings } | { ldap: DirectorySettings };
     const settings = readEntraDirectorySettings(db).then((graph): Chosen | Promise<Chosen> => (graph ? { graph } : readDirectorySettings(db).then((ldap) => ({ ldap }))));
     return settings.then((s) => {
+      chosenSection = 'graph' in s ? 'entra_id' : 'active_directory';
       try {
         const d = 'graph' in s ? createGraphDirectory(s.graph, { logger }) : createDirectory(s.ldap, { logger });
         reported = undefined;
@@ -154,6 +168,7 @@ export function createDirectoryProvider(db: Database, logger: Logger, opts: { fa
     });
   });
   return {
+    section: () => chosenSection,
     async get() {
       const d = await directory;
       if (d) return d;
@@ -196,6 +211,8 @@ export const SETTINGS_REREAD_MS = 1000;
  *   directory that cannot be reached, is "unknown" (logged), and approvals go to the fallback approver.
  */
 export function adRequesterDirectory(directories: DirectoryProvider, logger: Logger): RequesterDirectory {
+  // The configured directory's settings section, asked when the failure happens (the choice can change at run time).
+  const unavailable = (what: string, err: unknown): CodedError => directoryUnavailable(what, err, directories.section?.() ?? 'active_directory');
   const ask = async <T>(what: string, email: string, fn: (d: Directory) => Promise<T | undefined>): Promise<T | undefined> => {
     try {
       const d = await directories.get();
@@ -236,7 +253,7 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
       try {
         d = await directories.get();
       } catch (e) {
-        throw directoryUnavailable('resolve the approver group', e);
+        throw unavailable('resolve the approver group', e);
       }
       if (!d) return { status: 'unconfigured' };
       const key = parseDn(group) ? ({ by: 'dn', value: group } as const) : ({ by: 'sAMAccountName', value: group } as const);
@@ -248,7 +265,7 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
         // An unknown group, or a DN outside the base DN, names nobody the directory can vouch for.
         if (e instanceof DirectoryError && (e.code === DirectoryErrorCode.NOT_FOUND || e.code === DirectoryErrorCode.INVALID_INPUT)) return { status: 'not_found' };
         logger.warn('directory group member lookup failed', { group, error: e instanceof Error ? e.message : String(e) });
-        throw directoryUnavailable('resolve the approver group', e);
+        throw unavailable('resolve the approver group', e);
       }
     },
     verify: async (email) => {
@@ -256,7 +273,7 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
       try {
         d = await directories.get();
       } catch (e) {
-        throw directoryUnavailable('check the requester in the directory', e);
+        throw unavailable('check the requester in the directory', e);
       }
       if (!d) return { status: 'unconfigured' };
       const directory = d;
@@ -266,7 +283,7 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
       } catch (e) {
         if (e instanceof DirectoryError && e.code === DirectoryErrorCode.NOT_FOUND) return { status: 'not_found' };
         logger.warn('directory requester check failed', { email, error: e instanceof Error ? e.message : String(e) });
-        throw directoryUnavailable('check the requester in the directory', e);
+        throw unavailable('check the requester in the directory', e);
       }
       let groups: Promise<ReadonlySet<string>> | undefined;
       return {
@@ -277,7 +294,7 @@ export function adRequesterDirectory(directories: DirectoryProvider, logger: Log
           groups: () =>
             (groups ??= directory.listGroups({ by: 'dn', value: user.dn }, { nested: true }).then(groupNames, (e: unknown) => {
               logger.warn('directory group lookup failed', { email, error: e instanceof Error ? e.message : String(e) });
-              throw directoryUnavailable('check the requester\'s group memberships', e);
+              throw unavailable('check the requester\'s group memberships', e);
             })),
         },
       };

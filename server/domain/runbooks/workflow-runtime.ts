@@ -10,7 +10,7 @@ import { projectPath, type Database, type JobQueue, type Logger } from '../../..
 import type { IntegrationRuntime, IntegrationTask } from '../../../integration-model';
 import { SECRET_REF_PATTERN, type CompileContext, type IntegrationInfo, type JsonSchema } from '../../../workflows';
 import { createWorkflowEngine, WorkflowNotFoundError, type EngineConfig, type WorkflowEngine } from '../../../workflows';
-import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, scriptModuleExists } from '../../../workflows';
+import { createDirectoryExecutor, createIntegrationExecutor, createScriptExecutor, createWebhookExecutor, createWinrmExecutor, scriptModuleExists } from '../../../workflows';
 import { createDirectoryProvider, type DirectoryProvider } from '../identity/requester-directory';
 import { readSetting, readSettings } from '../settings/settings';
 import { webhookConnectionOf } from '../settings/webhook-connection';
@@ -84,6 +84,7 @@ export function createWorkflowRuntime(deps: WorkflowRuntimeDeps): WorkflowRuntim
       }),
       script: createScriptExecutor({ db }),
       directory: createDirectoryExecutor({ getDirectory: () => directories.get() }),
+      winrm: createWinrmExecutor({ connections: integrations }),
     },
   });
   orderRuns.bind(engine);
@@ -121,6 +122,7 @@ function dependenciesOf(doc: unknown): string[] {
     const t = task as { kind?: unknown; operation?: unknown; workflow?: unknown; task?: unknown };
     if (t.kind === 'integration' && typeof t.operation === 'string' && t.operation.includes('/')) out.add(`integration:${t.operation.split('/')[0]}`);
     if (t.kind === 'child' && typeof t.workflow === 'string') out.add(`workflow:${t.workflow}`);
+    if (t.kind === 'winrm' && typeof (t as { connection?: unknown }).connection === 'string') out.add(`integration:${(t as { connection: string }).connection}`);
     if (t.kind === 'poll') visit(t.task);
   };
   const d = doc as { tasks?: unknown; steps?: unknown };

@@ -108,7 +108,12 @@ export const SETTINGS_SECTIONS = {
         bind_dn: { type: 'string', minLength: 1, maxLength: 1024, description: 'Service account DN.' },
         bind_password: { type: 'string', minLength: 1, maxLength: 1024, writeOnly: true, description: 'Service account password.' },
         base_dn: { type: 'string', minLength: 1, maxLength: 1024, description: 'Search root for user and group lookups.' },
-        auth_type: { type: 'string', enum: ['simple', 'ntlm', 'kerberos'], description: 'Bind mechanism.' },
+        auth_type: { type: 'string', enum: ['simple', 'ntlm', 'kerberos'], description: 'Bind mechanism: simple bind, NTLM (GSS-SPNEGO; bind_dn as DOMAIN\\user or a UPN) or Kerberos (GSSAPI).' },
+        kerberos_principal: { type: 'string', minLength: 3, maxLength: 512, pattern: '^[^\\s@/]+(/[^\\s@]+)?@[A-Za-z0-9.-]+$', description: 'Kerberos: the service account principal, e.g. svc-provisio@CORP.EXAMPLE.' },
+        kerberos_keytab: { type: 'string', minLength: 8, maxLength: 65536, writeOnly: true, description: "Kerberos: the principal's keytab, base64; without it bind_password is the principal's password." },
+        kerberos_spn_host: { ...hostname, description: 'Kerberos: host name in the SPN ldap/<host>; default server (set it when server is an IP address).' },
+        krb5_conf_path: { type: 'string', minLength: 2, maxLength: 1024, pattern: '^/', description: "Kerberos: krb5.conf path; default the process's KRB5_CONFIG or /etc/krb5.conf." },
+        sasl_protection: { type: 'string', enum: ['seal', 'sign', 'none'], description: 'NTLM/Kerberos: SASL security layer; default seal on plain LDAP, none over LDAPS/StartTLS (where servers refuse sign/seal).' },
         use_tls: { type: 'boolean', description: 'LDAPS (TLS from the first byte).' },
         start_tls: { type: 'boolean', description: 'Upgrade a plain connection with StartTLS.' },
         // Domain controllers usually carry certificates of an internal CA that Node's trust store does not know.
