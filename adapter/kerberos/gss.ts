@@ -99,8 +99,8 @@ export interface GssClientContext {
   readonly complete: boolean;
   /** Produces the next token from the server's (empty for the first). Failures map as in errors.ts. */
   step(serverToken: string): Promise<string>;
-  /** GSS wrap of a base64 message (`confidential` asks for sealing, else integrity only). */
-  wrap(message: string, confidential: boolean): Promise<string>;
+  // No `wrap`: the addon's (kerberos 7.0.0) never wraps the caller's message (it always takes its SASL-user branch
+  // and wraps a 4-octet reply made from the message); adapter/directory/sasl/krb5-wrap.ts builds Wrap tokens.
   /** GSS unwrap of a base64 token. */
   unwrap(token: string): Promise<string>;
 }
@@ -140,7 +140,6 @@ export async function gssClient(service: string, principal: string, mechanism: G
       return client.contextComplete;
     },
     step: (token) => call('step', () => client.step(token)).then((r) => r ?? ''),
-    wrap: (message, confidential) => call('wrap', () => client.wrap(message, { protect: confidential })),
     unwrap: (token) => call('unwrap', () => client.unwrap(token)),
   };
 }
