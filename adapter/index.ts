@@ -165,6 +165,7 @@ export type { TypedOperation, TypedOperationInput } from './clients';
 // JSON helpers shared by every room: the plain-object test, RFC 6901 pointers, canonical JSON.
 export { canonicalJson, escapePointerToken, getByPointer, hasPointer, isRecord, parsePointer, resolvePointer, toPointer, unescapePointerToken } from './json';
 export type { PointerResult } from './json';
+export { onFirstUse } from './lazy';
 export {
   CodedError, GenericErrorCode, isCodedError,
   badRequest, unauthenticated, forbidden, notFound, conflict, invalidField, validationFailed, integrationCallFailed,

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { projectPath } from '../adapter';
 import { resolveRef } from '../integration-model';
@@ -45,9 +47,40 @@ export interface OpenApiDocument {
   [key: string]: unknown;
 }
 
-/** The spec as a plain object, parsed once. */
+// Where parsed specs are kept as JSON, by the hash of their text (the usual home of tools' caches).
+const SPEC_CACHE_DIR = projectPath('node_modules', '.cache', 'provisio', 'spec');
+
+/**
+ * The spec as a plain object, a fresh copy per call (express-openapi-validator changes the object it is given).
+ * Parsing its 300 KB of YAML took about a fifth of the service's start-up, and as long again in every test file
+ * that builds an app; JSON.parse of the same document takes a few milliseconds. So the parsed document is kept in
+ * SPEC_CACHE_DIR under the SHA-256 of the YAML text: an edited spec has another hash and is parsed again. The cache
+ * is best effort: where it cannot be read or written the YAML is parsed, as before.
+ */
 export function loadSpec(path = SPEC_PATH): OpenApiDocument {
-  return parse(readFileSync(path, 'utf8')) as OpenApiDocument;
+  const text = readFileSync(path, 'utf8');
+  const prefix = `${basename(path)}-`;
+  const cached = join(SPEC_CACHE_DIR, `${prefix}${createHash('sha256').update(text).digest('hex')}.json`);
+  try {
+    return JSON.parse(readFileSync(cached, 'utf8')) as OpenApiDocument;
+  } catch {
+    // not cached yet (or unreadable): parse below
+  }
+  const json = JSON.stringify(parse(text));
+  try {
+    mkdirSync(SPEC_CACHE_DIR, { recursive: true });
+    // Written aside and renamed: parallel test workers never read a half-written file.
+    const aside = `${cached}.${process.pid}.tmp`;
+    writeFileSync(aside, json);
+    renameSync(aside, cached);
+    // Earlier versions of the same spec are of no further use.
+    for (const f of readdirSync(SPEC_CACHE_DIR)) {
+      if (f.startsWith(prefix) && f.endsWith('.json') && join(SPEC_CACHE_DIR, f) !== cached) rmSync(join(SPEC_CACHE_DIR, f), { force: true });
+    }
+  } catch {
+    // a read-only install: every start parses the YAML
+  }
+  return JSON.parse(json) as OpenApiDocument;
 }
 
 const toRoutePath = (p: string) => p.replace(/\{([^}]+)\}/g, ':$1');

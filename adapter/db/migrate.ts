@@ -33,8 +33,13 @@ const MIGRATION_LOCK_KEY = 7_302_114_801;
 export async function migrate(db: Database, migrations = listMigrations()): Promise<number[]> {
   await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  // Read once without the lock: on an up-to-date database (every start but the first after an upgrade) that one
+  // query is all, instead of a locked transaction per shipped migration. A version missing here is re-checked
+  // under the lock, since another process may be applying it right now.
+  const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const recorded = new Set(rows.map((r) => r.version));
   const applied: number[] = [];
-  for (const m of migrations) {
+  for (const m of migrations.filter((x) => !recorded.has(x.version))) {
     const done = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
       const { rowCount } = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);

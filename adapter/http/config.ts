@@ -1,3 +1,4 @@
+import { onFirstUse } from '../lazy';
 import Ajv, { type ErrorObject } from 'ajv';
 
 /**
@@ -434,7 +435,7 @@ const ajv = new Ajv({
   // `required` on the discriminated parent names `type`, which only the branches define precisely.
   strictRequired: false,
 });
-const validateSchema = ajv.compile(integrationConfigSchema);
+const validateSchema = onFirstUse(() => ajv.compile(integrationConfigSchema));
 
 /**
  * Checks `input` against {@link integrationConfigSchema} and the rules a schema cannot say well, and returns a deep
@@ -442,8 +443,9 @@ const validateSchema = ajv.compile(integrationConfigSchema);
  */
 export function validateIntegrationConfig(input: unknown): ConfigValidation {
   const copy: unknown = input === undefined ? undefined : structuredClone(input);
-  if (!validateSchema(copy)) {
-    return { ok: false, errors: dedupe((validateSchema.errors ?? []).flatMap(toIssue)) };
+  const validate = validateSchema();
+  if (!validate(copy)) {
+    return { ok: false, errors: dedupe((validate.errors ?? []).flatMap(toIssue)) };
   }
   const config = copy as IntegrationConfig;
   const errors: ConfigIssue[] = [];

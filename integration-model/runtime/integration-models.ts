@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   PgErrorCode,
@@ -14,7 +15,7 @@ import {
   type Queryable,
 } from '../../adapter';
 import { IntegrationModelError, type ModelIssue } from '../errors';
-import { loadIntegrationModel, loadIntegrationModelFile } from '../model';
+import { loadIntegrationModel } from '../model';
 import { integrationRoleKinds } from '../tasks';
 import type { DroppedOperation, HttpMethod, IntegrationModel, SecuritySchemeKind } from '../types';
 
@@ -154,21 +155,34 @@ export async function createIntegrationModel(tx: Queryable, model: IntegrationMo
  * Stores or replaces a model read from a file, and adds the roles for verbs the new version uses to the
  * integrations already built on it (roles are never taken away by a reload: grants would silently vanish).
  */
-export async function upsertIntegrationModel(tx: Queryable, model: IntegrationModel, by: string): Promise<'created' | 'updated' | 'unchanged'> {
+export async function upsertIntegrationModel(
+  tx: Queryable,
+  model: IntegrationModel,
+  by: string,
+  /** SHA-256 (hex) of the file text the model was read from: the next start skips that file while it is unchanged. */
+  sourceSha256: string | null = null,
+): Promise<'created' | 'updated' | 'unchanged'> {
   // jsonb equality: key order in the stored document is the database's, not the file's.
-  const { rows } = await tx.query<{ same: boolean }>('SELECT document = $2::jsonb AS same FROM integration_models WHERE id = $1 FOR UPDATE', [
-    model.id,
-    JSON.stringify(model.document),
-  ]);
+  const { rows } = await tx.query<{ same: boolean; sha: string | null }>(
+    'SELECT document = $2::jsonb AS same, source_sha256 AS sha FROM integration_models WHERE id = $1 FOR UPDATE',
+    [model.id, JSON.stringify(model.document)],
+  );
   const existing = rows[0];
-  if (existing?.same) return 'unchanged';
+  if (existing?.same) {
+    // Same document from a file not seen before (reformatted, or first start after the hash was introduced).
+    if (sourceSha256 !== null && existing.sha !== sourceSha256) {
+      await tx.query('UPDATE integration_models SET source_sha256 = $2 WHERE id = $1', [model.id, sourceSha256]);
+    }
+    return 'unchanged';
+  }
   if (!existing) {
     await tx.query(INSERT, insertParams(model, 'file', by));
+    if (sourceSha256 !== null) await tx.query('UPDATE integration_models SET source_sha256 = $2 WHERE id = $1', [model.id, sourceSha256]);
   } else {
     await tx.query(
       `UPDATE integration_models SET title = $2, version = $3, source_version = $4, document = $5, operations = $6, dropped = $7,
-         warnings = $8, verbs = $9, source = $10, updated_at = now() WHERE id = $1`,
-      insertParams(model, 'file', by).slice(0, 10),
+         warnings = $8, verbs = $9, source = $10, source_sha256 = $11, updated_at = now() WHERE id = $1`,
+      [...insertParams(model, 'file', by).slice(0, 10), sourceSha256],
     );
     await tx.query(
       `INSERT INTO integration_roles (integration_id, kind)
@@ -311,11 +325,24 @@ export async function loadIntegrationModelFiles(db: Database, logger: Logger, di
   }
   const loaded: string[] = [];
   const failed: string[] = [];
+  // Files loaded before, by the hash of their text: those still the same are not parsed and validated again.
+  const { rows: known } = await db.query<{ id: string; sha: string }>(
+    `SELECT id, source_sha256 AS sha FROM integration_models WHERE source = 'file' AND source_sha256 IS NOT NULL`,
+  );
+  const idBySha = new Map(known.map((r) => [r.sha, r.id]));
   for (const file of files) {
     const path = join(dir, file);
+    const text = await readFile(path, 'utf8');
+    const sha = createHash('sha256').update(text).digest('hex');
+    const unchangedId = idBySha.get(sha);
+    if (unchangedId !== undefined) {
+      loaded.push(unchangedId);
+      logger.debug('integration model file unchanged since it was loaded', { file: path, model: unchangedId });
+      continue;
+    }
     let model: IntegrationModel;
     try {
-      model = await loadIntegrationModelFile(path);
+      model = await loadIntegrationModel(text, { sourceName: path });
     } catch (e) {
       failed.push(file);
       logger.error('integration model file is not valid; skipped', {
@@ -325,7 +352,7 @@ export async function loadIntegrationModelFiles(db: Database, logger: Logger, di
       });
       continue;
     }
-    const outcome = await db.transaction((tx) => upsertIntegrationModel(tx, model, `system:model-file:${file}`));
+    const outcome = await db.transaction((tx) => upsertIntegrationModel(tx, model, `system:model-file:${file}`, sha));
     loaded.push(model.id);
     logger.info('integration model loaded', { file: path, model: model.id, outcome, operations: model.operations.length });
     for (const d of model.dropped) {

@@ -1,5 +1,5 @@
 import Ajv from 'ajv';
-import { buildEnvelope, type FieldError, type IntegrationCallResult } from '../../adapter';
+import { buildEnvelope, onFirstUse, type FieldError, type IntegrationCallResult } from '../../adapter';
 import { responseExample } from '../tasks';
 import type { IntegrationModel, ModelOperation } from '../types';
 import type { IntegrationRecord } from './integrations';
@@ -61,7 +61,7 @@ const stubConfigSchema = {
   },
 } as const;
 
-const validateStubSchema = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(stubConfigSchema);
+const validateStubSchema = onFirstUse(() => new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(stubConfigSchema));
 
 /**
  * Checks the `stub` key of a submitted configuration and returns it with defaults applied, or the problems found,
@@ -69,8 +69,9 @@ const validateStubSchema = new Ajv({ allErrors: true, useDefaults: true, strict:
  */
 export function checkStubConfig(input: unknown, at: string): { ok: true; stub: StubConfig } | { ok: false; errors: FieldError[] } {
   const copy: unknown = structuredClone(input);
-  if (!validateStubSchema(copy)) {
-    const errors = (validateStubSchema.errors ?? []).map((e): FieldError => {
+  const validate = validateStubSchema();
+  if (!validate(copy)) {
+    const errors = (validate.errors ?? []).map((e): FieldError => {
       if (e.keyword === 'additionalProperties') {
         return { path: `${at}${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`, message: 'is not a known field (status, headers, body)' };
       }

@@ -38,6 +38,10 @@ export function specValidator(spec: OpenApiDocument, opts: { validateResponses: 
   cacheRouteRegexps();
   return OpenApiValidator.middleware({
     apiSpec: spec as never,
+    // The spec is checked against the official OpenAPI schema by its tests (integration-model/reference-models.test.ts,
+    // tests/unit/ad-gateway-model.test.ts), by the same rules an orchestration platform imports it with; checking it
+    // again at every start cost about a tenth of the start-up.
+    validateApiSpec: false,
     // Bodies are never coerced (a JSON 5 is not the string "5"); parameters are always coerced by the validator.
     validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
     validateResponses: opts.validateResponses ? { onError: undefined } : false,

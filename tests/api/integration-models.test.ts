@@ -158,4 +158,40 @@ describe('integration models API', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('start-up loading skips a file whose text is unchanged since it was loaded, and reloads it once it changes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provisio-models-'));
+    const logger = createLogger({ silent: true });
+    const text = (await fixture('hello-inventory.yaml')).replace(/title: Hello Inventory/, 'title: Hashed Inventory');
+    const file = join(dir, 'hashed.yaml');
+    try {
+      await writeFile(file, text);
+      const first = await loadIntegrationModelFiles(t.db, logger, dir);
+      expect(first).toEqual({ loaded: ['Hashed Inventory:1.0.0'], failed: [] });
+      const id = first.loaded[0]!;
+      const stored = await t.db.query<{ sha: string }>('SELECT source_sha256 AS sha FROM integration_models WHERE id = $1', [id]);
+      expect(stored.rows[0]!.sha).toMatch(/^[0-9a-f]{64}$/);
+
+      // A stored document that no longer matches the file shows whether the file was read again: unchanged text
+      // is not parsed, so the stored row stays as it is.
+      await t.db.query(`UPDATE integration_models SET title = 'marker' WHERE id = $1`, [id]);
+      expect(await loadIntegrationModelFiles(t.db, logger, dir)).toEqual({ loaded: [id], failed: [] });
+      expect((await t.db.query<{ title: string }>('SELECT title FROM integration_models WHERE id = $1', [id])).rows[0]!.title).toBe('marker');
+
+      // Changed text (one operation's summary): parsed, validated and stored, with the new hash, audited as an update.
+      await writeFile(file, text.replace(/summary: ([^\n]+)/, 'summary: Changed $1'));
+      expect(await loadIntegrationModelFiles(t.db, logger, dir)).toEqual({ loaded: [id], failed: [] });
+      const after = await t.db.query<{ title: string; sha: string }>('SELECT title, source_sha256 AS sha FROM integration_models WHERE id = $1', [id]);
+      expect(after.rows[0]!.title).toBe('Hashed Inventory');
+      expect(after.rows[0]!.sha).not.toBe(stored.rows[0]!.sha);
+      const audit = await t.db.query<{ action: string }>(`SELECT action FROM audit_log WHERE entity = 'integration_model' AND entity_id = $1 ORDER BY id`, [id]);
+      expect(audit.rows.map((r) => r.action)).toEqual(['create', 'update']);
+
+      // A file that has become invalid is reported as before, whatever was loaded from it.
+      await writeFile(file, await fixture('invalid-model.yaml'));
+      expect((await loadIntegrationModelFiles(t.db, logger, dir)).failed).toEqual(['hashed.yaml']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,25 +1,26 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { escapePointerToken as escapePointer, isRecord, unescapePointerToken as unescapePointer } from '../../adapter';
+import { escapePointerToken as escapePointer, isRecord, onFirstUse, unescapePointerToken as unescapePointer } from '../../adapter';
 import type { WorkflowIssue } from './issues';
 import { WORKFLOW_DOCUMENT_SCHEMA } from './schema';
 import { TEMPLATABLE_MARK, TEMPLATE_MARK, type JsonSchema } from './templatable';
 import { TASK_KINDS } from './types';
 
-// One strict validator for our own schema, compiled once at load: a typo in it fails at start-up, not per request.
-const documentAjv = new Ajv({ allErrors: true, verbose: true, discriminator: true, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true });
-const validateDocumentSchema: ValidateFunction = documentAjv.compile(WORKFLOW_DOCUMENT_SCHEMA as object);
+// One strict validator for our own schema, compiled once, on the first document checked (the tests that check
+// documents fail on a typo in it).
+const validateDocumentSchema = onFirstUse((): ValidateFunction => {
+  const documentAjv = new Ajv({ allErrors: true, verbose: true, discriminator: true, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true });
+  return documentAjv.compile(WORKFLOW_DOCUMENT_SCHEMA as object);
+});
 
 /**
  * Schemas we did not write (a run's inputSchema, an integration operation's input schema) may carry OpenAPI
  * keywords such as `example` or `x-*`: compile them leniently, and check formats with ajv-formats.
  */
-const foreignAjv = new Ajv({ allErrors: true, verbose: true, strict: false, logger: false, allowUnionTypes: true });
-addFormats(foreignAjv);
+const foreignAjv = onFirstUse(() => addFormats(new Ajv({ allErrors: true, verbose: true, strict: false, logger: false, allowUnionTypes: true })));
 
 /** A run's inputs are checked with defaults filled in (`useDefaults`), so a run records what it really ran with. */
-const inputAjv = new Ajv({ allErrors: true, strict: false, logger: false, allowUnionTypes: true, useDefaults: true });
-addFormats(inputAjv);
+const inputAjv = onFirstUse(() => addFormats(new Ajv({ allErrors: true, strict: false, logger: false, allowUnionTypes: true, useDefaults: true })));
 
 /** The task a document pointer is about: `/tasks/<id>/...`, `/steps/<i>/...` (by the step's id), `/transitions/<from>`. */
 export function taskIdAt(doc: unknown, path: string): string | null {
@@ -81,8 +82,9 @@ export function formatSchemaErrors(errors: ErrorObject[], basePath = ''): { path
 
 /** Checks a document against {@link WORKFLOW_DOCUMENT_SCHEMA}; every issue points at its task where there is one. */
 export function validateWorkflowDocument(doc: unknown): WorkflowIssue[] {
-  if (validateDocumentSchema(doc)) return [];
-  const issues = formatSchemaErrors(validateDocumentSchema.errors ?? []).map((e): WorkflowIssue => {
+  const validate = validateDocumentSchema();
+  if (validate(doc)) return [];
+  const issues = formatSchemaErrors(validate.errors ?? []).map((e): WorkflowIssue => {
     const taskId = taskIdAt(doc, e.path);
     if (e.keyword === 'discriminator') {
       const tag = (e.params as { tagValue?: unknown }).tagValue;
@@ -100,9 +102,9 @@ export function compileForeignSchema(schema: JsonSchema): ValidateFunction | str
   try {
     // Without its $id: the same schema saved twice (or two documents sharing an $id) must not collide in ajv's registry.
     const anonymous = isRecord(schema) ? (({ $id: _id, ...rest }) => rest)(schema) : schema;
-    const validate = foreignAjv.compile(anonymous as object);
+    const validate = foreignAjv().compile(anonymous as object);
     // The validator stays usable; dropping it from ajv's cache keeps one save after another from growing memory.
-    foreignAjv.removeSchema(anonymous as object);
+    foreignAjv().removeSchema(anonymous as object);
     return validate;
   } catch (e) {
     return (e as Error).message;
@@ -117,8 +119,8 @@ export function compileInputValidator(
   schema: JsonSchema,
 ): (inputs: Record<string, unknown>) => { ok: true; inputs: Record<string, unknown> } | { ok: false; path: string; message: string } {
   const anonymous = isRecord(schema) ? (({ $id: _id, ...rest }) => rest)(schema) : schema;
-  const validate = inputAjv.compile(anonymous as object);
-  inputAjv.removeSchema(anonymous as object);
+  const validate = inputAjv().compile(anonymous as object);
+  inputAjv().removeSchema(anonymous as object);
   return (inputs) => {
     const copy = structuredClone(inputs);
     if (validate(copy)) return { ok: true, inputs: copy };

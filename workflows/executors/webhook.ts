@@ -35,7 +35,7 @@
  */
 import { createHmac } from 'node:crypto';
 import Ajv from 'ajv';
-import { CallNotMadeCode, CallNotMadeError, createEndpointClient, isRecord, NOT_REACHED, pathOf, SecretBackendError, type EndpointConnection, type Logger } from '../../adapter';
+import { CallNotMadeCode, CallNotMadeError, createEndpointClient, isRecord, NOT_REACHED, onFirstUse, pathOf, SecretBackendError, type EndpointConnection, type Logger } from '../../adapter';
 import { WEBHOOK_PAYLOAD_SCHEMA, type WebhookTask } from '../document';
 import type { StepContext, TaskExecutor } from '../engine/executor';
 import { renderTemplate } from '../templating';
@@ -88,7 +88,7 @@ export interface WebhookPayload {
   custom_fields: Record<string, string | number | boolean | null>;
 }
 
-const validatePayload = new Ajv({ allErrors: true, strict: false }).compile(WEBHOOK_PAYLOAD_SCHEMA);
+const validatePayload = onFirstUse(() => new Ajv({ allErrors: true, strict: false }).compile(WEBHOOK_PAYLOAD_SCHEMA));
 
 /**
  * The payload in the seed's key order: the rendered input, with `permissions` defaulting to `[]`,
@@ -148,8 +148,9 @@ export function createWebhookExecutor(deps: WebhookExecutorDeps): TaskExecutor {
       return failed('INVALID_INPUT', `webhook url: ${(e as Error).message}`, { retryable: false });
     }
     const payload = buildWebhookPayload(input, ctx.variables.order);
-    if (!validatePayload(payload)) {
-      const issues = (validatePayload.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`);
+    const validate = validatePayload();
+    if (!validate(payload)) {
+      const issues = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : ''}`);
       return failed('INVALID_INPUT', `webhook payload is not a provisioning-webhook payload: ${issues.join('; ')}`, { retryable: false });
     }
     const body = JSON.stringify(payload);

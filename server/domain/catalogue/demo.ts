@@ -103,6 +103,9 @@ export const DEMO_INTEGRATIONS: readonly DemoIntegration[] = [
  * `active_directory` is not configured. Returns whether it loaded.
  */
 export async function loadDemoData(db: Database, logger: Logger): Promise<boolean> {
+  // Every start after the first: the catalogue is there, so nothing is parsed (the model files cost most of the
+  // time here). Checked again under the lock below, where it decides.
+  if ((await countAssetTypes(db)) > 0) return false;
   // Read before the transaction: parsing the model files is file I/O, not something to hold a lock over.
   const models = await Promise.all(DEMO_INTEGRATIONS.map(async (d) => ({ demo: d, model: await loadIntegrationModelFile(projectPath('openapi', 'integrations', d.modelFile)) })));
   return db.transaction(async (tx) => {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { Queryable, Transaction } from '../../../adapter';
+import { onFirstUse, type Queryable, type Transaction } from '../../../adapter';
 import { scopesNotHeld, type Scope } from '../../auth/principal';
 import { forbidden, notFound, validationFailed, type FieldError } from '../../errors';
 import {
@@ -351,13 +351,16 @@ interface ConfigRow {
   updated_by: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-addFormats(ajv);
-// One validator per key, compiled once, so a 422 names the key at fault.
-const keyValidators = new Map<string, ValidateFunction>();
-for (const [section, def] of Object.entries(SETTINGS_SECTIONS) as [string, SettingsSectionDef][]) {
-  for (const [name, schema] of Object.entries(def.schema.properties)) keyValidators.set(`${section}.${name}`, ajv.compile(schema));
-}
+// One validator per key, compiled once (on the first write, not at every start), so a 422 names the key at fault.
+const keyValidators = onFirstUse(() => {
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  addFormats(ajv);
+  const validators = new Map<string, ValidateFunction>();
+  for (const [section, def] of Object.entries(SETTINGS_SECTIONS) as [string, SettingsSectionDef][]) {
+    for (const [name, schema] of Object.entries(def.schema.properties)) validators.set(`${section}.${name}`, ajv.compile(schema));
+  }
+  return validators;
+});
 
 function sectionDef(section: string): SettingsSectionDef {
   if (!Object.hasOwn(SETTINGS_SECTIONS, section)) {
@@ -534,7 +537,7 @@ export async function updateSettings(
   const secretNames = new Set(secretKeysOf(def));
   const errors: FieldError[] = [];
   for (const [name, value] of Object.entries(patch)) {
-    const validate = keyValidators.get(`${section}.${name}`);
+    const validate = keyValidators().get(`${section}.${name}`);
     if (!validate) {
       errors.push({ path: `/body/${name}`, message: `is not a setting of section '${section}' (known: ${Object.keys(def.schema.properties).join(', ')})` });
     } else if (secretNames.has(name) && looksLikeSecretReference(value)) {
