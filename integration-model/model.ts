@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { convertObj } from 'swagger2openapi';
 import { IntegrationModelError, IntegrationModelErrorCode, invalidModel, type ModelIssue } from './errors';
 import { parseSource, type Locator } from './parse';
 import { escapePointerToken, isRecord, toPointer } from '../adapter';
@@ -150,6 +149,8 @@ async function convertSwagger2(document: Record<string, unknown>): Promise<OpenA
   try {
     // The source already validated against the 2.0 schema, so `patch` only smooths what the converter is
     // known to trip over (it never invents operations or schemes).
+    // Required here, not at the top: only a Swagger 2.0 upload needs the converter, and loading it costs every start.
+    const { convertObj } = require('swagger2openapi') as typeof import('swagger2openapi');
     const converted: unknown = await convertObj(document, { patch: true, warnOnly: false, direct: true, targetVersion: '3.0.3' });
     if (!isRecord(converted)) throw new Error('the converter returned no document');
     // Checked against the official 3.0 schema by the caller before it is read as one.

@@ -12,11 +12,11 @@ import {
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, RandomIdGenerator, type IdGenerator } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+// Only types from the SDK here: its modules (exporter, provider, propagator) took about a tenth of the service's
+// start-up to load, and tracing is off unless asked for. startTracing requires them when it turns tracing on.
+import type { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { IdGenerator } from '@opentelemetry/sdk-trace-base';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 /*
  * Traces, off by default. While off, every helper here returns after one boolean test: no context is read or
@@ -52,7 +52,10 @@ export { SpanKind };
  * startSpan asks for them synchronously, so nothing else can take them in between.
  */
 class PresetIdGenerator implements IdGenerator {
-  readonly #random = new RandomIdGenerator();
+  readonly #random: IdGenerator;
+  constructor(random: IdGenerator) {
+    this.#random = random;
+  }
   next: { traceId: string; spanId: string } | undefined;
   generateTraceId(): string {
     return this.next?.traceId ?? this.#random.generateTraceId();
@@ -65,8 +68,9 @@ class PresetIdGenerator implements IdGenerator {
 let enabled = false;
 let tracer: Tracer | undefined;
 let provider: NodeTracerProvider | undefined;
-const ids = new PresetIdGenerator();
-const w3c = new W3CTraceContextPropagator();
+// Made by the first startTracing; every user of them runs only while tracing is on.
+let ids: PresetIdGenerator | undefined;
+let w3c: W3CTraceContextPropagator | undefined;
 
 /** True while traces are exported; every instrumented path checks this first. */
 export function tracingEnabled(): boolean {
@@ -93,6 +97,13 @@ export function tracingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Tra
  */
 export function startTracing(opts: TracingOptions): void {
   if (enabled) return;
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { BatchSpanProcessor, RandomIdGenerator } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
+  ids ??= new PresetIdGenerator(new RandomIdGenerator());
+  w3c ??= new W3CTraceContextPropagator();
   const exporter = new OTLPTraceExporter({ url: opts.endpoint, ...(opts.headers ? { headers: opts.headers } : {}) });
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': opts.serviceName }),
@@ -222,7 +233,7 @@ export function endSpan(open: OpenSpan | undefined, attributes?: Attributes, err
  * so the server called continues the same trace. Undefined, and `headers` untouched, when tracing is off.
  */
 export function startClientSpan(name: string, headers: Record<string, unknown>, attributes: Attributes): OpenSpan | undefined {
-  if (!enabled || !tracer) return undefined;
+  if (!enabled || !tracer || !w3c) return undefined;
   const active = otelContext.active();
   const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, active);
   const ctx = trace.setSpan(active, span);
@@ -237,7 +248,7 @@ export function startClientSpan(name: string, headers: Record<string, unknown>, 
  * Undefined when tracing is off.
  */
 export function deferSpan(): DeferredSpan | undefined {
-  if (!enabled) return undefined;
+  if (!enabled || !ids) return undefined;
   const parent = trace.getSpanContext(otelContext.active());
   const valid = parent !== undefined && trace.isSpanContextValid(parent);
   const self: SpanContext = {
@@ -250,7 +261,7 @@ export function deferSpan(): DeferredSpan | undefined {
 
 /** Records a span begun with {@link deferSpan}, ending now. Nothing when tracing is off or `deferred` is absent. */
 export function endDeferredSpan(deferred: DeferredSpan | undefined, name: string, attributes: Attributes, error?: string): void {
-  if (!enabled || !tracer || !deferred) return;
+  if (!enabled || !tracer || !deferred || !ids) return;
   const self = spanContextOf(deferred.traceparent);
   if (!self) return;
   ids.next = { traceId: self.traceId, spanId: self.spanId };

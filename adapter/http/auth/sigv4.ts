@@ -1,5 +1,3 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { InternalAxiosRequestConfig } from 'axios';
 import type { AuthenticationConfig } from '../config';
 import type { AuthContext, AuthProvider } from './types';
@@ -9,6 +7,9 @@ import type { AuthContext, AuthProvider } from './types';
  * covers them: axios must not re-serialise either after this runs.
  */
 export function createSigV4Auth(auth: Extract<AuthenticationConfig, { type: 'aws_sigv4' }>, ctx: AuthContext): AuthProvider {
+  // Required when an integration signs, not at every start (the AWS SDK's modules are slow to load).
+  const { Sha256 } = require('@aws-crypto/sha256-js') as typeof import('@aws-crypto/sha256-js');
+  const { SignatureV4 } = require('@smithy/signature-v4') as typeof import('@smithy/signature-v4');
   const signer = new SignatureV4({
     credentials: {
       accessKeyId: auth.access_key_id,
