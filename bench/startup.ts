@@ -7,7 +7,7 @@
 // sides. The service is started the way the README says, `npm start`, so the stale-build check is in the time.
 // RSS is the sum over the started process and its descendants, read from /proc after REST_MS at rest.
 // Targets (issue 16): ready <= 3 s, RSS at rest <= 200 MB.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,13 @@ async function main(): Promise<void> {
         console.log(`round ${round} ${side.name}: ready ${f.readyMs.toFixed(0)} ms, RSS at rest ${f.rssMb.toFixed(0)} MB`);
       }
     }
+    // What each part holds, in one process over the service's data directory (the service is stopped by now).
+    const breakdown = spawnSync(process.execPath, ['--expose-gc', join(__dirname, 'startup-memory.js'), sides[0]!.dataDir], {
+      cwd: ROOT,
+      env: { ...process.env, PGLITE_SHARED_BUFFERS: SHARED_BUFFERS },
+      encoding: 'utf8',
+    });
+    console.log(`\n${breakdown.stdout}${breakdown.status === 0 ? '' : `memory breakdown failed: ${breakdown.stderr}`}`);
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
