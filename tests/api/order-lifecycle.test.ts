@@ -427,13 +427,18 @@ describe('expiry', () => {
 
   test('an extension re-schedules: the stale job does nothing, the new one returns the order', async () => {
     await seedType(live, 'Extended seat');
-    const o = await placeOrder(live, liveWriter, 'Extended seat', { requested_until: inMs(2500) });
+    // The first end leaves room for provisioning and the extension on a loaded machine (a CI run once took more
+    // than 2.5 s to get here, and the first end then returned the order before it was extended).
+    const firstEnd = inMs(6000);
+    const o = await placeOrder(live, liveWriter, 'Extended seat', { requested_until: firstEnd });
     await waitForStatus(live, o.id, ['provisioned']);
-    const until = inMs(7000);
+    // Well past the first end, so the stale job's run falls between the two.
+    const until = new Date(Math.max(Date.now() + 6000, new Date(firstEnd).getTime() + 5000)).toISOString();
     const ext = await live.http().post(`/orders/${o.id}/extend`).set(bearer(liveWriter)).send({ requested_until: until });
     expect(ext.status).toBe(200);
     // Past the first end (and the stale job's run): still provisioned.
-    await sleep(5000);
+    await sleep(Math.max(0, new Date(firstEnd).getTime() + 2000 - Date.now()));
+    expect(Date.now()).toBeLessThan(new Date(until).getTime());
     expect(await statusOf(live, o.id)).toBe('provisioned');
     const [first] = await jobsOf(live, 'order.expire', o.id);
     expect(first!.state).toBe('completed');
