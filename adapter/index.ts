@@ -1,6 +1,6 @@
 // The database: one interface over PostgreSQL and PGlite, migrations, and the append-only audit writer.
-export { createPgliteDatabase, createPostgresDatabase, listMigrations, migrate, openDatabase, pendingMigrations, PgErrorCode, sqlState, stripSecrets, writeAudit } from './db';
-export type { Actor, AuditEntry, Database, DatabaseKind, Queryable, QueryResult, Transaction } from './db';
+export { AUDIT_COLUMNS, auditValues, createPgliteDatabase, createPostgresDatabase, listMigrations, migrate, openDatabase, pendingMigrations, PgErrorCode, sqlState, stripSecrets, writeAudit } from './db';
+export type { Actor, AuditEntry, Database, DatabaseKind, Listener, Queryable, QueryResult, Transaction } from './db';
 // Only one process opens a DATA_DIR's embedded database; the others are refused or work through its socket.
 export { embeddedDatabaseHolder, embeddedSocketPath, EmbeddedDatabaseLockedError } from './db';
 export type { DataDirHolder, OpenDatabaseOptions } from './db';

@@ -4,6 +4,7 @@ import type { Database } from '../adapter';
 import type { HandlerTable } from './api/handler';
 import { operationIds } from './api/operations.gen';
 import { authenticate } from './auth/authenticate';
+import { VerifiedTokenCache } from './auth/token-cache';
 import { createAuthThrottle, throttleSettings } from './auth/auth-throttle';
 import type { Config } from './config';
 import { guardBody, guardParameters } from './http/input-guard';
@@ -81,7 +82,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
   app.use(requestTelemetry());
   app.use(requestContext(deps.logger));
   // SCIM: trailing-slash tolerance and the SCIM request log.
-  app.use(scimEdge(deps.db, deps.logger));
+  app.use(scimEdge(deps.db, deps.logger, deps.scimRequestLog));
 
   app.get('/openapi.json', (_req, res) => res.json(spec));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json', persistAuthorization: true } }));
@@ -112,6 +113,7 @@ export function buildApp(deps: AppDeps, config: Readonly<Config>, spec: OpenApiD
       db: deps.db,
       logger: deps.logger,
       adminKeyHash: deps.adminKeyHash,
+      tokenCache: deps.tokenCache ?? new VerifiedTokenCache(deps.db, deps.logger),
       webhookSecret: async () => config.webhookSecretToken ?? (await readWebhookSecret(deps.db)),
       graphClientStateMatches: (notifications) => graphClientStateMatches(deps.db, notifications),
     }),

@@ -23,7 +23,8 @@ import { ensureAdminKey } from './domain/tokens/admin-key';
 import { startSecretsAtRest } from './domain/secrets';
 import { closeServer, exitOnSignal } from './shutdown';
 import { registerTokenPurge } from './domain/tokens/api-tokens';
-import { registerScimLogPurge } from './scim/log';
+import { registerScimLogPurge, ScimRequestLog } from './scim/log';
+import { VerifiedTokenCache } from './auth/token-cache';
 import { loadDemoData } from './domain/catalogue/demo';
 import {
   createIntegrationRuntime,
@@ -179,9 +180,14 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   await workflows.startWorkers();
   // Cron schedules: every serving process ticks; each slot is claimed in the database, so it fires at most once.
   const scheduler = startScheduler({ db: rt.db, engine: workflows.engine, logger: rt.logger });
+  // Built here, not by the app, so that shutdown closes them: the request log writes what is still buffered.
+  const tokenCache = new VerifiedTokenCache(rt.db, rt.logger);
+  const scimRequestLog = new ScimRequestLog(rt.db, rt.logger);
   const app = buildApp(
     {
       ...rt,
+      tokenCache,
+      scimRequestLog,
       workflowEngine: workflows.engine,
       requesterDirectory: services.requesterDirectory,
       leaver: services.leaver,
@@ -199,6 +205,8 @@ export async function serve(config: Readonly<Config>): Promise<Server> {
   exitOnSignal(rt.logger, config.shutdownTimeoutMs, async () => {
     // In-flight requests finish first; then no new schedule fires, steps in flight finish, the queue stops.
     await closeServer(server);
+    await scimRequestLog.close();
+    await tokenCache.close();
     if (metricsServer) await closeServer(metricsServer);
     await scheduler.stop();
     await workflows.stop();

@@ -56,9 +56,18 @@ function diffOf(before: Record<string, unknown> | null | undefined, after: Recor
  * Secret fields never reach the table.
  */
 export async function writeAudit(tx: Queryable, e: AuditEntry): Promise<void> {
+  await tx.query(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)`, auditValues(e));
+}
+
+/** The columns auditValues fills, in its order. */
+export const AUDIT_COLUMNS = 'entity, entity_id, action, diff, triggered_by, request_id';
+
+/**
+ * The values of `e`'s audit row (secrets stripped, as writeAudit writes them), for a statement that inserts the row
+ * together with the change it records: one statement is one transaction, so the row still exists exactly when the
+ * change does.
+ */
+export function auditValues(e: AuditEntry): unknown[] {
   const diff = stripSecrets(diffOf(e.before, e.after));
-  await tx.query(
-    `INSERT INTO audit_log (entity, entity_id, action, diff, triggered_by, request_id) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [e.entity, e.entityId === null ? null : String(e.entityId), e.action, JSON.stringify(diff), e.triggeredBy, e.requestId ?? null],
-  );
+  return [e.entity, e.entityId === null ? null : String(e.entityId), e.action, JSON.stringify(diff), e.triggeredBy, e.requestId ?? null];
 }

@@ -28,6 +28,17 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Runs parameter-less, possibly multi-statement SQL (migrations, pg-boss DDL). */
   exec(sql: string): Promise<void>;
+  /**
+   * LISTENs on `channel` (a plain identifier): `onNotify` gets the payload of each NOTIFY committed on it, `onLost`
+   * is told once when the listening connection is gone (nothing is delivered afterwards). Absent where
+   * notifications cannot be received (a client of the embedded database through its holder's socket).
+   */
+  listen?(channel: string, onNotify: (payload: string) => void, onLost?: () => void): Promise<Listener>;
+  close(): Promise<void>;
+}
+
+/** A LISTEN in progress; `close` ends it. */
+export interface Listener {
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-export type { Database, DatabaseKind, Queryable, QueryResult, Transaction } from './database';
+export type { Database, DatabaseKind, Listener, Queryable, QueryResult, Transaction } from './database';
 export { PgErrorCode, sqlState } from './database';
 export { createPgliteDatabase } from './pglite';
 export { createPostgresDatabase } from './postgres';
@@ -7,5 +7,5 @@ export { embeddedDatabaseHolder, embeddedSocketPath, openDatabase } from './open
 export type { OpenDatabaseOptions } from './open';
 export { EmbeddedDatabaseLockedError } from './data-dir-lock';
 export type { DataDirHolder } from './data-dir-lock';
-export { writeAudit, stripSecrets } from './audit-log';
+export { AUDIT_COLUMNS, auditValues, writeAudit, stripSecrets } from './audit-log';
 export type { Actor, AuditEntry } from './audit-log';

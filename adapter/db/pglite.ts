@@ -111,6 +111,12 @@ export async function createPgliteDatabase(opts: PgliteOptions = {}): Promise<Da
       session.run(async () => {
         await pg.exec(sql);
       }),
+    // PGlite runs a notification's callbacks before the committing statement's promise resolves, so in the one
+    // process holding it a change is seen by the time its writer continues. onLost: never (no connection to lose).
+    listen: async (channel, onNotify) => {
+      const unsubscribe = await session.run(() => pg.listen(channel, onNotify));
+      return { close: () => session.run(() => unsubscribe()).catch(() => undefined) };
+    },
     close() {
       // Clients first (their open transactions rolled back), then the files, then the lock: the next opener finds
       // a closed database.

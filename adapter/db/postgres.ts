@@ -1,5 +1,5 @@
-import { Pool, types, type PoolClient, type QueryResult as PgResult } from 'pg';
-import type { Database, QueryResult, Transaction } from './database';
+import { Client, Pool, types, type PoolClient, type QueryResult as PgResult } from 'pg';
+import type { Database, Listener, QueryResult, Transaction } from './database';
 
 // bigint (int8) columns come back as strings by default; our ids and counts fit in a JS number.
 types.setTypeParser(20, (v) => Number(v));
@@ -62,9 +62,47 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     return { rows: (last?.rows ?? []) as R[], rowCount: last?.rowCount ?? 0 };
   };
 
+  // Each LISTEN holds a connection of its own, outside the pool (a pooled one would be handed to other queries).
+  const listeners = new Set<Client>();
+  const listen = async (channel: string, onNotify: (payload: string) => void, onLost?: () => void): Promise<Listener> => {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`LISTEN channel must be a plain identifier: ${channel}`);
+    const client = new Client({ connectionString: opts.connectionString });
+    let closed = false;
+    const lost = () => {
+      if (closed) return;
+      closed = true;
+      listeners.delete(client);
+      onLost?.();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (m) => {
+      if (m.channel === channel) onNotify(m.payload ?? '');
+    });
+    await client.connect();
+    listeners.add(client);
+    try {
+      await client.query(`LISTEN ${channel}`);
+    } catch (e) {
+      closed = true;
+      listeners.delete(client);
+      await client.end().catch(() => undefined);
+      throw e;
+    }
+    return {
+      close: async () => {
+        closed = true;
+        listeners.delete(client);
+        await client.end().catch(() => undefined);
+      },
+    };
+  };
+
   return {
     kind: 'postgres',
     query: (sql, params) => run(pool, sql, params),
+    // Through the embedded database's holder (namedStatements false) notifications are not relayed: no LISTEN there.
+    ...(opts.namedStatements === false ? {} : { listen }),
     async transaction(fn) {
       const client = await pool.connect();
       try {
@@ -89,6 +127,8 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
       await pool.query(sql);
     },
     async close() {
+      await Promise.all([...listeners].map((c) => c.end().catch(() => undefined)));
+      listeners.clear();
       await pool.end();
     },
   };

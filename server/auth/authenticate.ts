@@ -5,6 +5,7 @@ import { forbidden, unauthenticated } from '../errors';
 import type { SpecOperation } from '../spec';
 import { digestsEqual, hashSecret, TOKEN_PREFIX } from '../domain/tokens/token-hash';
 import { findLiveToken, touchToken } from '../domain/tokens/api-tokens';
+import type { VerifiedTokenCache } from './token-cache';
 import { adminKeyPrincipal, graphPrincipal, hmacPrincipal, scopeGrants, type Principal, type Role, type Scope } from './principal';
 
 export interface AuthDeps {
@@ -20,6 +21,11 @@ export interface AuthDeps {
    * answers many small calls per runbook step, and the token query was the largest part of each one.
    */
   tokenCacheMs?: number;
+  /**
+   * The verified-token cache checked against the database's token version (token-cache.ts): the main app's. When
+   * given, it answers instead of `tokenCacheMs`.
+   */
+  tokenCache?: VerifiedTokenCache | undefined;
   /**
    * Whether every `clientState` of a body of Microsoft Graph change notifications is the Graph subscription's
    * (false when none is configured). Asked only for operations whose `security` names `graphClientState`;
@@ -51,10 +57,25 @@ export function authenticate(deps: AuthDeps): RequestHandler {
   // Only tokens the database accepted are kept (keyed by their hash), so unknown tokens cannot fill it.
   const verified = new Map<string, { principal: Principal; until: number }>();
 
+  function touch(id: number, now: number): void {
+    if ((touched.get(id) ?? 0) < now - TOUCH_INTERVAL_MS) {
+      touched.set(id, now);
+      touchToken(deps.db, id).catch(() => undefined);
+    }
+  }
+
   async function bearer(raw: string): Promise<Principal> {
     if (!raw.startsWith(TOKEN_PREFIX)) throw unauthenticated('bearer token is not an xpat_ API token');
     const hash = hashSecret(raw);
-    if (cacheMs > 0) {
+    const cache = deps.tokenCache;
+    const epoch = cache?.epoch ?? 0;
+    if (cache) {
+      const hit = cache.get(hash);
+      if (hit) {
+        if (hit.kind === 'token') touch(hit.tokenId, Date.now());
+        return hit;
+      }
+    } else if (cacheMs > 0) {
       const hit = verified.get(hash);
       if (hit && hit.until > Date.now()) return hit.principal;
       verified.delete(hash);
@@ -62,10 +83,7 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     const row = await findLiveToken(deps.db, hash);
     if (!row) throw unauthenticated('API token is unknown, revoked or expired');
     const now = Date.now();
-    if ((touched.get(row.id) ?? 0) < now - TOUCH_INTERVAL_MS) {
-      touched.set(row.id, now);
-      touchToken(deps.db, row.id).catch(() => undefined);
-    }
+    touch(row.id, now);
     const principal: Principal = {
       kind: 'token',
       tokenId: row.id,
@@ -74,7 +92,8 @@ export function authenticate(deps: AuthDeps): RequestHandler {
       role: row.role,
       approverEmail: row.approver_email,
     };
-    if (cacheMs > 0) {
+    if (cache) cache.put(hash, principal, Number(row.token_version), row.expires_at, epoch);
+    else if (cacheMs > 0) {
       if (verified.size >= 1000) verified.clear();
       // Never trusted past its own expiry.
       verified.set(hash, { principal, until: Math.min(now + cacheMs, row.expires_at ? new Date(row.expires_at).getTime() : Infinity) });

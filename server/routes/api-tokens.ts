@@ -3,6 +3,7 @@ import type { ApiToken } from '../api/gen/types.gen';
 import type { HandlerInput } from '../api/handler';
 import type { OperationId } from '../api/operations.gen';
 import { attribution } from '../auth/principal';
+import { tokensChanged } from '../auth/token-cache';
 import { getToken, listTokens, mintToken, revokeToken, type ApiTokenView } from '../domain/tokens/api-tokens';
 import { unauthenticated } from '../errors';
 
@@ -65,6 +66,9 @@ export const apiTokenHandlers: RouteModule = ({ db }) => ({
   revokeApiToken: async (input) => {
     const actor = adminActor(input);
     const revoked = await db.transaction((tx) => revokeToken(tx, Number(input.path.id), actor));
+    // Committed: this process's token caches stop trusting the token now, before the response, not when the
+    // database's notification arrives.
+    tokensChanged();
     return { status: 200, body: toApiToken(revoked) };
   },
 });

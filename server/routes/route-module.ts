@@ -3,6 +3,8 @@ import type { IntegrationRuntime } from '../../integration-model';
 import type { WorkflowEngine } from '../../workflows';
 import type { HandlerTable } from '../api/handler';
 import type { AuthThrottle } from '../auth/auth-throttle';
+import type { VerifiedTokenCache } from '../auth/token-cache';
+import type { ScimRequestLog } from '../scim/log';
 import type { Config } from '../config';
 import type { LinkSigner } from '../domain/approvals/link-signer';
 import type { LeaverDeps } from '../domain/identity/leaver';
@@ -38,6 +40,10 @@ export interface AppDeps {
   linkSigner?: LinkSigner | undefined;
   /** The brute-force throttle of authentication; built by the app from the configuration when not given. */
   authThrottle?: AuthThrottle | undefined;
+  /** The verified-token cache (auth/token-cache.ts); the app builds its own when not given. main.ts closes its own on shutdown. */
+  tokenCache?: VerifiedTokenCache | undefined;
+  /** The SCIM request log's batch writer; the app builds its own when not given. main.ts closes its own on shutdown (writing what is buffered). */
+  scimRequestLog?: ScimRequestLog | undefined;
 }
 
 /** What a route module receives: the app's deps with every service built. */

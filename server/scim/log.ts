@@ -7,11 +7,109 @@ import { storableText } from '../http/text';
 
 // The SCIM request log: what each IdP call got (never bodies or credentials), for admins reading an IdP's error.
 
+/** One SCIM request log row, made storable when the response finished. */
+interface LogEntry {
+  method: string;
+  path: string;
+  status: number;
+  scimType: string | null;
+  detail: string | null;
+  tokenName: string | null;
+  requestId: string | null;
+  at: Date;
+}
+
+// One statement text whatever the batch size (arrays, not a VALUES list per size), so PostgreSQL prepares it once.
+const INSERT_BATCH = `INSERT INTO scim_request_log (method, path, status, scim_type, detail, token_name, request_id, at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])`;
+const INSERT_ONE = `INSERT INTO scim_request_log (method, path, status, scim_type, detail, token_name, request_id, at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`;
+
+export interface ScimRequestLogOptions {
+  /** How long the first entry of a batch waits for others before the batch is written (default 50 ms). */
+  flushAfterMs?: number;
+  /** A batch this large is written at once (default 200). */
+  maxBatch?: number;
+}
+
+/**
+ * The SCIM request log's writer. Writing one row per request cost every SCIM request a round trip of its own (on
+ * PGlite, a turn of the one session every request also needs); entries are buffered instead and written as one
+ * INSERT per batch: after `flushAfterMs`, or at once when `maxBatch` are waiting. Nothing is lost on the way: a batch
+ * that fails is written again row by row (so one bad row costs only itself, with a warning), and `close`, called by
+ * the process's shutdown after the server stopped taking requests, writes what is still buffered.
+ */
+export class ScimRequestLog {
+  readonly #db: Queryable;
+  readonly #logger: Logger;
+  readonly #flushAfterMs: number;
+  readonly #maxBatch: number;
+  #buffer: LogEntry[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #writing = new Set<Promise<void>>();
+
+  constructor(db: Queryable, logger: Logger, opts: ScimRequestLogOptions = {}) {
+    this.#db = db;
+    this.#logger = logger;
+    this.#flushAfterMs = opts.flushAfterMs ?? 50;
+    this.#maxBatch = opts.maxBatch ?? 200;
+  }
+
+  /** Entries buffered, not yet written. */
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  add(entry: LogEntry): void {
+    this.#buffer.push(entry);
+    if (this.#buffer.length >= this.#maxBatch) void this.flush();
+    // unref: a pending batch never keeps a process alive; shutdown writes it through close().
+    else this.#timer ??= setTimeout(() => void this.flush(), this.#flushAfterMs).unref();
+  }
+
+  /** Writes what is buffered now; resolves when every write started so far has finished. */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#buffer;
+    this.#buffer = [];
+    if (batch.length > 0) {
+      const w = this.#write(batch).finally(() => this.#writing.delete(w));
+      this.#writing.add(w);
+    }
+    await Promise.all([...this.#writing]);
+  }
+
+  /** For shutdown, after the server closed: writes every entry still buffered. */
+  async close(): Promise<void> {
+    while (this.#buffer.length > 0 || this.#writing.size > 0) await this.flush();
+  }
+
+  async #write(batch: LogEntry[]): Promise<void> {
+    try {
+      await this.#db.query(INSERT_BATCH, [
+        batch.map((e) => e.method), batch.map((e) => e.path), batch.map((e) => e.status), batch.map((e) => e.scimType),
+        batch.map((e) => e.detail), batch.map((e) => e.tokenName), batch.map((e) => e.requestId),
+        // ISO text, not Dates: both drivers turn a text[] into an array alike.
+        batch.map((e) => e.at.toISOString()),
+      ]);
+    } catch (err) {
+      this.#logger.warn('scim request log batch write failed; writing its rows one by one', { rows: batch.length, err: String(err) });
+      for (const e of batch) {
+        await this.#db
+          .query(INSERT_ONE, [e.method, e.path, e.status, e.scimType, e.detail, e.tokenName, e.requestId, e.at])
+          .catch((err1: unknown) => this.#logger.warn('scim request log write failed', { err: String(err1) }));
+      }
+    }
+  }
+}
+
 /**
  * Mounted before authentication on the whole app: strips a trailing slash from /scim/v2 paths (Microsoft's
- * collection sends `/Users/?filter=`), and records every /scim request when its response is finished.
+ * collection sends `/Users/?filter=`), and records every /scim request when its response is finished, through `log`
+ * (a ScimRequestLog of its own over `db` when none is given).
  */
-export function scimEdge(db: Database, logger: Logger): RequestHandler {
+export function scimEdge(db: Queryable, logger: Logger, log: ScimRequestLog = new ScimRequestLog(db, logger)): RequestHandler {
   return (req, res, next) => {
     if (!req.path.startsWith('/scim/')) return next();
     const q = req.url.indexOf('?');
@@ -26,12 +124,17 @@ export function scimEdge(db: Database, logger: Logger): RequestHandler {
       const requestId = res.locals['requestId'] as string | undefined;
       // The detail may quote the request (a NUL in an id, a cut-off surrogate pair): made storable, so the
       // requests most worth reading are never the ones missing from the log.
-      db.query(
-        `INSERT INTO scim_request_log (method, path, status, scim_type, detail, token_name, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [storableText(method, 16), storableText(path, 500), res.statusCode, scim?.scimType ?? null,
-          scim?.detail === undefined ? null : storableText(scim.detail, 500),
-          principal?.kind === 'token' ? principal.name : principal ? principal.kind : null, requestId === undefined ? null : storableText(requestId, 128)],
-      ).catch((err: unknown) => logger.warn('scim request log write failed', { err: String(err) }));
+      log.add({
+        method: storableText(method, 16),
+        path: storableText(path, 500),
+        status: res.statusCode,
+        scimType: scim?.scimType ?? null,
+        detail: scim?.detail === undefined ? null : storableText(scim.detail, 500),
+        tokenName: principal?.kind === 'token' ? principal.name : principal ? principal.kind : null,
+        requestId: requestId === undefined ? null : storableText(requestId, 128),
+        // When the response finished, not when its batch was written: the log's order is the requests' order.
+        at: new Date(),
+      });
     });
     next();
   };

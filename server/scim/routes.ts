@@ -81,7 +81,8 @@ export const scimHandlers: RouteModule = (deps): HandlerTable => ({
   },
   scimCreateUser: async ({ body, principal, requestId }) => {
     const a = actor(principal, requestId);
-    const created = await deps.db.transaction((tx) => createUser(tx, body, a));
+    // One statement (the user, its audit row, the resource read back): no transaction around it needed.
+    const created = await createUser(deps.db, body, a);
     return { status: 201, body: created, headers: { ...resourceHeaders(created), Location: String((created['meta'] as Obj)['location']) } };
   },
   scimGetUser: async ({ path, query }) => {

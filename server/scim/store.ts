@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { PgErrorCode, sqlState, writeAudit, type Actor as AuditActor, type Queryable, type Transaction } from '../../adapter';
+import { AUDIT_COLUMNS, auditValues, PgErrorCode, sqlState, writeAudit, type Actor as AuditActor, type Queryable, type Transaction } from '../../adapter';
 import { preconditionFailed, ScimError, scimNotFound } from './errors';
 import { parseFilter, type AttrPath } from './filter';
 import {
@@ -180,12 +180,22 @@ export async function listUsers(db: Queryable, q: ListQuery): Promise<{ resource
   const { startIndex, count } = page(q);
   const sql = new SqlParams();
   const where = q.filter ? filterToSql(parseFilter(q.filter), userColumn, sql) : 'TRUE';
-  const total = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM scim_users u WHERE ${where}`, sql.values)).rows[0]!.n);
-  if (count === 0) return { resources: [], total, startIndex };
+  if (count === 0) {
+    const total = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM scim_users u WHERE ${where}`, sql.values)).rows[0]!.n);
+    return { resources: [], total, startIndex };
+  }
   const lim = sql.p(count);
   const off = sql.p(startIndex - 1);
-  const { rows } = await db.query<UserRow>(`SELECT ${USER_COLS} FROM scim_users u WHERE ${where} ORDER BY u.created, u.id LIMIT ${lim} OFFSET ${off}`, sql.values);
-  return { resources: rows.map(userResource), total, startIndex };
+  // The total and the page in one statement (one round trip, one snapshot): the same two plans as two statements,
+  // the count beside the page rather than a window over every match. The LEFT JOIN keeps one row (the total, the
+  // user columns null) when the page is empty.
+  const { rows } = await db.query<UserRow & { total: string }>(
+    `SELECT (SELECT count(*) FROM scim_users u WHERE ${where}) AS total, p.*
+       FROM (SELECT 1) one LEFT JOIN (SELECT ${USER_COLS} FROM scim_users u WHERE ${where} ORDER BY u.created, u.id LIMIT ${lim} OFFSET ${off}) p ON true`,
+    sql.values,
+  );
+  const total = Number(rows[0]!.total);
+  return { resources: rows.filter((r) => r.id !== null).map(userResource), total, startIndex };
 }
 
 export const listResponse = (resources: Obj[], total: number, startIndex: number) => ({
@@ -224,20 +234,30 @@ function checkVersion(what: string, version: number, ifMatch: string | undefined
   }
 }
 
-export async function createUser(tx: Transaction, body: unknown, actor: Actor): Promise<Obj> {
+/**
+ * One statement: the user's INSERT, its audit row and the resource read back (RETURNING, with the groups a new id
+ * can only be in when a group already named it as a member). A statement is a transaction of its own, so the audit
+ * row exists exactly when the user does, as with writeAudit, without BEGIN/COMMIT and three more round trips.
+ */
+export async function createUser(q: Queryable, body: unknown, actor: Actor): Promise<Obj> {
   const doc = normalizeUser(body, { defaultActive: true });
   const id = randomUUID();
+  const audit = auditValues({ entity: 'scim_user', entityId: id, action: 'create', after: { userName: doc.userName, active: doc.active }, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
+  let row: UserRow | undefined;
   try {
-    await tx.query(
-      `INSERT INTO scim_users (id, user_name, external_id, name, display_name, emails, active, department, cost_center, employee_number, manager, raw, deactivated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $7 THEN NULL ELSE now() END)`,
-      [id, ...userColumns(doc)],
+    const { rows } = await q.query<UserRow>(
+      `WITH u AS (
+         INSERT INTO scim_users (id, user_name, external_id, name, display_name, emails, active, department, cost_center, employee_number, manager, raw, deactivated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $7 THEN NULL ELSE now() END) RETURNING *),
+       a AS (INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($13, $14, $15, $16, $17, $18))
+       SELECT ${USER_COLS} FROM u`,
+      [id, ...userColumns(doc), ...audit],
     );
+    row = rows[0];
   } catch (err) {
     uniqueness(err, `userName ${doc.userName} is already taken`);
   }
-  await writeAudit(tx, { entity: 'scim_user', entityId: id, action: 'create', after: { userName: doc.userName, active: doc.active }, triggeredBy: actor.triggeredBy, requestId: actor.requestId });
-  return userResource(await loadUser(tx, id));
+  return userResource(row!);
 }
 
 /** What a write did to `active`, so the caller can run the leaver flow once the change is committed. */

@@ -27,11 +27,14 @@ export interface ApiTokenRow {
 /** What authenticating a request needs of a live token. */
 export type LiveToken = Pick<ApiTokenRow, 'id' | 'name' | 'scopes' | 'role' | 'approver_email' | 'last_used_at' | 'expires_at'>;
 
-/** The token with this hash, when it is neither revoked nor expired. */
-export async function findLiveToken(q: Queryable, tokenHash: string): Promise<LiveToken | undefined> {
-  const { rows } = await q.query<LiveToken>(
-    `SELECT id, name, scopes, role, approver_email, last_used_at, expires_at FROM api_tokens
-      WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+/**
+ * The token with this hash, when it is neither revoked nor expired, with `api_token_version` read by the same
+ * statement (one snapshot): what the verified-token cache (server/auth/token-cache.ts) checks the answer against.
+ */
+export async function findLiveToken(q: Queryable, tokenHash: string): Promise<(LiveToken & { token_version: number }) | undefined> {
+  const { rows } = await q.query<LiveToken & { token_version: number }>(
+    `SELECT id, name, scopes, role, approver_email, last_used_at, expires_at, (SELECT version FROM api_token_version) AS token_version
+       FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
     [tokenHash],
   );
   return rows[0];
