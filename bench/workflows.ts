@@ -12,7 +12,12 @@
 //     resolving the integration, checking the input, the call), and the SQL round trips per step spent on resolving
 //     the integration (the runtime's own statements, counted). Both step kinds are timed inside the engine because an
 //     engine step's process wakes up differently from a tight loop of calls (that loop is printed too, for scale).
+//   - scale-out (issue 16): runs per CPU-second (the worker processes' CPU plus that of the PostgreSQL backends serving
+//     them) with two worker processes vs one, and runs/s with one step in flight per process (one worker each), two
+//     processes vs one. With PostgreSQL on the same two cores, two busy processes cannot double runs/s; these two
+//     figures show instead whether they would on more cores: no CPU lost to contention, and no waiting on each other.
 // Targets (issue 5): engine per step at most 2x the bare job; two worker processes at least 1.6x one.
+// Targets (issue 16): per CPU-second, two processes at least 0.9x one; one step in flight, two at least 1.6x one.
 // Targets (issue 10): an integration step at most 1.5x a bare-call step; at most 1 round trip per step to resolve.
 // BENCH_ONLY=integration runs the integration phase alone (BENCH_INTEGRATION_RUNS runs of each kind, default 200;
 // BENCH_INTEGRATION_TEAM workers, default 1).
@@ -37,19 +42,44 @@ const logger = createLogger({ silent: true });
 const noop: ExecutorRegistry = { integration: async () => ({ ok: true, output: { ok: true, status: 200, body: null } }) };
 const engineConfig = { pollingIntervalSeconds: 0.5 };
 
-/** Worker mode: the engine's workers against the database in argv, started on a "go" line on stdin. */
-async function worker(url: string): Promise<void> {
-  const db = createPostgresDatabase({ connectionString: url, max: TEAM + 4 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Runs each worker process works before it reports ready (see `worker`).
+const WARMUP_RUNS = Number(process.env['BENCH_WARMUP_RUNS'] ?? 100);
+
+// The worker processes' connections carry this name, so the bench can find (and count the CPU of) their backends.
+const WORKER_APP = 'provisio-bench-worker';
+
+/** Worker mode: `team` engine workers against the database in argv, started on a "go" line on stdin. */
+async function worker(url: string, team: number): Promise<void> {
+  const named = new URL(url);
+  named.searchParams.set('application_name', WORKER_APP);
+  const db = createPostgresDatabase({ connectionString: named.toString(), max: team + 4 });
   const queue = createJobQueue(db, { logger, schedule: false });
   await queue.start();
   const engine = createWorkflowEngine({ db, queue, logger, executors: noop, config: engineConfig });
+  // Warm-up before "ready", not measured: a cold process spends about 1 ms of CPU per step more on its first few
+  // hundred steps (code compiled on first use, its backends' catalog caches), which would count twice with two
+  // processes and hide what the per-CPU-second figure is after. Its runs are deleted before the bench starts its own.
+  const warm = await db.transaction(async (tx) => {
+    const ids: string[] = [];
+    for (let i = 0; i < WARMUP_RUNS; i++) ids.push((await engine.startRun(tx, { workflow: WORKFLOW, inputs: {} })).id);
+    return ids;
+  });
+  await engine.startWorkers({ teamSize: team });
+  for (;;) {
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workflow_runs WHERE id = ANY($1::uuid[]) AND status = 'succeeded'`, [warm]);
+    if ((rows[0]?.n ?? 0) >= warm.length) break;
+    await sleep(20);
+  }
+  await engine.stop();
+  await db.query(`DELETE FROM workflow_runs WHERE id = ANY($1::uuid[])`, [warm]);
   process.stdout.write('ready\n');
   let cpuAtGo = process.cpuUsage();
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     if (line === 'go') {
       cpuAtGo = process.cpuUsage();
-      void engine.startWorkers({ teamSize: TEAM });
+      void engine.startWorkers({ teamSize: team });
     }
     if (line === 'stop') {
       void (async () => {
@@ -64,7 +94,6 @@ async function worker(url: string): Promise<void> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitForRuns(db: Database, n: number): Promise<void> {
   for (;;) {
@@ -234,7 +263,7 @@ async function integrationPhase(db: Database, queue: JobQueue, perStepNoop: numb
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--worker') return worker(process.argv[3] as string);
+  if (process.argv[2] === '--worker') return worker(process.argv[3] as string, Number(process.argv[4] ?? TEAM));
   const t = await createBenchDatabase({ max: TEAM + 6 });
   const { db } = t;
   const queue = createJobQueue(db, { logger, schedule: false });
@@ -299,11 +328,14 @@ async function main(): Promise<void> {
   const integration = await integrationPhase(db, queue, perStepNoop);
 
   // The engine in separate worker processes.
-  const inProcesses = async (n: number): Promise<{ ms: number; cpuMs: number; use: CpuUse | null }> => {
+  // `backendMs`: CPU of the PostgreSQL backends serving the worker processes (found by their application_name), over
+  // the phase; null off Linux. PostgreSQL's shared background processes (WAL writer, checkpointer, autovacuum) and
+  // this process's progress polls are not in it, so it is the database work the runs themselves cost.
+  const inProcesses = async (n: number, team = TEAM): Promise<{ ms: number; cpuMs: number; use: CpuUse | null; backendMs: number | null; lockWaitShare: number; topWaits: string }> => {
     const children: ChildProcess[] = [];
     let cpuMs = 0;
     for (let i = 0; i < n; i++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--worker', t.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--worker', t.url, String(team)], { stdio: ['pipe', 'pipe', 'inherit'] });
       await new Promise<void>((resolve, reject) => {
         createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
           if (l === 'ready') resolve();
@@ -317,18 +349,51 @@ async function main(): Promise<void> {
     const start = performance.now();
     const sample = cpuSample();
     for (const c of children) c.stdin?.write('go\n');
+    // Meanwhile, how often a worker backend waits for a lock (a row, an advisory lock, a transaction id): the direct
+    // sign of processes serialised on each other, independent of how loaded the machine is.
+    // Every wait seen is tallied too (a WAL flush shows as IO:WALSync, one backend waiting for another's as LWLock:WALWrite).
+    let samples = 0;
+    let lockWaits = 0;
+    const waits = new Map<string, number>();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await db.query<{ wait: string | null }>(
+          `SELECT wait_event_type || ':' || wait_event AS wait FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = $1 AND state = 'active'`,
+          [WORKER_APP],
+        );
+        samples += rows.length;
+        for (const { wait } of rows) {
+          if (wait?.startsWith('Lock:')) lockWaits++;
+          if (wait) waits.set(wait, (waits.get(wait) ?? 0) + 1);
+        }
+        await sleep(25);
+      }
+    })();
     await waitForRuns(db, RUNS);
     const ms = performance.now() - start;
+    sampling = false;
+    await sampler;
     // Before the workers close their connections: a backend that has exited is no longer counted.
-    const use = cpuSince(sample);
+    const end = cpuSample();
+    const use = cpuSince(sample, end);
+    const { rows: backends } = await db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [WORKER_APP]);
+    const backendMs = sample && end ? backends.reduce((sum, { pid }) => sum + (end.postgresMs.get(pid) ?? 0) - (sample.postgresMs.get(pid) ?? 0), 0) : null;
     for (const c of children) c.stdin?.write('stop\n');
     await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
     await clearRuns();
-    return { ms, cpuMs, use };
+    const topWaits = [...waits].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([w, k]) => `${w} ${((k / Math.max(1, samples)) * 100).toFixed(0)}%`).join(', ');
+    return { ms, cpuMs, use, backendMs, lockWaitShare: samples === 0 ? 0 : lockWaits / samples, topWaits };
   };
   const one = await inProcesses(1);
   const two = await inProcesses(2);
   const [oneMs, twoMs] = [one.ms, two.ms];
+  // Scale-out with one step in flight per process: each process's throughput is its round trips, so this shows what a
+  // second process adds when neither waits for the other (on this machine PostgreSQL shares the cores, so the
+  // figure above, with every worker busy, cannot double; this one can).
+  const oneSerial = await inProcesses(1, 1);
+  const twoSerial = await inProcesses(2, 1);
 
   const perStepBare = bareMs / jobs;
   const perStepEngine = engineMs / jobs;
@@ -350,6 +415,23 @@ async function main(): Promise<void> {
   console.log(`  per-step overhead   engine ${f(perStepEngine, 3)} ms vs bare ${f(perStepBare, 3)} ms = ${f(perStepEngine / perStepBare)}x (target <= 2x)`);
   console.log(`  1 worker process    ${f(rps(oneMs), 1)} runs/s (${busy(one.cpuMs, oneMs)})${split(one.cpuMs, one.use, oneMs)}`);
   console.log(`  2 worker processes  ${f(rps(twoMs), 1)} runs/s = ${f(oneMs / twoMs)}x one (target >= 1.6x; ${busy(two.cpuMs, twoMs)} in all)${split(two.cpuMs, two.use, twoMs)}`);
+  // Runs per CPU-second: the worker processes' own CPU and their PostgreSQL backends'. Equal for one and two
+  // processes when nothing is serialised across them (contention shows as CPU spent per run: lock waits, retries).
+  const perCpuSecond = (r: { cpuMs: number; backendMs: number | null }) => (r.backendMs === null ? null : (RUNS / (r.cpuMs + r.backendMs)) * 1000);
+  const [eff1, eff2] = [perCpuSecond(one), perCpuSecond(two)];
+  const cpuLine = (label: string, r: { cpuMs: number; backendMs: number | null }, e: number | null) =>
+    `      ${label} ${e === null ? 'n/a (no /proc)' : `${f(e, 1)} runs per CPU-second`} (node ${f(r.cpuMs / jobs, 3)} ms + PostgreSQL backends ${r.backendMs === null ? '?' : f(r.backendMs / jobs, 3)} ms CPU per step)`;
+  console.log(`  scale-out           CPU of the worker processes and of the PostgreSQL backends serving them (${TEAM} workers per process):`);
+  console.log(cpuLine('1 process  ', one, eff1));
+  console.log(cpuLine('2 processes', two, eff2));
+  if (eff1 !== null && eff2 !== null) console.log(`      per CPU-second, two processes vs one = ${f(eff2 / eff1)}x (target >= 0.9x: no cross-process serialisation)`);
+  console.log(`      active worker backends seen waiting for a lock: 1 process ${f(one.lockWaitShare * 100, 1)}%, 2 processes ${f(two.lockWaitShare * 100, 1)}%, one step in flight ${f(oneSerial.lockWaitShare * 100, 1)}% / ${f(twoSerial.lockWaitShare * 100, 1)}%`);
+  console.log(`  one step in flight  1 process ${f(rps(oneSerial.ms), 1)} runs/s, 2 processes ${f(rps(twoSerial.ms), 1)} runs/s = ${f(oneSerial.ms / twoSerial.ms)}x one (target >= 1.6x)`);
+  // The same CPU measure with one worker per process: with fewer busy processes than cores the two are not
+  // slowed by sharing cores, so a drop above that is absent here comes from oversubscription, not contention.
+  const [effS1, effS2] = [perCpuSecond(oneSerial), perCpuSecond(twoSerial)];
+  if (effS1 !== null && effS2 !== null) console.log(`      per CPU-second: 1 process ${f(effS1, 1)}, 2 processes ${f(effS2, 1)} = ${f(effS2 / effS1)}x`);
+  console.log(`      what active worker backends waited on most: 1 process ${oneSerial.topWaits || 'nothing'}; 2 processes ${twoSerial.topWaits || 'nothing'}`);
   for (const line of integration) console.log(line);
 
   await queue.stop({ graceful: false, timeoutMs: 1000 });

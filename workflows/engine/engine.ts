@@ -313,16 +313,21 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     return updated;
   }
 
-  /** Admits what a finished run made room for: pending runs waiting for its lock key or its workflow's slot. */
-  async function promotePending(tx: Queryable, finished: RunRow): Promise<void> {
+  /** Admits what a finished run made room for: pending runs waiting for its lock key or its workflow's slot. True when it admitted one. */
+  async function promotePending(tx: Queryable, finished: RunRow): Promise<boolean> {
     const limit = await store.selectLimit(tx, finished.workflow_name);
-    if (finished.lock_key === null && limit === null) return;
+    if (finished.lock_key === null && limit === null) return false;
+    let admitted = false;
     await admissionLock(tx);
     const limits = new Map<string, ConcurrencyLimit | null>([[finished.workflow_name, limit]]);
     for (const c of await runs.selectPendingCandidates(tx, finished.lock_key, finished.workflow_name)) {
       if (!limits.has(c.workflow_name)) limits.set(c.workflow_name, await store.selectLimit(tx, c.workflow_name));
-      if (await mayAdmit(tx, c, limits.get(c.workflow_name) ?? null)) await admit(tx, c);
+      if (await mayAdmit(tx, c, limits.get(c.workflow_name) ?? null)) {
+        await admit(tx, c);
+        admitted = true;
+      }
     }
+    return admitted;
   }
 
   /** Inserts a run and admits it at once when nothing holds it back. */
@@ -387,8 +392,11 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
 
   // ---------------------------------------------------------------------------------------------- run endings
 
-  /** After a run reached a final status in `tx`: hooks, admission of waiting runs, the parent woken, children cancelled. */
-  async function afterFinish(tx: Queryable, row: RunRow): Promise<void> {
+  /**
+   * After a run reached a final status in `tx`: hooks, admission of waiting runs, the parent woken, children cancelled.
+   * True when it sent step jobs (an admitted run's, the parent's), which this process's idle workers may take.
+   */
+  async function afterFinish(tx: Queryable, row: RunRow): Promise<boolean> {
     const record = runs.toRunRecord(row);
     runEnded(row);
     if (row.status === 'succeeded') await hooks.runSucceeded?.(tx, record);
@@ -397,8 +405,9 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     if (row.status !== 'succeeded') {
       for (const childId of await runs.selectRunIdsByParent(tx, row.id)) await cancelInTx(tx, childId);
     }
-    await promotePending(tx, row);
-    if (row.parent_run_id && row.parent_step_id) await wakeStep(tx, row.parent_run_id, row.parent_step_id);
+    const admitted = await promotePending(tx, row);
+    const parentWoken = row.parent_run_id && row.parent_step_id ? await wakeStep(tx, row.parent_run_id, row.parent_step_id) : false;
+    return admitted || parentWoken;
   }
 
   /**
@@ -696,24 +705,39 @@ export function createWorkflowEngine(options: WorkflowEngineOptions): WorkflowEn
     // The kept task starts in this transaction: as a claim does, that makes the run running.
     if (kept !== null && runPatch.status === undefined && run.status !== 'running') runPatch.status = 'running';
     runPatch.state = state;
-    let finalRow = await runs.updateRun(tx, run.id, runPatch);
+    let finalRow: RunRow;
     let next: Claim | null = null;
     const keptTask = kept === null ? undefined : c.wf.tasks[kept];
     if (keptTask) {
-      next = await startNextAttempt(tx, finalRow, c.wf, keptTask, state.active[keptTask.id] as string);
-      if (!next) {
+      // The run update and the kept task's attempt in one statement. The input is rendered beforehand from the state
+      // as the database returns it (a JSON round trip), which is what a claim from a job would render it from.
+      const keptAt = clock();
+      const variables = templateVariables(run, normaliseState(JSON.parse(JSON.stringify(state)) as RunState));
+      const { input, renderError } = prepareInput(keptTask, variables);
+      const merged = await runs.updateRunAndInsertNextAttempt(tx, run.id, runPatch, {
+        taskId: keptTask.id,
+        kind: keptTask.kind,
+        input: redact(input),
+        startedAt: new Date(keptAt),
+        leaseMs: config.leaseMs,
+      });
+      finalRow = merged.run;
+      if (merged.attempt) {
+        const token = state.active[keptTask.id] as string;
+        next = { run: finalRow, wf: c.wf, task: keptTask, token, stepRowId: merged.attempt.id, attempt: merged.attempt.attempt, startedAtMs: keptAt, attemptStartedAtMs: keptAt, variables, input, renderError };
+      } else {
         // An attempt of it is already running or waiting (not for a task that just became runnable, but the claim
         // path knows what to do with one): hand it to a job after all.
         state.active[keptTask.id] = await dispatch(tx, run.id, keptTask.id);
         finalRow = await runs.updateRun(tx, run.id, { state });
         dispatched = true;
       }
+    } else {
+      finalRow = await runs.updateRun(tx, run.id, runPatch);
     }
     await hooks.stepFinished?.(tx, runs.toRunRecord(finalRow), runs.toStepRecord(step));
-    if (finalRow.status === 'succeeded' || finalRow.status === 'failed') {
-      await afterFinish(tx, finalRow);
-      dispatched = true;
-    }
+    // Only when the ending sent jobs: waking every idle worker at each run's end cost each of them an empty fetch.
+    if ((finalRow.status === 'succeeded' || finalRow.status === 'failed') && (await afterFinish(tx, finalRow))) dispatched = true;
     return { wake: dispatched, next };
   }
 

@@ -173,6 +173,64 @@ export async function updateRun(
   return rows[0] as RunRow;
 }
 
+/**
+ * `updateRun` and `insertNextAttempt` in one statement (one round trip instead of two), for a finish that keeps the
+ * next task for its worker: the run row updated (the caller holds its lock), then attempt max+1 of `next.taskId`
+ * inserted, running, with a lease, only when the updated run is `running` and no attempt of the task is running or
+ * waiting. `attempt` null when nothing was inserted (the caller hands the task to a job instead).
+ */
+export async function updateRunAndInsertNextAttempt(
+  q: Queryable,
+  id: string,
+  patch: { status?: RunStatus; state?: RunState; error?: RunError | null; started?: Date; finished?: Date },
+  next: Omit<NewStep, 'runId' | 'attempt' | 'idempotencyKey' | 'status'>,
+): Promise<{ run: RunRow; attempt: { id: number; attempt: number } | null }> {
+  // The INSERT reads the UPDATE's RETURNING, so it sees the run as updated; both see workflow_steps as it was
+  // before the statement, which the UPDATE does not touch, so the NOT EXISTS and max(attempt) hold as in two statements.
+  const { rows } = await q.query<RunRow & { next_attempt: { id: number; attempt: number } | null }>(
+    `WITH r AS (
+       UPDATE workflow_runs SET
+         status = COALESCE($2, status),
+         state = COALESCE($3::jsonb, state),
+         error_code = CASE WHEN $4::boolean THEN $5 ELSE error_code END,
+         error_message = CASE WHEN $4::boolean THEN $6 ELSE error_message END,
+         error_step = CASE WHEN $4::boolean THEN $7 ELSE error_step END,
+         started_at = COALESCE(started_at, $8),
+         finished_at = COALESCE($9, finished_at)
+       WHERE id = $1 RETURNING ${RUN_COLUMNS}),
+     n AS (SELECT COALESCE(max(attempt), 0) + 1 AS attempt FROM workflow_steps WHERE run_id = $1 AND task_id = $10),
+     s AS (
+       INSERT INTO workflow_steps (run_id, task_id, kind, attempt, status, input, started_at, idempotency_key, lease_until)
+       SELECT r.id, $10, $11, n.attempt, 'running', $12, $13, r.id::text || ':' || $10 || ':' || n.attempt,
+              now() + make_interval(secs => $14::double precision / 1000)
+         FROM r, n
+        WHERE r.status = 'running'
+          AND NOT EXISTS (SELECT 1 FROM workflow_steps WHERE run_id = $1 AND task_id = $10 AND status IN ('running', 'waiting'))
+       RETURNING id, attempt)
+     SELECT r.*, (SELECT jsonb_build_object('id', s.id, 'attempt', s.attempt) FROM s) AS next_attempt FROM r`,
+    [
+      id,
+      patch.status ?? null,
+      patch.state ? JSON.stringify(patch.state) : null,
+      patch.error !== undefined,
+      patch.error?.code ?? null,
+      patch.error?.message ?? null,
+      patch.error?.stepId ?? null,
+      patch.started ?? null,
+      patch.finished ?? null,
+      next.taskId,
+      next.kind,
+      JSON.stringify(next.input ?? null),
+      next.startedAt,
+      next.leaseMs,
+    ],
+  );
+  const row = rows[0];
+  if (!row) throw new Error(`workflow run ${id} not found while finishing a step`);
+  const { next_attempt: attempt, ...run } = row;
+  return { run, attempt: attempt === null ? null : { id: Number(attempt.id), attempt: Number(attempt.attempt) } };
+}
+
 /** Runs holding `lockKey` or counting against `workflow`'s limit (running or waiting). */
 export async function countActive(q: Queryable, by: { lockKey?: string; workflow?: string }): Promise<number> {
   const { rows } = by.lockKey !== undefined
