@@ -1,5 +1,9 @@
+import request from 'supertest';
+import { buildApp } from '../../server/app';
 import { transitionOrder } from '../../server/domain/orders/order-status';
-import { createTestApp, type TestApp } from '../support/app';
+import { hashSecret } from '../../server/domain/tokens/token-hash';
+import { countingDatabase } from '../support/counting-db';
+import { createTestApp, TEST_ADMIN_KEY, type TestApp } from '../support/app';
 import { countRows, hubSignature, mintTestToken, nextRitm, seedAssetType, snowPayload } from '../support/orders';
 
 const SECRET = 'snow-shared-secret-for-tests';
@@ -498,5 +502,28 @@ describe('POST /webhook/servicenow', () => {
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('UNKNOWN_ASSET_TYPE');
     });
+  });
+
+  test('a signed provision is one database statement once its type is known (order, audit row and job together)', async () => {
+    // The app over a database that records every statement sent through it (transactions' statements included).
+    const counted = countingDatabase(t.db);
+    const app = buildApp({ db: counted, queue: t.queue, logger: t.leaver.logger, integrations: t.integrations, adminKeyHash: async () => hashSecret(TEST_ADMIN_KEY) }, t.config);
+    const post = (payload: Record<string, unknown>) => {
+      const raw = JSON.stringify(payload);
+      return request(app).post(PATH).set('Content-Type', 'application/json').set('X-Hub-Signature-256', hubSignature(raw, SECRET)).send(raw);
+    };
+    // The first order of a type reads the type and its entitlements (then cached per database and type version).
+    expect((await post(snowPayload('SaaS seat', { user_email: 'counted.first@example.com' }))).status).toBe(201);
+    const before = counted.statements.length;
+    const res = await post(snowPayload('SaaS seat', { user_email: 'counted.second@example.com' }));
+    expect(res.status).toBe(201);
+    expect(counted.statements.slice(before).map((q) => q.replace(/\s+/g, ' ').trim().slice(0, 60))).toEqual([
+      expect.stringMatching(/^SELECT .*/),
+    ]);
+    expect(counted.statements[before]).toContain('provisio_place_order');
+    // What that one statement wrote: the order, its creation audit row and its provision job under the order's job id.
+    const audit = await auditOf(res.body.id as number);
+    expect(audit.map((a) => [a.action, a.triggered_by])).toContainEqual(['create', 'webhook:hmac']);
+    expect(await countRows(t.db, `pgboss.job WHERE name = 'order.provision' AND id = $1::uuid`, [res.body.job_id])).toBe(1);
   });
 });

@@ -227,10 +227,16 @@ export async function claimFreeAsset(tx: Queryable, assetTypeId: number, orderId
   const id = await lockFirstFreeAsset(tx, assetTypeId);
   if (id === undefined) return undefined;
   const before = await lockAsset(tx, id);
-  await setAssetAssigned(tx, id, orderId);
-  const row = await lockAsset(tx, id);
+  const row = await assign(tx, id, orderId);
   await writeAudit(tx, { entity: 'asset', entityId: id, action: 'assign', before: auditShape(before), after: auditShape(row), ...audited(actor) });
   return toView(row);
+}
+
+/** Assigns locked asset `id` to `orderId` (bound to `owner` when given) and answers the row as it now is. */
+async function assign(tx: Queryable, id: number, orderId: number, owner?: string): Promise<AssetRow> {
+  const row = await setAssetAssigned(tx, id, orderId, owner);
+  if (!row) throw notFound(`asset ${id} does not exist`);
+  return row;
 }
 
 /**
@@ -323,18 +329,19 @@ export async function claimPersonalAsset(
 ): Promise<AssetView> {
   const owner = userEmail.trim().toLowerCase();
   let id = await lockFreeAssetFor(tx, type.id, owner);
+  // A new instance's row, as its INSERT answers it: both its create audit and the assign audit's `before`.
+  let created: AssetRow | undefined;
   if (id === undefined) {
     const base = `${slug(type.name)}-${slug(owner.split('@')[0] ?? owner)}`;
-    for (let n = 1; id === undefined && n <= PERSONAL_NAME_TRIES; n++) {
-      id = await insertAssetIfNameFree(tx, { assetTypeId: type.id, name: n === 1 ? base : `${base}-${n}`, state: 'free', ownerEmail: owner });
+    for (let n = 1; created === undefined && n <= PERSONAL_NAME_TRIES; n++) {
+      created = await insertAssetIfNameFree(tx, { assetTypeId: type.id, name: n === 1 ? base : `${base}-${n}`, state: 'free', ownerEmail: owner });
     }
-    if (id === undefined) throw conflict(`asset type '${type.name}' has no free name left for a personal instance of ${owner} (tried ${base} to ${base}-${PERSONAL_NAME_TRIES})`);
-    const created = (await lockAssetRow(tx, id))!;
+    if (created === undefined) throw conflict(`asset type '${type.name}' has no free name left for a personal instance of ${owner} (tried ${base} to ${base}-${PERSONAL_NAME_TRIES})`);
+    id = Number(created.id);
     await writeAudit(tx, { entity: 'asset', entityId: id, action: 'create', after: auditShape(created), ...audited(actor) });
   }
-  const before = await lockAsset(tx, id);
-  await setAssetAssigned(tx, id, orderId, owner);
-  const row = await lockAsset(tx, id);
+  const before = created ?? (await lockAsset(tx, id));
+  const row = await assign(tx, id, orderId, owner);
   await writeAudit(tx, { entity: 'asset', entityId: id, action: 'assign', before: auditShape(before), after: auditShape(row), ...audited(actor) });
   return toView(row);
 }

@@ -367,12 +367,17 @@ export async function lockFirstFreeAsset(tx: Queryable, assetTypeId: number): Pr
 }
 
 /** Marks asset `id` in use by order `orderId`; with `ownerEmail`, binds it to that person too (a personal instance). */
-export async function setAssetAssigned(tx: Queryable, id: number, orderId: number, ownerEmail?: string): Promise<void> {
-  await tx.query(
-    `UPDATE assets SET state = 'in_use', assigned_order_id = $2, owner_email = COALESCE($3, owner_email), error_message = NULL, updated_at = now()
-      WHERE id = $1`,
+export async function setAssetAssigned(tx: Queryable, id: number, orderId: number, ownerEmail?: string): Promise<AssetRow | undefined> {
+  // Answers the row as it now is (as selectAsset reads it): the caller audits it without reading it again.
+  const { rows } = await tx.query<AssetRow>(
+    `WITH a AS (
+       UPDATE assets SET state = 'in_use', assigned_order_id = $2, owner_email = COALESCE($3, owner_email), error_message = NULL, updated_at = now()
+        WHERE id = $1 RETURNING *
+     )
+     ${SELECT_ASSETS.replace('FROM assets a', 'FROM a')}`,
     [id, orderId, ownerEmail ?? null],
   );
+  return rows[0];
 }
 
 /**
@@ -415,13 +420,18 @@ export async function lockFreeAssetFor(tx: Queryable, assetTypeId: number, owner
 export async function insertAssetIfNameFree(
   tx: Queryable,
   a: { assetTypeId: number; name: string; state: Api.AssetState; ownerEmail: string | null },
-): Promise<number | undefined> {
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO assets (asset_type_id, name, state, owner_email) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (asset_type_id, name) DO NOTHING RETURNING id`,
+): Promise<AssetRow | undefined> {
+  // Answers the new row as selectAsset reads it (a row this transaction inserted is its own until it commits, so
+  // it needs no lock): its creation is audited without reading it again.
+  const { rows } = await tx.query<AssetRow>(
+    `WITH a AS (
+       INSERT INTO assets (asset_type_id, name, state, owner_email) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (asset_type_id, name) DO NOTHING RETURNING *
+     )
+     ${SELECT_ASSETS.replace('FROM assets a', 'FROM a')}`,
     [a.assetTypeId, a.name, a.state, a.ownerEmail],
   );
-  return rows[0]?.id;
+  return rows[0];
 }
 
 export interface AssetFilter extends PageRequest {

@@ -83,21 +83,100 @@ export async function lockPeople(tx: Queryable, emails: readonly string[]): Prom
   }
 }
 
-/** The people's provision orders in one of `statuses`, locked, in id order, with their type's deprovision policy. */
-export async function lockOrdersOf(
+/** What one leaver event's take-back did to one order of the person's. */
+export interface TakenBackOrder {
+  id: number;
+  /** The status the order was in when it was locked. */
+  from: OrderStatus;
+  /** `revoked` or `cancelled`; null for an order left alone (already `deprovisioning`: its own job takes it back). */
+  to: OrderStatus | null;
+  /** The `order.deprovision` job of a revoked order. */
+  jobId: string | null;
+}
+
+/**
+ * Takes back every provision order of `emails` in one of `touched`, in one statement (one round trip whatever the
+ * number of orders: a person may hold thousands). Inside the caller's transaction, under the person's lock:
+ * - the orders are locked (`FOR UPDATE`, id order, as every transition locks its row);
+ * - those in `cancelFrom` move to `cancelled` with `cancelError`, the others (except `deprovisioning`, left to the
+ *   job already taking them back) to `revoked`, clearing a `failed` order's error as a transition out of `failed`
+ *   does; the caller has checked that the transition table allows these moves;
+ * - each move is audited as `transitionOrder` audits it (entity `order`, action `transition`, only the fields that
+ *   changed), and each revoked order's job dispatch as `deprovision_dispatched`, in one INSERT … SELECT, in id order;
+ * - each revoked order gets its `order.deprovision` job ({orderId, reason 'leaver', policy, leaverEventId}: what
+ *   `queue.send` wrote before) through `provisio_enqueue_job` (migration 014), which writes the row pg-boss writes;
+ * - what the event did to each moved order is recorded in `leaver_event_orders` (its partial unique index refuses an
+ *   order a second revocation or cancellation, as before).
+ */
+export async function takeBackOrdersOf(
   tx: Queryable,
-  emails: readonly string[],
-  statuses: readonly OrderStatus[],
-): Promise<{ id: number; status: OrderStatus; deprovision_policy: string }[]> {
-  const { rows } = await tx.query<{ id: string | number; status: OrderStatus; deprovision_policy: string }>(
-    `SELECT o.id, o.status, t.deprovision_policy
-       FROM orders o JOIN asset_types t ON t.id = o.asset_type_id
-      WHERE o.user_email = ANY($1::text[]) AND o.action = 'provision' AND o.status = ANY($2::text[])
-      ORDER BY o.id
-      FOR UPDATE OF o`,
-    [emails, statuses],
+  p: {
+    emails: readonly string[];
+    touched: readonly OrderStatus[];
+    cancelFrom: readonly OrderStatus[];
+    cancelError: string;
+    eventId: number;
+    triggeredBy: string;
+    requestId: string | null;
+  },
+): Promise<TakenBackOrder[]> {
+  const { rows } = await tx.query<{ id: string | number; from_status: OrderStatus; to_status: OrderStatus | null; job_id: string | null }>(
+    `WITH locked AS (
+       SELECT o.id, o.status, o.error_message, t.deprovision_policy
+         FROM orders o JOIN asset_types t ON t.id = o.asset_type_id
+        WHERE o.user_email = ANY($1::text[]) AND o.action = 'provision' AND o.status = ANY($2::text[])
+        ORDER BY o.id
+        FOR UPDATE OF o
+     ),
+     moved AS (
+       UPDATE orders o
+          SET status = CASE WHEN l.status = ANY($3::text[]) THEN 'cancelled' ELSE 'revoked' END,
+              error_message = CASE WHEN l.status = ANY($3::text[]) THEN $4::text
+                                   WHEN l.status = 'failed' THEN NULL
+                                   ELSE l.error_message END,
+              updated_at = now()
+         FROM locked l
+        WHERE o.id = l.id AND l.status <> 'deprovisioning'
+       RETURNING o.id, l.status AS from_status, l.error_message AS from_error, o.status AS to_status,
+                 o.error_message AS to_error, l.deprovision_policy AS policy
+     ),
+     -- A CTE calling a volatile function is evaluated once per row and never inlined; the joins below read it whole.
+     queued AS (
+       SELECT m.id, provisio_enqueue_job($8::text, NULL,
+                jsonb_build_object('orderId', m.id, 'reason', 'leaver', 'policy', m.policy, 'leaverEventId', $7::bigint),
+                NULL)::text AS job_id
+         FROM moved m WHERE m.to_status = 'revoked'
+     ),
+     audited AS (
+       INSERT INTO audit_log (entity, entity_id, action, diff, triggered_by, request_id)
+       SELECT 'order', a.id::text, a.action, a.diff, $5::text, $6::text
+         FROM (
+           SELECT m.id, 1 AS n, 'transition' AS action,
+                  jsonb_build_object(
+                    'before', jsonb_build_object('status', m.from_status)
+                              || CASE WHEN m.from_error IS DISTINCT FROM m.to_error THEN jsonb_build_object('error_message', m.from_error) ELSE '{}'::jsonb END,
+                    'after', jsonb_build_object('status', m.to_status)
+                              || CASE WHEN m.from_error IS DISTINCT FROM m.to_error THEN jsonb_build_object('error_message', m.to_error) ELSE '{}'::jsonb END
+                  ) AS diff
+             FROM moved m
+           UNION ALL
+           SELECT q.id, 2, 'deprovision_dispatched',
+                  jsonb_build_object('before', NULL, 'after',
+                    jsonb_build_object('job_id', q.job_id, 'reason', 'leaver', 'policy', m.policy, 'leaver_event_id', $7::bigint))
+             FROM queued q JOIN moved m ON m.id = q.id
+         ) a
+        ORDER BY a.id, a.n
+     ),
+     linked AS (
+       INSERT INTO leaver_event_orders (event_id, order_id, outcome, deprovision_job_id)
+       SELECT $7::bigint, m.id, m.to_status, q.job_id FROM moved m LEFT JOIN queued q ON q.id = m.id
+     )
+     SELECT l.id, l.status AS from_status, m.to_status, q.job_id
+       FROM locked l LEFT JOIN moved m ON m.id = l.id LEFT JOIN queued q ON q.id = l.id
+      ORDER BY l.id`,
+    [p.emails, p.touched, p.cancelFrom, p.cancelError, p.triggeredBy, p.requestId, p.eventId, QueueName.ORDER_DEPROVISION],
   );
-  return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  return rows.map((r) => ({ id: Number(r.id), from: r.from_status, to: r.to_status, jobId: r.job_id }));
 }
 
 /** Records what the event did to each order, in one statement; the partial unique index refuses an order a second revocation or cancellation. */
@@ -110,22 +189,6 @@ export async function insertEventOrders(
     `INSERT INTO leaver_event_orders (event_id, order_id, outcome, deprovision_job_id)
      SELECT $1, o, x, j FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(o, x, j)`,
     [eventId, links.map((l) => l.orderId), links.map((l) => l.outcome), links.map((l) => l.jobId)],
-  );
-}
-
-/** Audits the dispatch of each deprovision job on its order, in one statement (no secrets in these rows). */
-export async function auditDeprovisionsDispatched(
-  tx: Queryable,
-  ev: { id: number; triggeredBy: string; requestId: string | undefined },
-  dispatched: readonly { orderId: number; jobId: string; policy: string }[],
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO audit_log (entity, entity_id, action, diff, triggered_by, request_id)
-     SELECT 'order', o::text, 'deprovision_dispatched',
-            jsonb_build_object('before', NULL, 'after', jsonb_build_object('job_id', j, 'reason', 'leaver', 'policy', p, 'leaver_event_id', $1::bigint)),
-            $5, $6
-       FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(o, j, p)`,
-    [ev.id, dispatched.map((d) => d.orderId), dispatched.map((d) => d.jobId), dispatched.map((d) => d.policy), ev.triggeredBy, ev.requestId ?? null],
   );
 }
 

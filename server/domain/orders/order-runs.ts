@@ -275,11 +275,10 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
     const r = await orderRunOf(tx, run, caches);
     if (!r) return;
     if (r.phase === 'provision') {
-      const moved = outcome.ok
-        ? await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.PROVISIONED, ORDER_PROVISION_ACTOR)
-        : await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], OrderStatus.FAILED, ORDER_PROVISION_ACTOR, outcome.message);
+      const to = outcome.ok ? OrderStatus.PROVISIONED : OrderStatus.FAILED;
+      const moved = await moveIf(tx, r.order_id, [OrderStatus.PROVISIONING], to, ORDER_PROVISION_ACTOR, outcome.ok ? undefined : outcome.message);
       // A failed provision keeps its asset (in use by it) for a rerun, unless a queued take-back now takes it back.
-      if (moved) await settleTakeBacks(tx, queue, r.order_id);
+      if (moved) await settleTakeBacks(tx, queue, r.order_id, to);
     } else if (r.phase === 'deprovision') {
       if (outcome.ok) await completeDeprovision(tx, r);
       else await failDeprovision(tx, r, outcome.message);
@@ -339,8 +338,8 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
       if (o.assignment_model === 'capacity_pooled' && assetId === null) {
         const asset = await claimFreeAsset(tx, o.asset_type_id, o.id, actor);
         if (!asset) {
-          await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: 'no free asset in the pool' });
-          await settleTakeBacks(tx, queue, o.id);
+          const { to } = await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: 'no free asset in the pool' });
+          await settleTakeBacks(tx, queue, o.id, to);
           return;
         }
         assetId = asset.id;
@@ -352,8 +351,9 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
       }
       if (!o.provision_runbook) {
         // No runbook: nothing to carry out; the order is provisioned directly (audited by the transition).
-        await transitionOrder(tx, o.id, OrderStatus.PROVISIONED, actor);
-        await settleTakeBacks(tx, queue, o.id);
+        const { to } = await transitionOrder(tx, o.id, OrderStatus.PROVISIONED, actor);
+        // The order is locked and was just moved: its status is known, no need to read it again.
+        await settleTakeBacks(tx, queue, o.id, to);
         return;
       }
       const started = await startRunFor(tx, o, o.provision_runbook, 'provision', { assetId, requestOrderId: null, policy: null }, ORDER_PROVISION_ACTOR);
@@ -363,8 +363,8 @@ export function createOrderRuns(deps: OrderRunsDeps): OrderRuns {
           await releaseAsset(tx, assetId, o.id, o.assignment_model === 'personal' ? 'access_only' : 'return_to_pool', actor);
           await setOrderAsset(tx, o.id, null);
         }
-        await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: started.error });
-        await settleTakeBacks(tx, queue, o.id);
+        const { to } = await transitionOrder(tx, o.id, OrderStatus.FAILED, { ...actor, error: started.error });
+        await settleTakeBacks(tx, queue, o.id, to);
         return;
       }
       await transitionOrder(tx, o.id, OrderStatus.PROVISIONING, actor);

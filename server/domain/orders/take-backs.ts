@@ -27,9 +27,10 @@ export const PROVISION_RUNNING: readonly OrderStatus[] = [OrderStatus.PROCESSING
  * when the target was cancelled there is nothing to take back and the delete is `returned` at once. Does nothing
  * when no take-back waits, or while the target is still being provisioned. The caller holds the target's row lock
  * (so a delete placed concurrently has either committed, and is seen here, or sees the target's new status).
+ * `known`: the target's status when the caller has just moved it (holding its lock), saving the locked re-read.
  */
-export async function settleTakeBacks(tx: Queryable, queue: JobQueue, targetId: number): Promise<void> {
-  const status = await lockOrderStatus(tx, targetId);
+export async function settleTakeBacks(tx: Queryable, queue: JobQueue, targetId: number, known?: OrderStatus): Promise<void> {
+  const status = known ?? (await lockOrderStatus(tx, targetId));
   if (status === undefined || PROVISION_RUNNING.includes(status)) return;
   const waiting = await lockOpenTakeBacks(tx, targetId);
   const first = waiting[0];
