@@ -143,13 +143,10 @@ export async function selectRun(q: Queryable, id: string, forUpdate = false): Pr
   return rows[0] ?? null;
 }
 
-export async function updateRun(
-  q: Queryable,
-  id: string,
-  patch: { status?: RunStatus; state?: RunState; error?: RunError | null; started?: Date; finished?: Date },
-): Promise<RunRow> {
-  const { rows } = await q.query<RunRow>(
-    `UPDATE workflow_runs SET
+export type RunPatch = { status?: RunStatus; state?: RunState; error?: RunError | null; started?: Date; finished?: Date };
+
+// The run update of `updateRun` and `updateRunAndInsertNextAttempt`: parameters $1–$9 are `runPatchParams`.
+const UPDATE_RUN_SQL = `UPDATE workflow_runs SET
        status = COALESCE($2, status),
        state = COALESCE($3::jsonb, state),
        error_code = CASE WHEN $4::boolean THEN $5 ELSE error_code END,
@@ -157,19 +154,22 @@ export async function updateRun(
        error_step = CASE WHEN $4::boolean THEN $7 ELSE error_step END,
        started_at = COALESCE(started_at, $8),
        finished_at = COALESCE($9, finished_at)
-     WHERE id = $1 RETURNING ${RUN_COLUMNS}`,
-    [
-      id,
-      patch.status ?? null,
-      patch.state ? JSON.stringify(patch.state) : null,
-      patch.error !== undefined,
-      patch.error?.code ?? null,
-      patch.error?.message ?? null,
-      patch.error?.stepId ?? null,
-      patch.started ?? null,
-      patch.finished ?? null,
-    ],
-  );
+     WHERE id = $1 RETURNING ${RUN_COLUMNS}`;
+
+const runPatchParams = (id: string, patch: RunPatch): unknown[] => [
+  id,
+  patch.status ?? null,
+  patch.state ? JSON.stringify(patch.state) : null,
+  patch.error !== undefined,
+  patch.error?.code ?? null,
+  patch.error?.message ?? null,
+  patch.error?.stepId ?? null,
+  patch.started ?? null,
+  patch.finished ?? null,
+];
+
+export async function updateRun(q: Queryable, id: string, patch: RunPatch): Promise<RunRow> {
+  const { rows } = await q.query<RunRow>(UPDATE_RUN_SQL, runPatchParams(id, patch));
   return rows[0] as RunRow;
 }
 
@@ -182,22 +182,13 @@ export async function updateRun(
 export async function updateRunAndInsertNextAttempt(
   q: Queryable,
   id: string,
-  patch: { status?: RunStatus; state?: RunState; error?: RunError | null; started?: Date; finished?: Date },
+  patch: RunPatch,
   next: Omit<NewStep, 'runId' | 'attempt' | 'idempotencyKey' | 'status'>,
 ): Promise<{ run: RunRow; attempt: { id: number; attempt: number } | null }> {
   // The INSERT reads the UPDATE's RETURNING, so it sees the run as updated; both see workflow_steps as it was
   // before the statement, which the UPDATE does not touch, so the NOT EXISTS and max(attempt) hold as in two statements.
   const { rows } = await q.query<RunRow & { next_attempt: { id: number; attempt: number } | null }>(
-    `WITH r AS (
-       UPDATE workflow_runs SET
-         status = COALESCE($2, status),
-         state = COALESCE($3::jsonb, state),
-         error_code = CASE WHEN $4::boolean THEN $5 ELSE error_code END,
-         error_message = CASE WHEN $4::boolean THEN $6 ELSE error_message END,
-         error_step = CASE WHEN $4::boolean THEN $7 ELSE error_step END,
-         started_at = COALESCE(started_at, $8),
-         finished_at = COALESCE($9, finished_at)
-       WHERE id = $1 RETURNING ${RUN_COLUMNS}),
+    `WITH r AS (${UPDATE_RUN_SQL}),
      n AS (SELECT COALESCE(max(attempt), 0) + 1 AS attempt FROM workflow_steps WHERE run_id = $1 AND task_id = $10),
      s AS (
        INSERT INTO workflow_steps (run_id, task_id, kind, attempt, status, input, started_at, idempotency_key, lease_until)
@@ -209,15 +200,7 @@ export async function updateRunAndInsertNextAttempt(
        RETURNING id, attempt)
      SELECT r.*, (SELECT jsonb_build_object('id', s.id, 'attempt', s.attempt) FROM s) AS next_attempt FROM r`,
     [
-      id,
-      patch.status ?? null,
-      patch.state ? JSON.stringify(patch.state) : null,
-      patch.error !== undefined,
-      patch.error?.code ?? null,
-      patch.error?.message ?? null,
-      patch.error?.stepId ?? null,
-      patch.started ?? null,
-      patch.finished ?? null,
+      ...runPatchParams(id, patch),
       next.taskId,
       next.kind,
       JSON.stringify(next.input ?? null),
